@@ -1,0 +1,526 @@
+"""SimPy wiring: uploads, feed ticks and pool evaluations over the world's arrays.
+
+SimPy events are coarse (a day's upload times, one feed tick, one batch's stage
+deadline); each feed tick serves every active user's slots as numpy batches, so no
+Python code runs per impression or per user.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import numpy as np
+import simpy
+
+from tiktok_sim.model import engagement, exposure, ranking
+from tiktok_sim.results import (
+    PERSONALIZATION_BUCKET,
+    PERSONALIZATION_BUCKETS,
+    WATCH_BIN_WIDTH,
+    WATCH_BINS,
+    RunResult,
+)
+from tiktok_sim.scenario.schema import Scenario
+from tiktok_sim.seen import SeenFilter
+from tiktok_sim.world import (
+    ACTIONS,
+    Catalog,
+    Status,
+    build_creators,
+    build_follow_keys,
+    build_population,
+    initial_followers,
+    sample_lengths,
+)
+from tiktok_sim.world.catalog import A
+
+Progress = Callable[[float, float], None]
+"""Called after each feed tick with (simulated minutes done, total)."""
+
+LANGUAGE_PENALTY = np.float32(0.05)  # score factor for a language the user does not speak: rare, not banned
+RETRY_ROUNDS = 3
+TICKETS = 1 << 16  # resolution of the candidate-sampling table  # a slot whose pick was seen or over quota falls back to its next-best candidate
+
+
+def expected_impressions(scenario: Scenario) -> float:
+    """Impressions the audience would watch if every slot were filled."""
+    users = scenario.users
+    spd = users.sessions_per_day
+    device = sum(d.share * d.session_multiplier for d in users.devices)
+    per_day = spd.median * math.exp(spd.sigma**2 / 2) * users.videos_per_session * device
+    return users.count * per_day * scenario.run.duration / 1440.0
+
+
+def expected_videos(scenario: Scenario) -> float:
+    """Uploads expected over the run."""
+    ppd = scenario.creators.posts_per_day
+    per_day = scenario.creators.count * ppd.median * math.exp(ppd.sigma**2 / 2)
+    per_day += sum(f.posts_per_day for f in scenario.featured)
+    return per_day * scenario.run.duration / 1440.0
+
+
+def _repeated(keys: np.ndarray, earlier: list[np.ndarray]) -> np.ndarray:
+    """(n,) bool: keys already taken this tick, or repeated earlier in ``keys`` itself."""
+    pool = np.concatenate([*earlier, keys])
+    order = np.argsort(pool, kind="stable")
+    ordered = pool[order]
+    dup = np.zeros(pool.size, dtype=bool)
+    dup[order[1:]] = ordered[1:] == ordered[:-1]
+    return dup[pool.size - keys.size :]
+
+
+def _within_quota(v: np.ndarray, bad: np.ndarray, left: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(n,) bool: picks that fit their video's remaining quota; a random subset where over."""
+    fits = np.ones(v.size, dtype=bool)
+    asked = np.bincount(v[~bad], minlength=left.size)
+    over = np.flatnonzero(asked > left)
+    if not over.size:
+        return fits
+    idx = np.flatnonzero(~bad & (asked > left)[v])
+    order = idx[np.argsort(v[idx] + rng.random(idx.size))]  # by video, random within a video
+    sorted_v = v[order]
+    start = np.flatnonzero(np.r_[True, sorted_v[1:] != sorted_v[:-1]])
+    rank = np.arange(order.size) - np.repeat(start, np.diff(np.r_[start, order.size]))
+    fits[order] = rank < left[sorted_v]
+    return fits
+
+
+class Engine:
+    """Owns all mutable state of one run; the scenario stays frozen."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int,
+        progress: Progress | None = None,
+        record_impressions: bool = False,
+    ) -> None:
+        """Build the world from the scenario and seed.
+
+        Args:
+            scenario: the resolved scenario.
+            seed: root of every random stream in the run.
+            progress: optional callback after each feed tick.
+            record_impressions: keep every (user, video, minute); for tests and audits.
+        """
+        self.scenario = scenario
+        self.seed = seed
+        self._progress = progress
+        root = np.random.SeedSequence(seed)
+        world_seq, upload_seq, feed_seq, react_seq = root.spawn(4)
+        pop_rng, creator_rng, follow_rng = (np.random.default_rng(s) for s in world_seq.spawn(3))
+        self._upload_rng = np.random.default_rng(upload_seq)
+        self._feed_rng = np.random.default_rng(feed_seq)
+        self._react_rng = np.random.default_rng(react_seq)
+
+        self.pop = build_population(scenario, pop_rng)
+        self.cre = build_creators(scenario, creator_rng)
+        targets = initial_followers(scenario, follow_rng)
+        self.follow_keys = build_follow_keys(self.cre, self.pop, targets, follow_rng)
+        self.initial_followers = np.bincount(self.follow_keys % self.cre.count, minlength=self.cre.count)
+        self.followers_gained = np.zeros(self.cre.count, dtype=np.int64)
+
+        self.catalog = Catalog(int(expected_videos(scenario) * 1.3) + 16, scenario.videos.hashtags_per_video)
+        self.creator_latest = np.full(self.cre.count, -1, dtype=np.int64)
+        self._in_review = np.empty(0, dtype=np.int64)
+
+        n_users, n_topics = self.pop.count, len(scenario.topics)
+        self.estimates = np.zeros((n_users, n_topics), dtype=np.float32)
+        rows = np.flatnonzero(self.pop.picked)
+        self.estimates[rows[:, None], self.pop.picked_topics[rows]] = np.log(scenario.recommender.picked_prior)
+        self.user_views = np.zeros(n_users, dtype=np.int32)
+        languages = np.arange(len(self.pop.languages), dtype=np.int64)
+        self._speakers = ((self.pop.langmask[:, None] >> languages) & 1).sum(axis=0)
+        self.seen = SeenFilter(int(expected_impressions(scenario) * 1.2) + 1024)
+
+        diurnal = np.asarray(scenario.users.diurnal, dtype=np.float64)
+        self._diurnal = diurnal / diurnal.sum()
+        self._pools = np.array([s.pool for s in scenario.ladder], dtype=np.int64)
+        self._history = exposure.ScoreHistory()
+
+        self.totals = np.zeros(len(ACTIONS), dtype=np.int64)
+        self.watch_hist = np.zeros(WATCH_BINS, dtype=np.int64)
+        self.watch_sum = 0.0
+        self.signal_sum = 0.0
+        self.unfilled = 0
+        self.early_affinity = np.zeros(PERSONALIZATION_BUCKETS)
+        self.early_count = np.zeros(PERSONALIZATION_BUCKETS)
+        self.exploit_hits = 0
+        self.exploit_total = 0
+        self._reach: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._stage_rows: list[dict[str, np.ndarray]] = []
+        self._log: list[tuple[np.ndarray, np.ndarray, float]] | None = [] if record_impressions else None
+
+        self.env = simpy.Environment()
+
+    # ------------------------------------------------------------------ processes
+
+    def run(self) -> RunResult:
+        """Simulate the scenario's duration and collect the result."""
+        self.env.process(self._uploads())
+        self.env.process(self._feed())
+        self.env.run(until=self.scenario.run.duration + 1e-9)
+        from tiktok_sim.metrics import collect
+
+        return collect(self)
+
+    def _uploads(self) -> simpy.events.ProcessGenerator:
+        """Each simulated day, draw every creator's uploads and release them on time.
+
+        Days start ``run.backlog`` before zero; uploads dated before zero are released at
+        once with their true (negative) upload minute, so the feed does not start empty.
+        """
+        run, rng, cre = self.scenario.run, self._upload_rng, self.cre
+        cdf = np.cumsum(cre.post_hours, axis=1)
+        offsets = self.pop.region_offset_min[cre.region]
+        day = -math.ceil(run.backlog / 1440.0)
+        while day * 1440.0 < run.duration:
+            counts = rng.poisson(cre.posts_per_day)
+            who = np.repeat(np.arange(cre.count), counts)
+            hour = (cdf[who] < rng.random(who.size)[:, None]).sum(axis=1).clip(max=23)
+            local = hour * 60.0 + rng.random(who.size) * 60.0
+            at = np.floor(day * 1440.0 + np.mod(local - offsets[who], 1440.0))
+            keep = (at < run.duration) & (at >= -run.backlog)
+            who, at = who[keep], at[keep]
+            order = np.argsort(at, kind="stable")
+            who, at = who[order], at[order]
+            for t in np.unique(at):
+                yield self.env.timeout(max(0.0, t - self.env.now))
+                self._upload(who[at == t], t)
+            day += 1
+            yield self.env.timeout(max(0.0, day * 1440.0 - self.env.now))
+
+    def _feed(self) -> simpy.events.ProcessGenerator:
+        """Every tick: admit reviewed videos, serve the active users, evaluate full pools."""
+        tick, duration = self.scenario.run.tick, self.scenario.run.duration
+        while self.env.now + tick <= duration + 1e-9:
+            yield self.env.timeout(tick)
+            self._admit_reviewed()
+            self._tick()
+            if self._progress is not None:
+                self._progress(self.env.now, duration)
+
+    # ------------------------------------------------------------------ uploads and stages
+
+    def _upload(self, creators: np.ndarray, at: float) -> None:
+        """Add videos for ``creators`` uploaded at minute ``at``; they start in review."""
+        rng, cre, spec = self._upload_rng, self.cre, self.scenario
+        n = creators.size
+        column = np.floor(rng.random(n) * cre.niche_count[creators]).astype(np.int64)
+        spread = spec.creators.video_spread
+        videos = spec.videos
+        trending = rng.random(n) < videos.trending_sound_prob
+        sound = np.where(
+            trending | (videos.trending_sounds >= videos.sounds),
+            rng.integers(0, max(videos.trending_sounds, 1), n),
+            rng.integers(videos.trending_sounds, videos.sounds, n) if videos.trending_sounds < videos.sounds else 0,
+        )
+        delay = videos.review_delay.median * np.exp(videos.review_delay.sigma * rng.standard_normal(n))
+        ids = self.catalog.append(
+            creator=creators,
+            topic=cre.niche[creators, column],
+            language=cre.language[creators],
+            sound=sound,
+            trending=trending & (videos.trending_sounds > 0),
+            length_s=sample_lengths(spec, cre.length_median_s[creators], rng),
+            quality=np.clip(cre.quality[creators] + spread * rng.standard_normal(n), 0.0, 1.0),
+            hook=np.clip(cre.hook[creators] + spread * rng.standard_normal(n), 0.0, 1.0),
+            upload_min=np.full(n, at),
+            eligible_min=at + delay,
+            hashtags=rng.integers(0, videos.hashtags, (n, videos.hashtags_per_video)),
+            value=np.full(n, self._prior_value(), dtype=np.float32),
+        )
+        self._in_review = np.concatenate([self._in_review, ids])
+
+    def _admit_reviewed(self) -> None:
+        """Videos whose review has ended enter pool 0 now."""
+        done = self.catalog.eligible_min[self._in_review] <= self.env.now
+        if not done.any():
+            return
+        ids = self._in_review[done]
+        self._in_review = self._in_review[~done]
+        self.creator_latest[self.catalog.creator[ids]] = ids  # ids ascend, so the newest wins
+        self._enter(ids, 0)
+
+    def _enter(self, ids: np.ndarray, stage: int) -> None:
+        """Open ``stage``'s pool for ``ids`` and schedule its evaluation at the window's end."""
+        cat, window = self.catalog, self.scenario.ladder[stage].window
+        cat.status[ids] = Status.OPEN
+        cat.stage[ids] = stage
+        cat.stage_epoch[ids] += 1
+        cat.stage_entered_min[ids] = self.env.now
+        cat.stage_deadline_min[ids] = self.env.now + window
+        cat.stage_counts[ids] = 0
+        epochs = cat.stage_epoch[ids].copy()
+        deadline = self.env.timeout(window)
+        deadline.callbacks.append(lambda _event: self._on_deadline(ids, epochs))
+
+    def _on_deadline(self, ids: np.ndarray, epochs: np.ndarray) -> None:
+        cat = self.catalog
+        still = (cat.status[ids] == Status.OPEN) & (cat.stage_epoch[ids] == epochs)
+        if still.any():
+            self._evaluate(ids[still])
+
+    def _evaluate(self, ids: np.ndarray) -> None:
+        """Apply each video's stage gates: promote, stop, or complete the ladder."""
+        cat, ladder, now = self.catalog, self.scenario.ladder, self.env.now
+        stages = cat.stage[ids].copy()  # promotions below must not re-enter this loop
+        for stage in np.unique(stages):
+            batch = ids[stages == stage]
+            counts = cat.stage_counts[batch]
+            verdict = exposure.evaluate(int(stage), ladder[stage], counts, self._history)
+            self._stage_rows.append(
+                {
+                    "video_id": batch,
+                    "stage": np.full(batch.size, stage),
+                    "entered_min": cat.stage_entered_min[batch],
+                    "evaluated_min": np.full(batch.size, now),
+                    **{name: counts[:, A[name]] for name in ACTIONS},
+                    "passed": verdict.passed,
+                    "failed_gate": verdict.failed,
+                    "failed_value": verdict.value,
+                    "failed_threshold": verdict.threshold,
+                }
+            )
+            failed = batch[~verdict.passed]
+            cat.status[failed] = Status.STOPPED
+            cat.stop_code[failed] = verdict.failed[~verdict.passed]
+            passed = batch[verdict.passed]
+            if stage + 1 < len(ladder):
+                self._enter(passed, int(stage) + 1)
+            else:
+                cat.status[passed] = Status.COMPLETE
+
+    # ------------------------------------------------------------------ feed tick
+
+    def _active_slots(self) -> np.ndarray:
+        """User id per feed slot this tick, sorted: active users repeated by their slot count."""
+        tick, pop, rng = self.scenario.run.tick, self.pop, self._feed_rng
+        mid = self.env.now - tick / 2.0
+        hour = (np.floor((mid + pop.region_offset_min) / 60.0) % 24).astype(np.int64)
+        lam = pop.sessions_per_day * (self._diurnal[hour][pop.region] * (tick / 60.0)).astype(np.float32)
+        sessions = rng.poisson(lam)
+        active = np.flatnonzero(sessions)
+        slots = rng.poisson(sessions[active] * pop.videos_per_session[active])
+        return np.repeat(active, slots)
+
+    def _open(self) -> tuple[np.ndarray, np.ndarray]:
+        """Open videos and how many more impressions each may take this tick.
+
+        A pool larger than the audience that can still see the video is capped by that audience.
+        """
+        cat = self.catalog
+        ids = np.flatnonzero(cat.status[: len(cat)] == Status.OPEN)
+        remaining = self._pools[cat.stage[ids]] - cat.stage_counts[ids, A["views"]]
+        unreached = self._speakers[cat.language[ids]] - cat.total[ids, A["views"]]
+        return ids, np.maximum(np.minimum(remaining, unreached), 0)
+
+    def _candidates(self, users: np.ndarray, open_ids: np.ndarray, remaining: np.ndarray) -> np.ndarray:
+        """(S, C) int64 candidate videos per slot (-1 = none).
+
+        Pool candidates are drawn in proportion to each open video's paced demand
+        (remaining quota over remaining ticks), through a table of tickets so a draw is
+        one integer index; one column may instead hold a followed creator's latest video,
+        which is how stopped videos keep a follower trickle.
+        """
+        rng, cat, rec = self._feed_rng, self.catalog, self.scenario.recommender
+        n_slots, width = users.size, rec.candidates
+        cands = np.full((n_slots, width), -1, dtype=np.int64)
+        if open_ids.size:
+            ticks_left = np.maximum(1.0, np.ceil((cat.stage_deadline_min[open_ids] - self.env.now) / self.scenario.run.tick))
+            demand = remaining / ticks_left
+            if demand.sum() > 0:
+                # Stochastic rounding keeps every video's expected share exact.
+                scaled = demand * (TICKETS / demand.sum())
+                tickets = np.floor(scaled + rng.random(scaled.size)).astype(np.int64)
+                table = np.repeat(open_ids, tickets)
+                if table.size:
+                    cands[:] = table[rng.integers(0, table.size, size=(n_slots, width))]
+
+        follow_slots = np.flatnonzero(rng.random(n_slots) < rec.follow_candidates)
+        fu = users[follow_slots]
+        n_creators = self.cre.count
+        lo = np.searchsorted(self.follow_keys, fu * n_creators)
+        hi = np.searchsorted(self.follow_keys, (fu + 1) * n_creators)
+        has = hi > lo
+        pick = lo[has] + np.floor(rng.random(int(has.sum())) * (hi - lo)[has]).astype(np.int64)
+        latest = self.creator_latest[self.follow_keys[pick] % n_creators]
+        cands[follow_slots[has], width - 1] = np.where(latest >= 0, latest, cands[follow_slots[has], width - 1])
+        return cands
+
+    def _scores(self, users: np.ndarray, cands: np.ndarray) -> np.ndarray:
+        """(S, C) float32 ranking scores from the system's estimates; -inf where invalid."""
+        cat = self.catalog
+        safe = np.maximum(cands, 0)
+        n_topics = self.estimates.shape[1]
+        affinity = np.exp(self.estimates.reshape(-1)[(users * n_topics)[:, None] + cat.topic[safe]])
+        speaks = (self.pop.langmask[users][:, None] >> cat.language[safe]) & 1
+        score = affinity * cat.value[safe] * np.where(speaks == 1, np.float32(1.0), LANGUAGE_PENALTY)
+        return np.where(cands >= 0, score, -np.inf).astype(np.float32)
+
+    def _select(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fill slots with unseen, in-quota videos: (users, videos) of the impressions."""
+        rng, cat = self._feed_rng, self.catalog
+        open_ids, remaining = self._open()
+        cands = self._candidates(users, open_ids, remaining)
+        scores = self._scores(users, cands)
+        explore = rng.random(users.size) < self.scenario.recommender.exploration
+
+        left = np.full(len(cat), np.inf)
+        left[open_ids] = remaining
+        taken_u: list[np.ndarray] = []
+        taken_v: list[np.ndarray] = []
+        taken_keys: list[np.ndarray] = []
+        pending = np.arange(users.size)
+        for _ in range(RETRY_ROUNDS):
+            col = ranking.choose(scores[pending], explore[pending], rng)
+            pending, col = pending[col >= 0], col[col >= 0]
+            if not pending.size:
+                break
+            v, u = cands[pending, col], users[pending]
+            keys = (u << 32) | v
+            bad = self.seen.contains(keys) | _repeated(keys, taken_keys)
+            bad |= ~_within_quota(v, bad, left, rng)
+            ok = ~bad
+            taken_u.append(u[ok])
+            taken_v.append(v[ok])
+            taken_keys.append(keys[ok])
+            left -= np.bincount(v[ok], minlength=left.size)
+            rows, rejected = pending[bad], v[bad]
+            scores[rows] = np.where(cands[rows] == rejected[:, None], -np.inf, scores[rows])
+            pending = rows
+        self.unfilled += int(pending.size)
+        if not taken_u:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        self.seen.add(np.concatenate(taken_keys))
+        return np.concatenate(taken_u), np.concatenate(taken_v)
+
+    def _tick(self) -> None:
+        users, videos = self._select(self._active_slots())
+        if not videos.size:
+            return
+        cat, pop, scenario = self.catalog, self.pop, self.scenario
+        topics = cat.topic[videos]
+        n_topics = len(scenario.topics)
+        x = engagement.Exposure(
+            affinity=pop.interest[users, topics] * np.float32(n_topics),
+            quality=cat.quality[videos],
+            hook=cat.hook[videos],
+            length_s=cat.length_s[videos],
+            language_ok=((pop.langmask[users] >> cat.language[videos]) & 1) == 1,
+        )
+        out = engagement.react(x, scenario.engagement, self._react_rng)
+        out = dataclasses.replace(out, followed=self._new_follows(users, videos, out.followed))
+
+        self._count(users, videos, out)
+        self._learn(users, topics, out)
+        self._measure_personalization(users, topics, x.affinity)
+        self.user_views += np.bincount(users, minlength=self.user_views.size).astype(np.int32)
+        if self._log is not None:
+            self._log.append((users, videos, self.env.now))
+
+        open_ids = np.flatnonzero(cat.status[: len(cat)] == Status.OPEN)
+        full = open_ids[cat.stage_counts[open_ids, A["views"]] >= self._pools[cat.stage[open_ids]]]
+        if full.size:
+            self._evaluate(full)
+
+    def _new_follows(self, users: np.ndarray, videos: np.ndarray, wants: np.ndarray) -> np.ndarray:
+        """Keep only follows that create a new edge; add those edges to the graph."""
+        n_creators = self.cre.count
+        idx = np.flatnonzero(wants)
+        keys = users[idx] * n_creators + self.catalog.creator[videos[idx]]
+        pos = np.searchsorted(self.follow_keys, keys)
+        exists = self.follow_keys[np.minimum(pos, self.follow_keys.size - 1)] == keys if self.follow_keys.size else pos < 0
+        idx, keys = idx[~exists], keys[~exists]
+        fresh, first = np.unique(keys, return_index=True)
+        followed = np.zeros(wants.size, dtype=bool)
+        followed[idx[first]] = True
+        self.follow_keys = np.insert(self.follow_keys, np.searchsorted(self.follow_keys, fresh), fresh)
+        self.followers_gained += np.bincount(fresh % n_creators, minlength=n_creators)
+        return followed
+
+    def _count(self, users: np.ndarray, videos: np.ndarray, out: engagement.Outcomes) -> None:
+        """Add the impressions to per-video, per-stage and run-wide counters."""
+        cat = self.catalog
+        n = len(cat)
+        views = np.bincount(videos, minlength=n)
+        uniq = np.flatnonzero(views)
+        columns = (out.completed, out.replayed, out.liked, out.commented, out.shared, out.favorited,
+                   out.followed, out.not_interested)  # fmt: skip
+        agg = np.empty((uniq.size, len(ACTIONS)), dtype=np.int64)
+        agg[:, 0] = views[uniq]
+        for j, flags in enumerate(columns, start=1):
+            agg[:, j] = np.bincount(videos[flags], minlength=n)[uniq]
+        cat.total[uniq] += agg
+        cat.watch_sum[uniq] += np.bincount(videos, weights=out.watch_ratio, minlength=n)[uniq]
+        is_open = cat.status[uniq] == Status.OPEN
+        cat.stage_counts[uniq[is_open]] += agg[is_open]
+
+        self.totals += agg.sum(axis=0)
+        bins = np.minimum((out.watch_ratio / WATCH_BIN_WIDTH).astype(np.int64), WATCH_BINS - 1)
+        self.watch_hist += np.bincount(bins, minlength=WATCH_BINS)
+        self.watch_sum += float(out.watch_ratio.sum(dtype=np.float64))
+        hour = np.floor((self.env.now - cat.upload_min[uniq]) / 60.0).astype(np.int64)
+        self._reach.append((uniq, hour, agg[:, A["views"]]))
+        cat.value[uniq] = ranking.video_value(
+            cat.total[uniq], cat.watch_sum[uniq], self._prior(), self.scenario.recommender.prior_views,
+            self.scenario.recommender.signal_weights,
+        )  # fmt: skip
+
+    def _prior(self) -> np.ndarray:
+        """Platform-wide rates per view (last entry: mean watch ratio) that shrink new videos' rates."""
+        views = max(int(self.totals[A["views"]]), 1)
+        return np.append(self.totals / views, self.watch_sum / views if self.totals[0] else 0.5)
+
+    def _prior_value(self) -> float:
+        weights, prior = self.scenario.recommender.signal_weights, self._prior()
+        zero = np.zeros((1, len(ACTIONS)), dtype=np.int64)
+        return float(ranking.video_value(zero, np.zeros(1), prior, 1.0, weights)[0])
+
+    def _learn(self, users: np.ndarray, topics: np.ndarray, out: engagement.Outcomes) -> None:
+        """Update the system's topic estimates from what the viewers did."""
+        rec = self.scenario.recommender
+        signal = ranking.signal(out, rec.signal_weights)
+        self.signal_sum += float(signal.sum(dtype=np.float64))
+        baseline = np.float32(self.signal_sum / max(int(self.totals[A["views"]]), 1))
+        ranking.update_estimates(self.estimates, users, topics, signal - baseline, rec.learning_rate)
+
+    def _measure_personalization(self, users: np.ndarray, topics: np.ndarray, affinity: np.ndarray) -> None:
+        """Accumulate the time-to-personalization curve and the early exploit share."""
+        seen_before = self.user_views[users]
+        early = seen_before < PERSONALIZATION_BUCKET * PERSONALIZATION_BUCKETS
+        cold = early & ~self.pop.picked[users]
+        bucket = seen_before[cold] // PERSONALIZATION_BUCKET
+        self.early_affinity += np.bincount(bucket, weights=affinity[cold], minlength=PERSONALIZATION_BUCKETS)
+        self.early_count += np.bincount(bucket, minlength=PERSONALIZATION_BUCKETS)
+        hits = (self.pop.top_topics[users[early]] >> topics[early].astype(np.int64)) & 1
+        self.exploit_hits += int(hits.sum())
+        self.exploit_total += int(early.sum())
+
+    # ------------------------------------------------------------------ collected by metrics
+
+    def reach_log(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(video, hour since upload, views) rows, one per video and tick it was shown in."""
+        if not self._reach:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, empty
+        return tuple(np.concatenate(parts) for parts in zip(*self._reach, strict=True))  # type: ignore[return-value]
+
+    def stage_log(self) -> dict[str, np.ndarray]:
+        """Every stage evaluation, as columns."""
+        if not self._stage_rows:
+            return {}
+        return {k: np.concatenate([row[k] for row in self._stage_rows]) for k in self._stage_rows[0]}
+
+    def impressions_log(self) -> dict[str, np.ndarray] | None:
+        """Every impression, if recorded."""
+        if self._log is None:
+            return None
+        users = [u for u, _, _ in self._log]
+        return {
+            "user": np.concatenate(users) if users else np.empty(0, dtype=np.int64),
+            "video": np.concatenate([v for _, v, _ in self._log]) if users else np.empty(0, dtype=np.int64),
+            "minute": np.concatenate([np.full(u.size, t) for u, _, t in self._log]) if users else np.empty(0),
+        }

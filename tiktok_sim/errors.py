@@ -1,0 +1,37 @@
+"""Errors the CLI turns into one clear line each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input, and where.
+
+    Attributes:
+        source: the file, or ``--set`` for a command-line override.
+        line: 1-based line, or 0 when the problem has no position.
+        col: 1-based column, or 0.
+        path: dotted key path such as ``ladder.2.pool``; empty for the whole document.
+        message: what was expected and what was found.
+    """
+
+    source: str
+    line: int
+    col: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.source if not self.line else f"{self.source}:{self.line}:{self.col}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot be loaded; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        """Keep the problems, in document order."""
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))

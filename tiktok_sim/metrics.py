@@ -1,0 +1,211 @@
+"""Derived measures: result tables, the funnel, inequality, reach curves, calibration figures."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tiktok_sim import __version__
+from tiktok_sim.model.exposure import GATE_NAMES
+from tiktok_sim.results import WATCH_BIN_WIDTH, RunResult
+from tiktok_sim.scenario.loader import scenario_sha256
+from tiktok_sim.world.catalog import ACTIONS, A, Status
+
+if TYPE_CHECKING:
+    from tiktok_sim.engine import Engine
+
+SCHEMA_VERSION = 1
+TOP_SHARES = (0.01, 0.04, 0.20)
+REACH_TOP = 100
+VIDEO_COUNTS = ("views", "completions", "likes", "comments", "shares", "follows", "not_interested")
+
+
+def stop_reasons(status: np.ndarray, stop_code: np.ndarray) -> np.ndarray:
+    """(n,) str why each video is where it is on the ladder."""
+    gates = np.array([f"gate:{g}" if g != "no_audience" else g for g in GATE_NAMES], dtype=object)
+    reason = np.full(status.size, "in_progress", dtype=object)
+    reason[status == Status.REVIEW] = "in_review"
+    reason[status == Status.COMPLETE] = "ladder_complete"
+    stopped = status == Status.STOPPED
+    reason[stopped] = gates[stop_code[stopped]]
+    return reason
+
+
+def collect(engine: Engine) -> RunResult:
+    """Turn an engine's final state into a :class:`RunResult`."""
+    cat, cre, n = engine.catalog, engine.cre, len(engine.catalog)
+    total = cat.total[:n]
+    videos: dict[str, np.ndarray] = {
+        "video_id": np.arange(n),
+        "creator_id": cat.creator[:n].astype(np.int64),
+        "creator_name": np.array(cre.names, dtype=object)[cat.creator[:n]],
+        "upload_min": cat.upload_min[:n],
+        "length_s": cat.length_s[:n],
+        "topic": np.array(engine.scenario.topics, dtype=object)[cat.topic[:n]],
+        "quality": cat.quality[:n],
+        "hook": cat.hook[:n],
+        "trending_sound": cat.trending[:n],
+        "stage_reached": cat.stage[:n].astype(np.int64),
+        **{name: total[:, A[name]] for name in VIDEO_COUNTS},
+        "stop_reason": stop_reasons(cat.status[:n], cat.stop_code[:n]),
+    }
+    views_by_creator = np.bincount(cat.creator[:n], weights=total[:, A["views"]], minlength=cre.count)
+    creators = {
+        "creator_id": np.arange(cre.count),
+        "name": np.array(cre.names, dtype=object),
+        "featured": cre.featured,
+        "initial_followers": engine.initial_followers,
+        "followers_gained": engine.followers_gained,
+        "videos": np.bincount(cat.creator[:n], minlength=cre.count),
+        "views": views_by_creator.astype(np.int64),
+    }
+    exploit = engine.exploit_hits / engine.exploit_total if engine.exploit_total else float("nan")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        curve = engine.early_affinity / engine.early_count
+    return RunResult(
+        scenario=engine.scenario,
+        seed=engine.seed,
+        users=engine.pop.count,
+        creators=cre.count,
+        impressions=int(engine.totals[A["views"]]),
+        unfilled_slots=engine.unfilled,
+        videos=videos,
+        creators_table=creators,
+        stages=engine.stage_log(),
+        reach=_reach_table(engine, videos),
+        action_totals={name: int(engine.totals[A[name]]) for name in ACTIONS},
+        watch_hist=engine.watch_hist,
+        watch_sum=engine.watch_sum,
+        personalization=curve,
+        exploit_share=exploit,
+        engine={
+            "seen_filter_false_positive_rate": engine.seen.false_positive_rate(),
+            "seen_filter_mb": engine.seen.nbytes / 1e6,
+            "unfilled_slots": engine.unfilled,
+        },
+        impressions_log=engine.impressions_log(),
+    )
+
+
+def _reach_table(engine: Engine, videos: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Cumulative views per hour since upload, for featured creators' videos and the top 100."""
+    vid, hour, views = engine.reach_log()
+    featured = np.flatnonzero(engine.cre.featured[videos["creator_id"]]) if videos["video_id"].size else []
+    top = np.argsort(-videos["views"], kind="stable")[:REACH_TOP]
+    chosen = np.union1d(featured, top).astype(np.int64)
+    chosen = chosen[videos["views"][chosen] > 0]
+    keep = np.isin(vid, chosen)
+    vid, hour, views = vid[keep], hour[keep], views[keep]
+    out_v, out_h, out_c = [], [], []
+    for v in chosen:
+        mine = vid == v
+        per_hour = np.bincount(hour[mine], weights=views[mine]).astype(np.int64)
+        out_v.append(np.full(per_hour.size, v))
+        out_h.append(np.arange(per_hour.size))
+        out_c.append(np.cumsum(per_hour))
+    if not out_v:
+        empty = np.empty(0, dtype=np.int64)
+        return {"video_id": empty, "hour": empty, "views": empty}
+    return {"video_id": np.concatenate(out_v), "hour": np.concatenate(out_h), "views": np.concatenate(out_c)}
+
+
+def gini(values: np.ndarray) -> float:
+    """Gini coefficient of non-negative values (0 = equal, 1 = one takes all)."""
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    if x.size == 0 or x.sum() == 0:
+        return 0.0
+    ranks = np.arange(1, x.size + 1)
+    return float((2 * (ranks * x).sum() / (x.size * x.sum())) - (x.size + 1) / x.size)
+
+
+def top_share(values: np.ndarray, share: float) -> float:
+    """Share of the total taken by the top ``share`` of items (at least one item)."""
+    x = np.sort(np.asarray(values, dtype=np.float64))[::-1]
+    if x.sum() == 0:
+        return 0.0
+    k = max(1, int(np.ceil(share * x.size)))
+    return float(x[:k].sum() / x.sum())
+
+
+def watch_quantile(hist: np.ndarray, q: float) -> float:
+    """Quantile of the watch ratio from its 0.01-wide histogram (bin midpoint)."""
+    if hist.sum() == 0:
+        return float("nan")
+    idx = int(np.searchsorted(np.cumsum(hist), q * hist.sum()))
+    return round((idx + 0.5) * WATCH_BIN_WIDTH, 3)
+
+
+def funnel(result: RunResult) -> list[dict[str, int]]:
+    """Per stage: pool size, videos that entered it, and videos that passed its gates."""
+    reached, reason = result.videos["stage_reached"], result.videos["stop_reason"]
+    rows = []
+    for s, stage in enumerate(result.scenario.ladder):
+        entered = int((reached >= s).sum())
+        last = s == len(result.scenario.ladder) - 1
+        passed = int((reason == "ladder_complete").sum()) if last else int((reached > s).sum())
+        rows.append({"stage": s, "pool_size": stage.pool, "entered": entered, "passed": passed})
+    return rows
+
+
+def engagement_per_view(videos: dict[str, np.ndarray], min_views: int = 100) -> np.ndarray:
+    """(likes + comments + shares) / views per video with at least ``min_views`` views."""
+    views = videos["views"]
+    keep = views >= min_views
+    engaged = videos["likes"] + videos["comments"] + videos["shares"]
+    return engaged[keep] / views[keep]
+
+
+def calibration(result: RunResult) -> dict[str, Any]:
+    """The figures FACTS.md publishes, measured on this run."""
+    days = result.scenario.run.duration / 1440.0
+    lengths = result.videos["length_s"]
+    epv = engagement_per_view(result.videos)
+    per_user = result.impressions / max(result.users, 1) / days
+    return {
+        "views_gini": round(gini(result.videos["views"]), 4),
+        "engagement_per_view_median": round(float(np.median(epv)), 4) if epv.size else None,
+        "engagement_per_view_mean": round(float(np.mean(epv)), 4) if epv.size else None,
+        "video_length_s": {
+            "median": round(float(np.median(lengths)), 2) if lengths.size else None,
+            "mean": round(float(np.mean(lengths)), 2) if lengths.size else None,
+            "p25": round(float(np.quantile(lengths, 0.25)), 2) if lengths.size else None,
+            "p75": round(float(np.quantile(lengths, 0.75)), 2) if lengths.size else None,
+        },
+        "plays_per_user_day_mean": round(per_user, 2),
+        "exploit_share_first_200": round(result.exploit_share, 4),
+        "cold_start_affinity_by_25_views": [round(float(a), 3) for a in result.personalization],
+    }
+
+
+def summary(result: RunResult) -> dict[str, Any]:
+    """The ``summary.json`` document."""
+    totals, views = result.action_totals, max(result.impressions, 1)
+    rate_of = {"completion": "completions", "like": "likes", "comment": "comments", "share": "shares",
+               "follow": "follows", "not_interested": "not_interested"}  # fmt: skip
+    hist = result.watch_hist
+    video_views = result.videos["views"]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool_version": __version__,
+        "scenario": result.scenario.model_dump(mode="json"),
+        "scenario_sha256": scenario_sha256(result.scenario),
+        "seed": result.seed,
+        "users": result.users,
+        "creators": result.creators,
+        "videos": result.n_videos,
+        "impressions": result.impressions,
+        "rates": {k: round(totals[v] / views, 6) for k, v in rate_of.items()},
+        "watch_ratio": {
+            "p25": watch_quantile(hist, 0.25),
+            "p50": watch_quantile(hist, 0.50),
+            "p75": watch_quantile(hist, 0.75),
+            "mean": round(result.watch_sum / views, 4),
+        },
+        "views_gini": round(gini(video_views), 4),
+        "top_share": {f"{round(s * 100)}%": round(top_share(video_views, s), 4) for s in TOP_SHARES},
+        "funnel": funnel(result),
+        "calibration": calibration(result),
+        "engine": {k: round(v, 6) if isinstance(v, float) else v for k, v in result.engine.items()},
+        "runtime_s": round(result.runtime_s, 3),
+    }

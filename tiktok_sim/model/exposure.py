@@ -1,0 +1,115 @@
+"""The ladder's gates: does a video's stage performance earn the next pool?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tiktok_sim.scenario.schema import AbsoluteGate, PercentileGate, ScoreGate, Stage
+from tiktok_sim.world.catalog import A
+
+RATE_COLUMNS = {
+    "completion": A["completions"],
+    "like": A["likes"],
+    "comment": A["comments"],
+    "share": A["shares"],
+    "follow": A["follows"],
+}
+GATE_NAMES = (*RATE_COLUMNS, "score", "percentile", "no_audience")
+"""Failure codes: index into this tuple; -1 means passed."""
+GATE_CODE = {name: i for i, name in enumerate(GATE_NAMES)}
+MIN_HISTORY = 10  # a percentile gate passes everything until it has this many evaluations to rank against
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Gate outcome per video.
+
+    Attributes:
+        passed: (n,) bool.
+        failed: (n,) int16 code into GATE_NAMES of the worst-missed gate, -1 if passed.
+        value: (n,) float64 the video's value on that gate (NaN if passed).
+        threshold: (n,) float64 the gate's minimum (NaN if passed).
+    """
+
+    passed: np.ndarray
+    failed: np.ndarray
+    value: np.ndarray
+    threshold: np.ndarray
+
+
+def stage_rates(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-impression rates a gate can check, from (n, len(ACTIONS)) stage counters."""
+    views = np.maximum(counts[:, A["views"]], 1)
+    return {name: counts[:, col] / views for name, col in RATE_COLUMNS.items()}
+
+
+def weighted_score(rates: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """(n,) float64 weighted sum of rates."""
+    n = next(iter(rates.values())).size
+    return sum((w * rates[name] for name, w in weights.items()), np.zeros(n))
+
+
+class ScoreHistory:
+    """Recent scores per (stage, gate) for relative gates; a fixed-size ring each."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._rings: dict[tuple[int, int], list[np.ndarray]] = {}
+
+    def threshold(self, key: tuple[int, int], top: float) -> float:
+        """Score needed to be in the top share of the recent history (-inf while too short)."""
+        ring = self._rings.get(key)
+        if not ring or ring[0].size < MIN_HISTORY:
+            return -np.inf
+        return float(np.quantile(ring[0], 1.0 - top))
+
+    def push(self, key: tuple[int, int], scores: np.ndarray, size: int) -> None:
+        """Append scores, keeping the newest ``size``."""
+        old = self._rings.get(key, [np.empty(0)])[0]
+        self._rings[key] = [np.concatenate([old, scores])[-size:]]
+
+
+def evaluate(stage_index: int, stage: Stage, counts: np.ndarray, history: ScoreHistory) -> Verdict:
+    """Check a batch of videos against one stage's gates.
+
+    Args:
+        stage_index: position of the stage on the ladder (keys the relative history).
+        stage: its pool, window and gates.
+        counts: (n, len(ACTIONS)) counters of what each video got at this stage.
+        history: recent scores for relative gates, updated with this batch.
+    """
+    n = counts.shape[0]
+    rates = stage_rates(counts)
+    # Track the worst relative shortfall (value / threshold) across every failing check.
+    worst = np.full(n, np.inf)
+    failed = np.full(n, -1, dtype=np.int16)
+    value = np.full(n, np.nan)
+    threshold = np.full(n, np.nan)
+
+    def check(code: int, got: np.ndarray, need: float | np.ndarray) -> None:
+        need_arr = np.broadcast_to(np.asarray(need, dtype=np.float64), got.shape)
+        miss = got < need_arr
+        ratio = np.where(need_arr > 0, got / np.where(need_arr > 0, need_arr, 1.0), 0.0)
+        take = miss & (ratio < worst)
+        worst[take] = ratio[take]
+        failed[take] = code
+        value[take] = got[take]
+        threshold[take] = need_arr[take]
+
+    for g, gate in enumerate(stage.gates):
+        if isinstance(gate, AbsoluteGate):
+            for name, need in gate.thresholds().items():
+                check(GATE_CODE[name], rates[name], need)
+        elif isinstance(gate, ScoreGate):
+            check(GATE_CODE["score"], weighted_score(rates, gate.weights), gate.min)
+        elif isinstance(gate, PercentileGate):
+            scores = weighted_score(rates, gate.weights)
+            check(GATE_CODE["percentile"], scores, history.threshold((stage_index, g), gate.top))
+            history.push((stage_index, g), scores, gate.history)
+
+    empty = counts[:, A["views"]] == 0
+    failed[empty] = GATE_CODE["no_audience"]
+    value[empty], threshold[empty] = 0.0, 1.0
+    return Verdict(passed=failed < 0, failed=failed, value=value, threshold=threshold)

@@ -1,0 +1,95 @@
+"""The system's side: what it estimates from signals, and how it ranks candidates.
+
+The recommender never reads true interests. It sees outcomes only, and keeps:
+
+* a per-user log-affinity estimate for each topic (0 = neutral);
+* per-video action rates, shrunk toward the platform average by ``prior_views``.
+
+A candidate's value is the sum over actions of P(action) x value(action), with the
+scenario's signal weights as the action values, as in TikTok's published account.
+Follower count is not a factor: big accounts win only because more people follow them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tiktok_sim.model.engagement import Outcomes
+from tiktok_sim.world.catalog import A
+
+SIGNAL_SOURCES = {
+    "completion": ("completions", "completed"),
+    "replay": ("replays", "replayed"),
+    "like": ("likes", "liked"),
+    "comment": ("comments", "commented"),
+    "share": ("shares", "shared"),
+    "favorite": ("favorites", "favorited"),
+    "follow": ("follows", "followed"),
+    "not_interested": ("not_interested", "not_interested"),
+}
+"""Signal name -> (counter column, outcome field). ``watch`` uses the watch ratio."""
+
+ESTIMATE_BOUND = 5.0  # log-affinity estimates stay within +-5 so one user cannot saturate ranking
+
+
+def signal(outcomes: Outcomes, weights: dict[str, float]) -> np.ndarray:
+    """(n,) float32 value of what each impression's viewer did."""
+    total = np.float32(weights.get("watch", 0.0)) * np.minimum(outcomes.watch_ratio, np.float32(1.0))
+    for name, (_, field) in SIGNAL_SOURCES.items():
+        if weights.get(name):
+            total = total + np.float32(weights[name]) * getattr(outcomes, field)
+    return total.astype(np.float32)
+
+
+def video_value(
+    counts: np.ndarray, watch_sum: np.ndarray, prior: np.ndarray, prior_views: float, weights: dict[str, float]
+) -> np.ndarray:
+    """(n,) float32 expected value of one more impression of each video.
+
+    Args:
+        counts: (n, len(ACTIONS)) lifetime counters.
+        watch_sum: (n,) summed watch ratios.
+        prior: (len(ACTIONS) + 1,) platform-wide rates per view, the last entry the mean watch ratio.
+        prior_views: pseudo-views of the prior.
+        weights: signal weights.
+    """
+    denom = counts[:, A["views"]] + prior_views
+    value = np.float64(weights.get("watch", 0.0)) * (np.minimum(watch_sum, counts[:, 0]) + prior[-1] * prior_views)
+    for name, (column, _) in SIGNAL_SOURCES.items():
+        if weights.get(name):
+            col = A[column]
+            value = value + weights[name] * (counts[:, col] + prior[col] * prior_views)
+    return np.maximum(value / denom, 1e-3).astype(np.float32)
+
+
+def update_estimates(
+    estimates: np.ndarray, users: np.ndarray, topics: np.ndarray, gain: np.ndarray, learning_rate: float
+) -> None:
+    """Move each viewer's topic estimate by ``learning_rate * gain`` (in place, duplicates add).
+
+    Args:
+        estimates: (n_users, n_topics) float32 log-affinities.
+        users, topics: (n,) indices of the impressions.
+        gain: (n,) float32 signal minus the platform's average signal.
+        learning_rate: step size.
+    """
+    flat = estimates.reshape(-1)
+    index = users.astype(np.int64) * estimates.shape[1] + topics
+    np.add.at(flat, index, np.float32(learning_rate) * gain)
+    flat[index] = np.clip(flat[index], -ESTIMATE_BOUND, ESTIMATE_BOUND)
+
+
+def choose(scores: np.ndarray, explore: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(S,) int column of the chosen candidate per slot, or -1 where none is valid.
+
+    Args:
+        scores: (S, C) float32, -inf for invalid candidates.
+        explore: (S,) bool, slots that ignore the scores and take a random valid candidate.
+        rng: draws the exploring slots' picks.
+    """
+    col = np.argmax(scores, axis=1)
+    rows = np.flatnonzero(explore)
+    if rows.size:
+        noise = rng.random((rows.size, scores.shape[1]), dtype=np.float32)
+        col[rows] = np.argmax(np.where(np.isfinite(scores[rows]), noise, np.float32(-1.0)), axis=1)
+    return np.where(np.isfinite(scores[np.arange(col.size), col]), col, -1)

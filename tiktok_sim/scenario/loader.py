@@ -1,0 +1,276 @@
+"""Load a scenario: YAML with positions, ``extends:`` inheritance, ``--set`` overrides.
+
+Every problem becomes a :class:`~tiktok_sim.errors.Problem` that names the file, line,
+column and key path, so the CLI can print one line per problem and exit 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import types
+import typing
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Union
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from tiktok_sim.errors import Problem, ScenarioError
+from tiktok_sim.scenario.schema import Scenario
+
+MAX_FILE_BYTES = 2_000_000
+"""Scenarios are hand-written; anything larger is a mistake, not a scenario."""
+
+Path_ = tuple[str | int, ...]
+Origins = dict[Path_, tuple[str, int, int]]
+
+
+def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+    """Load, merge, override and validate a scenario file.
+
+    Args:
+        path: the YAML file.
+        overrides: ``dotted.path=value`` strings; values are parsed as YAML scalars.
+
+    Raises:
+        ScenarioError: with every problem found, each positioned.
+    """
+    data: dict[str, Any] = Scenario().model_dump(mode="json")
+    origins: Origins = {}
+    file_data, file_origins = _resolve(Path(path), chain=())
+    _merge(data, origins, file_data, file_origins, ())
+    for item in overrides:
+        _apply_override(data, origins, item)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError([_problem(err, data, origins, str(path)) for err in exc.errors()]) from None
+
+
+def scenario_sha256(scenario: Scenario) -> str:
+    """A stable hash of the resolved scenario (its canonical JSON)."""
+    text = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], Origins]:
+    """Read ``path`` and everything it extends, merged child over parent."""
+    data, origins = _read(path)
+    parent_ref = data.pop("extends", None)
+    if parent_ref is None:
+        return data, origins
+    where = origins.pop(("extends",))
+    if not isinstance(parent_ref, str):
+        raise ScenarioError([Problem(*where, "extends", f"expected a file name, found {parent_ref!r}")])
+    parent = (path.parent / parent_ref).resolve()
+    if parent in chain or parent == path.resolve():
+        cycle = " -> ".join(p.name for p in (*chain, path.resolve(), parent))
+        raise ScenarioError([Problem(*where, "extends", f"expected no cycle, found {cycle}")])
+    if not parent.is_file():
+        raise ScenarioError([Problem(*where, "extends", f"expected an existing file, found no {parent_ref!r}")])
+    base, base_origins = _resolve(parent, (*chain, path.resolve()))
+    _merge(base, base_origins, data, origins, ())
+    return base, base_origins
+
+
+def _read(path: Path) -> tuple[dict[str, Any], Origins]:
+    """Parse one YAML file into plain data plus the position of every key."""
+    name = str(path)
+
+    def fail(message: str, line: int = 0, col: int = 0) -> ScenarioError:
+        return ScenarioError([Problem(name, line, col, "", message)])
+
+    if not path.is_file():
+        raise fail("expected a scenario file, found nothing there")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise fail(f"expected a scenario under {MAX_FILE_BYTES // 1_000_000} MB, found {size / 1e6:.1f} MB")
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise fail("expected YAML text, found binary data")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise fail(f"expected UTF-8 YAML text, found an undecodable byte at offset {exc.start}") from None
+    if not text.strip():
+        raise fail("expected a mapping of scenario keys, found an empty file")
+    try:
+        doc = YAML(typ="rt", pure=True).load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        what = (exc.problem or exc.context or "invalid YAML").replace("\t", "\\t")
+        if "\\t" in what or "'\\t'" in what:
+            what = "expected spaces for indentation, found a tab"
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        raise fail(f"invalid YAML: {what}", line, col) from None
+    except YAMLError as exc:
+        raise fail(f"invalid YAML: {exc}".splitlines()[0]) from None
+    if not isinstance(doc, CommentedMap):
+        raise fail(f"expected a mapping of scenario keys, found {type(doc).__name__}", 1, 1)
+    origins: Origins = {(): (name, 1, 1)}
+    return _plain(doc, (), name, origins), origins
+
+
+def _plain(node: Any, path: Path_, name: str, origins: Origins) -> Any:
+    """Convert ruamel nodes to dicts and lists, recording each key's position."""
+    if isinstance(node, CommentedMap):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            line, col = node.lc.key(key)
+            k = str(key)
+            origins[(*path, k)] = (name, line + 1, col + 1)
+            out[k] = _plain(value, (*path, k), name, origins)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for i, value in enumerate(node):
+            line, col = node.lc.item(i)
+            origins[(*path, i)] = (name, line + 1, col + 1)
+            items.append(_plain(value, (*path, i), name, origins))
+        return items
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _merge(base: dict[str, Any], base_origins: Origins, child: dict[str, Any], child_origins: Origins, at: Path_) -> None:
+    """Deep-merge ``child`` into ``base``: maps merge, everything else replaces."""
+    for key, value in child.items():
+        here = (*at, key)
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base_origins[here] = child_origins[here]
+            _merge(base[key], base_origins, value, child_origins, here)
+            continue
+        base[key] = value
+        for p in [p for p in base_origins if p[: len(here)] == here]:
+            del base_origins[p]
+        base_origins.update({p: o for p, o in child_origins.items() if p[: len(here)] == here})
+
+
+def _apply_override(data: dict[str, Any], origins: Origins, item: str) -> None:
+    """Apply one ``dotted.path=value`` override in place."""
+    key, sep, raw = item.partition("=")
+    steps = [s for s in key.strip().split(".")]
+    if not sep or not all(steps):
+        raise ScenarioError([Problem("--set", 0, 0, key.strip(), f"expected path.to.key=value, found {item!r}")])
+    try:
+        value = YAML(typ="safe", pure=True).load(raw) if raw.strip() else ""
+    except YAMLError:
+        raise ScenarioError([Problem("--set", 0, 0, key, f"expected a YAML value, found {raw!r}")]) from None
+    node: Any = data
+    path: Path_ = ()
+    for i, step in enumerate(steps):
+        last = i == len(steps) - 1
+        if isinstance(node, list):
+            if not step.isdigit() or int(step) >= len(node):
+                raise ScenarioError(
+                    [Problem("--set", 0, 0, key, f"expected a list index below {len(node)}, found {step!r}")]
+                )
+            index: str | int = int(step)
+        elif isinstance(node, dict):
+            index = step
+        else:
+            prefix = ".".join(steps[:i])
+            raise ScenarioError([Problem("--set", 0, 0, key, f"{prefix} is a value, not a mapping or list")])
+        path = (*path, index)
+        if last:
+            node[index] = value
+        else:
+            if isinstance(node, dict) and index not in node:
+                node[index] = {}
+            node = node[index]
+    for p in [p for p in origins if p[: len(path)] == path]:
+        del origins[p]
+    origins[path] = ("--set", 0, 0)
+
+
+def _problem(err: Any, data: Any, origins: Origins, root: str) -> Problem:
+    """Turn one pydantic error into a positioned problem."""
+    loc = _data_path(err["loc"], data)
+    source, line, col = _nearest_origin(loc, origins, root)
+    path = ".".join(str(p) for p in loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(err["loc"][:-1])
+        hint = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1)
+        message = f"unknown key {str(err['loc'][-1])!r}"
+        message += f"; did you mean {hint[0]!r}?" if hint else f"; expected one of {', '.join(sorted(allowed))}"
+    elif kind == "missing":
+        message = "expected this key, found it missing"
+    else:
+        message = err["msg"].removeprefix("Value error, ").replace("Input should be", "expected")
+        if kind != "value_error" and not isinstance(err.get("input"), dict | list):
+            message += f", found {err.get('input')!r}"
+    return Problem(source, line, col, path, message)
+
+
+def _data_path(loc: Iterable[str | int], data: Any) -> Path_:
+    """Keep the parts of a pydantic location that exist in the data (drop union tags)."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        elif isinstance(node, dict | list):
+            if isinstance(node, dict) and isinstance(part, str) and part not in _UNION_TAGS:
+                out.append(part)  # a missing or unknown key: name it
+            continue
+        else:
+            break
+        out.append(part)
+    return tuple(out)
+
+
+_UNION_TAGS = {"absolute", "score", "percentile", "lognormal", "quantiles"}
+
+
+def _nearest_origin(loc: Path_, origins: Origins, root: str) -> tuple[str, int, int]:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in origins:
+            return origins[loc[:n]]
+    return (root, 1, 1)
+
+
+def _allowed_keys(loc: Sequence[str | int]) -> list[str]:
+    """Field names of the model found at ``loc`` inside :class:`Scenario`."""
+    tp: Any = Scenario
+    for part in loc:
+        tp = _unwrap(tp, part)
+        if tp is None:
+            return []
+    tp = _unwrap(tp, None)
+    return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
+
+
+def _unwrap(tp: Any, part: str | int | None) -> Any:
+    """Step one location part into a type annotation."""
+    while True:
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if origin is typing.Annotated:
+            tp = args[0]
+        elif origin in (Union, types.UnionType):
+            members = [a for a in args if a is not type(None)]
+            tagged = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+            match = [m for m in tagged if "type" in m.model_fields and m.model_fields["type"].default == part]
+            if match:
+                return match[0]
+            tp = members[0]
+        elif origin in (list, tuple) and isinstance(part, int):
+            return args[0]
+        elif origin is dict and part is not None:
+            return args[1]
+        elif isinstance(tp, type) and issubclass(tp, BaseModel):
+            if part is None:
+                return tp
+            field = tp.model_fields.get(str(part))
+            return field.annotation if field else None
+        else:
+            return tp if part is None else None

@@ -1,0 +1,73 @@
+""""Already seen" without a users x videos matrix: a blocked Bloom filter.
+
+Each (user, video) pair sets ``k`` bits inside one 64-bit word, so a lookup costs one
+random memory access. There are no false negatives, so no user ever sees a video twice;
+a false positive hides an unseen video from one user, at a rate reported after the run
+(about 0.1-0.5% when sized at 16 bits per expected impression, k = 6).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix(keys: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer: a well-spread 64-bit hash of each key."""
+    h = keys.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    h = (h ^ (h >> np.uint64(30))) * _M1
+    h = (h ^ (h >> np.uint64(27))) * _M2
+    return h ^ (h >> np.uint64(31))
+
+
+class SeenFilter:
+    """Set membership for int64 (user, video) keys, O(expected impressions) bits."""
+
+    def __init__(self, capacity: int, bits_per_item: int = 16, hashes: int = 6) -> None:
+        """Size the filter for ``capacity`` insertions.
+
+        Args:
+            capacity: expected number of distinct keys.
+            bits_per_item: memory per key; 16 gives well under 1% false positives.
+            hashes: bits set per key, each chosen by 6 bits of the hash (so at most 9).
+        """
+        if not 1 <= hashes <= 9:
+            raise ValueError(f"hashes must be in 1..9, found {hashes}")
+        words = max(1, capacity * bits_per_item // 64)
+        self._words = np.zeros(1 << int(np.ceil(np.log2(words))), dtype=np.uint64)
+        self._hashes = hashes
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held."""
+        return int(self._words.nbytes)
+
+    def _locate(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h = _mix(keys)
+        index = (h & np.uint64(self._words.size - 1)).astype(np.int64)
+        mask = np.zeros(keys.size, dtype=np.uint64)
+        for i in range(self._hashes):
+            bit = (h >> np.uint64(63 - 6 * (i + 1))) & np.uint64(63)
+            mask |= np.uint64(1) << bit
+        return index, mask
+
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        """(n,) bool: True if the key may have been added; False means certainly not."""
+        index, mask = self._locate(keys)
+        return (self._words[index] & mask) == mask
+
+    def add(self, keys: np.ndarray) -> None:
+        """Insert keys (duplicates allowed)."""
+        index, mask = self._locate(keys)
+        # Fancy-index assignment keeps one write per repeated word; repeat until every bit landed.
+        while index.size:
+            self._words[index] |= mask
+            missing = (self._words[index] & mask) != mask
+            index, mask = index[missing], mask[missing]
+
+    def false_positive_rate(self) -> float:
+        """Estimated chance an unseen key reads as seen, from the current fill."""
+        fill = float(np.bitwise_count(self._words).sum()) / (64 * self._words.size)
+        return fill**self._hashes

@@ -1,0 +1,146 @@
+"""Creators (featured first, then synthetic) and their initial follow edges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tiktok_sim.scenario.schema import LognormalLength, QuantileLength, Scenario
+from tiktok_sim.world.population import Population, language_index, region_shares
+
+
+@dataclass(frozen=True)
+class Creators:
+    """Creators as parallel arrays (one row per creator; featured creators come first).
+
+    Attributes:
+        names: channel names.
+        featured: (n,) bool.
+        region: (n,) int16.
+        language: (n,) int16 index into the population's languages (the region's first).
+        niche: (n, m) int16 topics; rows shorter than m repeat their first topic.
+        niche_count: (n,) int16 how many of a row's topics are the creator's own.
+        quality: (n,) float32 in [0, 1].
+        hook: (n,) float32 in [0, 1].
+        posts_per_day: (n,) float32 mean uploads per day.
+        post_hours: (n, 24) float64 probabilities of the local upload hour.
+        length_median_s: (n,) float32, featured creators' typical length, NaN for the rest.
+    """
+
+    names: list[str]
+    featured: np.ndarray
+    region: np.ndarray
+    language: np.ndarray
+    niche: np.ndarray
+    niche_count: np.ndarray
+    quality: np.ndarray
+    hook: np.ndarray
+    posts_per_day: np.ndarray
+    post_hours: np.ndarray
+    length_median_s: np.ndarray
+
+    @property
+    def count(self) -> int:
+        """Number of creators."""
+        return len(self.names)
+
+
+def build_creators(scenario: Scenario, rng: np.random.Generator) -> Creators:
+    """Draw the synthetic creators and place the featured ones first."""
+    spec, featured = scenario.creators, scenario.featured
+    n_syn, n_feat = spec.count, len(featured)
+    n_topics = len(scenario.topics)
+    width = max([spec.niche_topics, *(len(f.niche) for f in featured)])
+    region_names = [r.name for r in scenario.users.regions]
+    languages = language_index(scenario)
+
+    region = np.concatenate(
+        [
+            [region_names.index(f.region) if f.region else 0 for f in featured],
+            rng.choice(len(region_names), size=n_syn, p=region_shares(scenario)),
+        ]
+    ).astype(np.int16)
+    first_language = np.array([languages.index(r.languages[0]) for r in scenario.users.regions])
+
+    niche = np.empty((n_feat + n_syn, width), dtype=np.int16)
+    for i, f in enumerate(featured):
+        topics = [scenario.topics.index(t) for t in f.niche]
+        niche[i] = topics + [topics[0]] * (width - len(topics))
+    drawn = np.argsort(rng.random((n_syn, n_topics)), axis=1)[:, : min(spec.niche_topics, n_topics)]
+    niche[n_feat:] = np.pad(drawn, ((0, 0), (0, width - drawn.shape[1])), mode="edge")
+
+    ppd = spec.posts_per_day
+    hours = np.tile(np.asarray(spec.post_hours) / sum(spec.post_hours), (n_feat + n_syn, 1))
+    for i, f in enumerate(featured):
+        hours[i] = np.bincount(f.post_hours, minlength=24) / len(f.post_hours)
+
+    return Creators(
+        names=[f.name for f in featured] + [f"creator_{i:05d}" for i in range(n_syn)],
+        featured=np.arange(n_feat + n_syn) < n_feat,
+        region=region,
+        language=first_language[region].astype(np.int16),
+        niche=niche,
+        niche_count=np.array([len(f.niche) for f in featured] + [drawn.shape[1]] * n_syn, dtype=np.int16),
+        quality=np.concatenate([[f.quality for f in featured], rng.beta(spec.quality.a, spec.quality.b, n_syn)]).astype(
+            np.float32
+        ),
+        hook=np.concatenate([[f.hook for f in featured], rng.beta(spec.hook.a, spec.hook.b, n_syn)]).astype(np.float32),
+        posts_per_day=np.concatenate(
+            [[f.posts_per_day for f in featured], ppd.median * np.exp(ppd.sigma * rng.standard_normal(n_syn))]
+        ).astype(np.float32),
+        post_hours=hours,
+        length_median_s=np.concatenate([[f.video_length_s for f in featured], np.full(n_syn, np.nan)]).astype(
+            np.float32
+        ),
+    )
+
+
+def initial_followers(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
+    """(n_creators,) int64 heavy-tailed follower targets, featured first."""
+    spec = scenario.creators.followers
+    drawn = spec.median * np.exp(spec.sigma * rng.standard_normal(scenario.creators.count))
+    counts = np.concatenate([[f.followers for f in scenario.featured], np.round(drawn)])
+    return np.minimum(counts, scenario.users.count // 2).astype(np.int64)
+
+
+def build_follow_keys(
+    creators: Creators, population: Population, targets: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Sorted unique int64 keys ``user * n_creators + creator``: the initial follow edges.
+
+    Followers are drawn half uniformly, half in proportion to their true interest in the
+    creator's main topic, so audiences lean toward the niche without being pure.
+    """
+    n_users, n_creators = population.count, creators.count
+    owner = np.repeat(np.arange(n_creators, dtype=np.int64), targets)
+    users = rng.integers(0, n_users, size=owner.size)
+    by_interest = rng.random(owner.size) < 0.5
+    main_topic = creators.niche[owner, 0]
+    for topic in np.unique(main_topic[by_interest]):
+        rows = np.flatnonzero(by_interest & (main_topic == topic))
+        cdf = np.cumsum(population.interest[:, topic], dtype=np.float64)
+        users[rows] = np.minimum(np.searchsorted(cdf, rng.random(rows.size) * cdf[-1]), n_users - 1)
+    return np.unique(users * n_creators + owner)
+
+
+def sample_lengths(scenario: Scenario, median_s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(n,) float32 video lengths in seconds.
+
+    Where ``median_s`` is finite (featured creators) the length is lognormal around it
+    with sigma 0.15; elsewhere it follows the scenario's length distribution.
+    """
+    dist = scenario.creators.video_length
+    u = rng.random(median_s.size)
+    if isinstance(dist, QuantileLength):
+        ps = np.array([p for p, _ in dist.points])
+        log_s = np.log([s for _, s in dist.points])
+        drawn = np.exp(np.interp(u, ps, log_s))
+    else:
+        assert isinstance(dist, LognormalLength)
+        from scipy.special import ndtri
+
+        drawn = np.clip(dist.median * np.exp(dist.sigma * ndtri(u)), dist.min, dist.max)
+    own = np.isfinite(median_s)
+    drawn[own] = median_s[own] * np.exp(0.15 * rng.standard_normal(int(own.sum())))
+    return drawn.astype(np.float32)

@@ -1,0 +1,106 @@
+"""Synthetic users: where they live, what they speak, what they truly like, how often they scroll."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tiktok_sim.scenario.schema import Scenario
+
+
+@dataclass(frozen=True)
+class Population:
+    """Users as parallel arrays (one row per user).
+
+    Attributes:
+        region: (n_users,) int16 index into ``scenario.users.regions``.
+        langmask: (n_users,) int64 bitmask over ``languages``.
+        device: (n_users,) int8 index into ``scenario.users.devices``.
+        interest: (n_users, n_topics) float32 true interests, rows sum to 1.
+        top_topics: (n_users,) int64 bitmask of each user's three strongest true topics.
+        picked: (n_users,) bool, picked interest categories at signup.
+        picked_topics: (n_users, signup_picks) int16, the picks (valid where ``picked``).
+        sessions_per_day: (n_users,) float32.
+        videos_per_session: (n_users,) float32 mean, device multiplier applied.
+        languages: language codes; bit i of ``langmask`` is ``languages[i]``.
+        region_offset_min: (n_regions,) int, UTC offset of each region in minutes.
+    """
+
+    region: np.ndarray
+    langmask: np.ndarray
+    device: np.ndarray
+    interest: np.ndarray
+    top_topics: np.ndarray
+    picked: np.ndarray
+    picked_topics: np.ndarray
+    sessions_per_day: np.ndarray
+    videos_per_session: np.ndarray
+    languages: list[str]
+    region_offset_min: np.ndarray
+
+    @property
+    def count(self) -> int:
+        """Number of users."""
+        return int(self.region.size)
+
+
+def language_index(scenario: Scenario) -> list[str]:
+    """Every language of every region, in order of first mention."""
+    seen: dict[str, None] = {}
+    for region in scenario.users.regions:
+        seen.update(dict.fromkeys(region.languages))
+    return list(seen)
+
+
+def region_shares(scenario: Scenario) -> np.ndarray:
+    """(n_regions,) float64 shares, normalized."""
+    shares = np.array([r.share for r in scenario.users.regions])
+    return shares / shares.sum()
+
+
+def build_population(scenario: Scenario, rng: np.random.Generator) -> Population:
+    """Draw the users of a scenario."""
+    spec = scenario.users
+    n, k = spec.count, len(scenario.topics)
+    languages = language_index(scenario)
+    region = rng.choice(len(spec.regions), size=n, p=region_shares(scenario)).astype(np.int16)
+
+    # First language of the region always; each further one with multilingual_prob.
+    langmask = np.zeros(n, dtype=np.int64)
+    for r, reg in enumerate(spec.regions):
+        members = np.flatnonzero(region == r)
+        bits = [languages.index(lang) for lang in reg.languages]
+        langmask[members] = 1 << bits[0]
+        for bit in bits[1:]:
+            speaks = rng.random(members.size) < spec.multilingual_prob
+            langmask[members[speaks]] |= 1 << bit
+
+    device_share = np.array([d.share for d in spec.devices])
+    device = rng.choice(len(spec.devices), size=n, p=device_share / device_share.sum()).astype(np.int8)
+    interest = rng.dirichlet(np.full(k, spec.interest_concentration), size=n).astype(np.float32)
+    strongest = np.argsort(-interest, axis=1)[:, : min(3, k)]
+    top_topics = np.bitwise_or.reduce(np.left_shift(1, strongest.astype(np.int64)), axis=1)
+
+    # Signup picks follow true tastes: sampled in proportion to interest, without replacement.
+    picks = min(spec.signup_picks, k)
+    gumbel = np.log(interest + 1e-12) - np.log(-np.log(rng.random((n, k))))
+    picked_topics = np.argsort(-gumbel, axis=1)[:, :picks].astype(np.int16)
+    picked = rng.random(n) < spec.signup_pick_prob
+
+    spd = spec.sessions_per_day
+    sessions = spd.median * np.exp(spd.sigma * rng.standard_normal(n))
+    multiplier = np.array([d.session_multiplier for d in spec.devices])[device]
+    return Population(
+        region=region,
+        langmask=langmask,
+        device=device,
+        interest=interest,
+        top_topics=top_topics,
+        picked=picked,
+        picked_topics=picked_topics,
+        sessions_per_day=sessions.astype(np.float32),
+        videos_per_session=(spec.videos_per_session * multiplier).astype(np.float32),
+        languages=languages,
+        region_offset_min=np.array([round(r.utc_offset * 60) for r in spec.regions]),
+    )
