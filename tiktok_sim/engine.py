@@ -40,8 +40,8 @@ Progress = Callable[[float, float], None]
 """Called after each feed tick with (simulated minutes done, total)."""
 
 LANGUAGE_PENALTY = np.float32(0.05)  # score factor for a language the user does not speak: rare, not banned
-RETRY_ROUNDS = 3
-TICKETS = 1 << 16  # resolution of the candidate-sampling table  # a slot whose pick was seen or over quota falls back to its next-best candidate
+RETRY_ROUNDS = 3  # a slot whose pick was seen or over quota falls back to its next-best candidate
+TICKETS = 1 << 16  # resolution of the candidate-sampling table
 
 
 def expected_impressions(scenario: Scenario) -> float:
@@ -329,7 +329,9 @@ class Engine:
         n_slots, width = users.size, rec.candidates
         cands = np.full((n_slots, width), -1, dtype=np.int64)
         if open_ids.size:
-            ticks_left = np.maximum(1.0, np.ceil((cat.stage_deadline_min[open_ids] - self.env.now) / self.scenario.run.tick))
+            ticks_left = np.maximum(
+                1.0, np.ceil((cat.stage_deadline_min[open_ids] - self.env.now) / self.scenario.run.tick)
+            )
             demand = remaining / ticks_left
             if demand.sum() > 0:
                 # Stochastic rounding keeps every video's expected share exact.
@@ -432,7 +434,9 @@ class Engine:
         idx = np.flatnonzero(wants)
         keys = users[idx] * n_creators + self.catalog.creator[videos[idx]]
         pos = np.searchsorted(self.follow_keys, keys)
-        exists = self.follow_keys[np.minimum(pos, self.follow_keys.size - 1)] == keys if self.follow_keys.size else pos < 0
+        exists = (
+            self.follow_keys[np.minimum(pos, self.follow_keys.size - 1)] == keys if self.follow_keys.size else pos < 0
+        )
         idx, keys = idx[~exists], keys[~exists]
         fresh, first = np.unique(keys, return_index=True)
         followed = np.zeros(wants.size, dtype=bool)

@@ -1,4 +1,4 @@
-""""Already seen" without a users x videos matrix: a blocked Bloom filter.
+"""Already-seen pairs without a users x videos matrix: a blocked Bloom filter.
 
 Each (user, video) pair sets ``k`` bits inside one 64-bit word, so a lookup costs one
 random memory access. There are no false negatives, so no user ever sees a video twice;

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tiktok_sim.scenario.schema import AbsoluteGate, PercentileGate, ScoreGate, Stage
+from tiktok_sim.scenario.schema import AbsoluteGate, PercentileGate, RateName, ScoreGate, Stage
 from tiktok_sim.world.catalog import A
 
 RATE_COLUMNS = {
@@ -45,7 +45,7 @@ def stage_rates(counts: np.ndarray) -> dict[str, np.ndarray]:
     return {name: counts[:, col] / views for name, col in RATE_COLUMNS.items()}
 
 
-def weighted_score(rates: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+def weighted_score(rates: dict[str, np.ndarray], weights: dict[RateName, float]) -> np.ndarray:
     """(n,) float64 weighted sum of rates."""
     n = next(iter(rates.values())).size
     return sum((w * rates[name] for name, w in weights.items()), np.zeros(n))

@@ -15,9 +15,10 @@ from __future__ import annotations
 import numpy as np
 
 from tiktok_sim.model.engagement import Outcomes
+from tiktok_sim.scenario.schema import Signal
 from tiktok_sim.world.catalog import A
 
-SIGNAL_SOURCES = {
+SIGNAL_SOURCES: dict[Signal, tuple[str, str]] = {
     "completion": ("completions", "completed"),
     "replay": ("replays", "replayed"),
     "like": ("likes", "liked"),
@@ -32,7 +33,7 @@ SIGNAL_SOURCES = {
 ESTIMATE_BOUND = 5.0  # log-affinity estimates stay within +-5 so one user cannot saturate ranking
 
 
-def signal(outcomes: Outcomes, weights: dict[str, float]) -> np.ndarray:
+def signal(outcomes: Outcomes, weights: dict[Signal, float]) -> np.ndarray:
     """(n,) float32 value of what each impression's viewer did."""
     total = np.float32(weights.get("watch", 0.0)) * np.minimum(outcomes.watch_ratio, np.float32(1.0))
     for name, (_, field) in SIGNAL_SOURCES.items():
@@ -42,7 +43,7 @@ def signal(outcomes: Outcomes, weights: dict[str, float]) -> np.ndarray:
 
 
 def video_value(
-    counts: np.ndarray, watch_sum: np.ndarray, prior: np.ndarray, prior_views: float, weights: dict[str, float]
+    counts: np.ndarray, watch_sum: np.ndarray, prior: np.ndarray, prior_views: float, weights: dict[Signal, float]
 ) -> np.ndarray:
     """(n,) float32 expected value of one more impression of each video.
 
@@ -69,7 +70,8 @@ def update_estimates(
 
     Args:
         estimates: (n_users, n_topics) float32 log-affinities.
-        users, topics: (n,) indices of the impressions.
+        users: (n,) viewer of each impression.
+        topics: (n,) topic of each impression's video.
         gain: (n,) float32 signal minus the platform's average signal.
         learning_rate: step size.
     """

@@ -138,7 +138,9 @@ def _plain(node: Any, path: Path_, name: str, origins: Origins) -> Any:
     return node
 
 
-def _merge(base: dict[str, Any], base_origins: Origins, child: dict[str, Any], child_origins: Origins, at: Path_) -> None:
+def _merge(
+    base: dict[str, Any], base_origins: Origins, child: dict[str, Any], child_origins: Origins, at: Path_
+) -> None:
     """Deep-merge ``child`` into ``base``: maps merge, everything else replaces."""
     for key, value in child.items():
         here = (*at, key)
@@ -214,9 +216,8 @@ def _data_path(loc: Iterable[str | int], data: Any) -> Path_:
     out: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if (isinstance(node, dict) and part in node) or in_list:
             node = node[part]
         elif isinstance(node, dict | list):
             if isinstance(node, dict) and isinstance(part, str) and part not in _UNION_TAGS:

@@ -7,6 +7,7 @@ calibrated world of ``scenarios/defaults.yaml``, which is generated from this fi
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -34,6 +35,7 @@ Minutes = Annotated[
 
 ACTIONS = ("completion", "like", "comment", "share", "follow")
 """Per-impression rates a gate can check."""
+RateName = Literal["completion", "like", "comment", "share", "follow"]
 
 
 class Strict(BaseModel):
@@ -104,7 +106,7 @@ DEFAULT_DIURNAL = [
 class Users(Strict):
     """The synthetic audience."""
 
-    count: int = Field(default=20_000, gt=0, description="number of users")
+    count: int = Field(default=100_000, gt=0, description="number of users")
     regions: list[Region] = Field(
         default_factory=_default_regions, min_length=1, description="regions with shares summing to 1"
     )
@@ -117,9 +119,7 @@ class Users(Strict):
     interest_concentration: Positive = Field(
         default=0.15, description="Dirichlet alpha of true topic interests; small = narrow tastes"
     )
-    signup_pick_prob: Prob = Field(
-        default=0.5, description="share of users who picked interest categories at signup"
-    )
+    signup_pick_prob: Prob = Field(default=0.5, description="share of users who picked interest categories at signup")
     signup_picks: int = Field(default=3, ge=1, description="categories picked by those who pick")
     sessions_per_day: Lognormal = Field(
         default=Lognormal(median=5.0, sigma=0.96),
@@ -183,9 +183,7 @@ class QuantileLength(Strict):
         secs = [s for _, s in v]
         if ps[0] != 0.0 or ps[-1] != 1.0:
             raise ValueError("expected the first probability to be 0 and the last 1")
-        if any(b <= a for a, b in zip(ps, ps[1:], strict=False)) or any(
-            b < a for a, b in zip(secs, secs[1:], strict=False)
-        ):
+        if any(b <= a for a, b in itertools.pairwise(ps)) or any(b < a for a, b in itertools.pairwise(secs)):
             raise ValueError("expected probabilities and seconds to increase")
         return v
 
@@ -203,7 +201,7 @@ def _default_length() -> QuantileLength:
 class Creators(Strict):
     """The synthetic creators (not featured)."""
 
-    count: int = Field(default=200, gt=0, description="number of creators")
+    count: int = Field(default=4000, gt=0, description="number of creators")
     followers: Lognormal = Field(
         default=Lognormal(median=150.0, sigma=1.8), description="initial followers (heavy-tailed)"
     )
@@ -214,7 +212,7 @@ class Creators(Strict):
         default=0.12, ge=0.0, le=1.0, description="sd of a video's quality and hook around its creator's"
     )
     posts_per_day: Lognormal = Field(
-        default=Lognormal(median=0.8, sigma=0.6), description="mean uploads per creator per day"
+        default=Lognormal(median=1.0, sigma=0.6), description="mean uploads per creator per day"
     )
     post_hours: list[float] = Field(
         default_factory=lambda: list(DEFAULT_DIURNAL),
@@ -281,11 +279,11 @@ class Engagement(Strict):
     """How synthetic users react (the world, never seen by the recommender)."""
 
     skip: Reaction = Field(
-        default=Reaction(base=0.30, quality=-1.0, hook=-3.0, interest=-0.5, length=0.2),
+        default=Reaction(base=0.25, quality=-1.0, hook=-3.0, interest=-0.5, length=0.2),
         description="swipe away within the first seconds",
     )
     complete: Reaction = Field(
-        default=Reaction(base=0.55, quality=2.5, hook=0.5, interest=0.5, length=-0.9),
+        default=Reaction(base=0.70, quality=2.5, hook=0.5, interest=0.5, length=-0.9),
         description="finish, given not skipped (longer is harder)",
     )
     replay: Reaction = Field(
@@ -293,14 +291,14 @@ class Engagement(Strict):
         description="watch again, given finished",
     )
     like: Reaction = Field(
-        default=Reaction(base=0.040, quality=2.5, interest=0.6),
+        default=Reaction(base=0.065, quality=2.5, interest=0.6),
         description="like, scaled by the share watched",
     )
     comment: Reaction = Field(
-        default=Reaction(base=0.0035, quality=2.0, interest=0.5), description="comment, scaled by watch"
+        default=Reaction(base=0.006, quality=2.0, interest=0.5), description="comment, scaled by watch"
     )
     share: Reaction = Field(
-        default=Reaction(base=0.0040, quality=2.5, interest=0.5), description="share, scaled by watch"
+        default=Reaction(base=0.007, quality=2.5, interest=0.5), description="share, scaled by watch"
     )
     favorite: Reaction = Field(
         default=Reaction(base=0.006, quality=2.0, interest=0.5), description="save, scaled by watch"
@@ -331,7 +329,7 @@ class AbsoluteGate(Strict):
         return {a: v for a in ACTIONS if (v := getattr(self, a)) is not None}
 
 
-def _default_score_weights() -> dict[str, float]:
+def _default_score_weights() -> dict[RateName, float]:
     return {"completion": 1.0, "like": 4.0, "comment": 8.0, "share": 10.0, "follow": 20.0}
 
 
@@ -339,9 +337,7 @@ class ScoreGate(Strict):
     """A weighted sum of the stage's rates must reach a minimum."""
 
     type: Literal["score"] = "score"
-    weights: dict[Literal["completion", "like", "comment", "share", "follow"], float] = Field(
-        default_factory=_default_score_weights, description="weight of each rate"
-    )
+    weights: dict[RateName, float] = Field(default_factory=_default_score_weights, description="weight of each rate")
     min: float = Field(ge=0.0, description="minimum weighted score")
 
 
@@ -350,7 +346,7 @@ class PercentileGate(Strict):
 
     type: Literal["percentile"] = "percentile"
     top: Share = Field(description="share of recently evaluated videos that pass, e.g. 0.2")
-    weights: dict[Literal["completion", "like", "comment", "share", "follow"], float] = Field(
+    weights: dict[RateName, float] = Field(
         default_factory=_default_score_weights, description="weight of each rate in the score"
     )
     history: int = Field(default=200, ge=10, description="recent evaluations compared against")
@@ -383,7 +379,7 @@ def _default_ladder() -> list[Stage]:
     ]
 
 
-def _default_signal_weights() -> dict[str, float]:
+def _default_signal_weights() -> dict[Signal, float]:
     # Ordered as the audit found: follows personalize most, then likes, then watch time.
     return {
         "watch": 0.3,
@@ -398,9 +394,7 @@ def _default_signal_weights() -> dict[str, float]:
     }
 
 
-Signal = Literal[
-    "watch", "completion", "replay", "like", "comment", "share", "favorite", "follow", "not_interested"
-]
+Signal = Literal["watch", "completion", "replay", "like", "comment", "share", "favorite", "follow", "not_interested"]
 
 
 class Recommender(Strict):

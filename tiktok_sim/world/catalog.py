@@ -85,7 +85,7 @@ class Catalog:
 
     def _grow(self, capacity: int) -> None:
         def grow(old: np.ndarray | None, shape: tuple[int, ...], dtype: type, fill: int | float) -> np.ndarray:
-            new = np.full(shape, fill, dtype=dtype)
+            new: np.ndarray = np.full(shape, fill, dtype=dtype)
             if old is not None:
                 new[: self._n] = old[: self._n]
             return new

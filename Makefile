@@ -1,0 +1,38 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest bench defaults clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/tiktok-sim run scenarios/quickstart.yaml
+
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check tiktok_sim tests
+	$(BIN)/ruff format --check tiktok_sim tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy tiktok_sim
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m tiktok_sim.bench scenarios/bench.yaml
+
+# Regenerate the commented reference of every key from the schema.
+defaults: $(STAMP)
+	$(BIN)/tiktok-sim defaults > scenarios/defaults.yaml
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,127 @@
+"""The command line: a thin click layer over the library (only this module and report print)."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from tiktok_sim import __version__
+from tiktok_sim.errors import ScenarioError
+from tiktok_sim.output import summary_json, write_outputs
+from tiktok_sim.report import render_report
+from tiktok_sim.scenario import Scenario, load_scenario
+from tiktok_sim.scenario.reference import defaults_yaml, dump_yaml
+from tiktok_sim.simulate import simulate
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+REPORT_WIDTH = 120
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def scenario_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The scenario file argument and repeatable ``--set`` overrides, shared by every command."""
+
+    @click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option(
+        "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+        help="Override a scenario value, e.g. --set users.count=5000 (repeatable; wins over the file).",
+    )  # fmt: skip
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def _load(path: Path, overrides: tuple[str, ...]) -> Scenario:
+    """Load a scenario or print each problem on one line and exit 2."""
+    try:
+        return load_scenario(path, overrides)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            err_console.print(str(problem), markup=False)
+        sys.exit(EXIT_USAGE)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tiktok-sim")
+def main() -> None:
+    """Simulate how short videos climb, or stall on, a recommender's ladder of audience pools."""
+
+
+@main.command()
+@scenario_options
+@click.option(
+    "--seed", type=click.IntRange(min=0), help="Root seed (default: the scenario's, else drawn and recorded)."
+)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Write results here.")
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of the report.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no report (exit code and --out only).")
+def run(
+    scenario_file: Path, overrides: tuple[str, ...], seed: int | None, out_dir: Path | None, as_json: bool, quiet: bool
+) -> None:
+    """Run a scenario and report how its videos climbed the ladder."""
+    scenario = _load(scenario_file, overrides)
+    show_progress = not quiet and err_console.is_terminal
+    with _progress(show_progress) as on_tick:
+        result = simulate(scenario, seed=seed, progress=on_tick)
+    if out_dir is not None:
+        try:
+            write_outputs(result, out_dir)
+        except OSError as exc:
+            err_console.print(f"{out_dir}: cannot write results: {exc.strerror or exc}", markup=False)
+            sys.exit(EXIT_RUNTIME)
+    if as_json:
+        click.echo(summary_json(result), nl=False)
+    elif not quiet:
+        console = Console() if Console().is_terminal else Console(width=REPORT_WIDTH)
+        console.print(render_report(result, width=min(console.width, REPORT_WIDTH)))
+        if out_dir is not None:
+            console.print(f"Results written to {out_dir}/", highlight=False)
+
+
+@main.command()
+@scenario_options
+def validate(scenario_file: Path, overrides: tuple[str, ...]) -> None:
+    """Check a scenario; print each problem as FILE:LINE:COL: key.path: message (exit 2)."""
+    scenario = _load(scenario_file, overrides)
+    click.echo(f"{scenario_file}: ok ({scenario.users.count:,} users, {scenario.creators.count:,} creators, "
+               f"{len(scenario.ladder)} pools)")  # fmt: skip
+
+
+@main.command()
+@scenario_options
+def show(scenario_file: Path, overrides: tuple[str, ...]) -> None:
+    """Print the resolved scenario (after extends: and --set) as YAML."""
+    click.echo(dump_yaml(_load(scenario_file, overrides)), nl=False)
+
+
+@main.command()
+def defaults() -> None:
+    """Print every scenario key with its default and a comment (scenarios/defaults.yaml)."""
+    click.echo(defaults_yaml(), nl=False)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[float, float], None] | None]:
+    """A progress bar on stderr over simulated time, or nothing."""
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[day]}"), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("run", total=1.0, day="")
+
+        def update(done: float, total: float) -> None:
+            bar.update(task, completed=done / total, day=f"day {done / 1440:.1f} of {total / 1440:.1f}")
+
+        yield update

@@ -1,0 +1,109 @@
+"""Write a run's tidy results: summary.json and CSV tables, all or nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tiktok_sim.metrics import summary
+from tiktok_sim.model.exposure import GATE_NAMES
+from tiktok_sim.results import RunResult
+
+VIDEO_COLUMNS = (
+    "video_id", "creator_id", "creator_name", "upload_min", "length_s", "stage_reached", "views", "completions",
+    "likes", "comments", "shares", "follows", "not_interested", "stop_reason", "topic", "quality", "hook",
+    "trending_sound",
+)  # fmt: skip
+CREATOR_COLUMNS = ("creator_id", "name", "featured", "initial_followers", "followers_gained", "videos", "views")
+REACH_COLUMNS = ("video_id", "hour", "views")
+
+
+def summary_json(result: RunResult) -> str:
+    """The summary document as pretty JSON text (NaN written as null)."""
+    return json.dumps(_finite(summary(result)), indent=2) + "\n"
+
+
+def write_outputs(result: RunResult, out_dir: str | Path) -> list[Path]:
+    """Write every output file into ``out_dir``; return their paths.
+
+    All files are rendered in memory and written to temporary files first, then renamed
+    into place, so an error or interruption never leaves a half-written file.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "summary.json": summary_json(result),
+        "videos.csv": to_csv(result.videos, VIDEO_COLUMNS),
+        "creators.csv": to_csv(result.creators_table, CREATOR_COLUMNS),
+        "reach.csv": to_csv(result.reach, REACH_COLUMNS),
+        "stages.csv": to_csv(_stage_columns(result.stages), None),
+    }
+    staged: list[tuple[str, Path]] = []
+    try:
+        for name, text in files.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+            os.chmod(tmp, 0o666 & ~_umask())
+            staged.append((tmp, out / name))
+        for tmp, final in staged:
+            os.replace(tmp, final)
+    finally:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+    return [out / name for name in files]
+
+
+def _umask() -> int:
+    """The process umask (mkstemp files are private; outputs should not be)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def to_csv(columns: Mapping[str, np.ndarray], order: tuple[str, ...] | None) -> str:
+    """Render column arrays as CSV text (floats to 6 significant digits)."""
+    names = list(order) if order else list(columns)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(names)
+    cols = [_format(np.asarray(columns[n])) for n in names] if columns else []
+    writer.writerows(zip(*cols, strict=True))
+    return buffer.getvalue()
+
+
+def _format(values: np.ndarray) -> list[Any]:
+    if values.dtype.kind == "f":
+        return [f"{v:.6g}" if np.isfinite(v) else "" for v in values.tolist()]
+    if values.dtype.kind == "b":
+        return [int(v) for v in values.tolist()]
+    return values.tolist()
+
+
+def _stage_columns(stages: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Stage evaluations with the failed gate spelled out."""
+    if not stages:
+        return {"video_id": np.empty(0, dtype=np.int64)}
+    names = np.array([*GATE_NAMES, ""], dtype=object)
+    out = dict(stages)
+    out["failed_gate"] = names[stages["failed_gate"]]  # -1 (passed) picks the trailing ""
+    return out
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN and infinities with None so the JSON is standard."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
