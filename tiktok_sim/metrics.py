@@ -41,6 +41,7 @@ def collect(engine: Engine) -> RunResult:
         "creator_id": cat.creator[:n].astype(np.int64),
         "creator_name": np.array(cre.names, dtype=object)[cat.creator[:n]],
         "upload_min": cat.upload_min[:n],
+        "eligible_min": cat.eligible_min[:n],
         "length_s": cat.length_s[:n],
         "topic": np.array(engine.scenario.topics, dtype=object)[cat.topic[:n]],
         "quality": cat.quality[:n],

@@ -111,7 +111,8 @@ def _read(path: Path) -> tuple[dict[str, Any], Origins]:
     except YAMLError as exc:
         raise fail(f"invalid YAML: {exc}".splitlines()[0]) from None
     if not isinstance(doc, CommentedMap):
-        raise fail(f"expected a mapping of scenario keys, found {type(doc).__name__}", 1, 1)
+        found = "a list" if isinstance(doc, CommentedSeq) else f"the value {doc!r}"
+        raise fail(f"expected a mapping of scenario keys, found {found}", 1, 1)
     origins: Origins = {(): (name, 1, 1)}
     return _plain(doc, (), name, origins), origins
 

@@ -161,7 +161,7 @@ def _check_shares(what: str, shares: list[float]) -> None:
 class LognormalLength(Strict):
     """Video length in seconds, lognormal and clipped."""
 
-    type: Literal["lognormal"] = "lognormal"
+    type: Literal["lognormal"] = Field(default="lognormal", description="kind of distribution")
     median: Positive = Field(description="median length in seconds")
     sigma: float = Field(ge=0.0, le=3.0, description="standard deviation of log length")
     min: Positive = Field(default=1.0, description="shortest length in seconds")
@@ -171,7 +171,7 @@ class LognormalLength(Strict):
 class QuantileLength(Strict):
     """Video length in seconds, by log-linear interpolation between quantiles."""
 
-    type: Literal["quantiles"] = "quantiles"
+    type: Literal["quantiles"] = Field(default="quantiles", description="kind of distribution")
     points: list[tuple[Prob, Positive]] = Field(
         min_length=2, description="[probability, seconds] pairs from p=0 to p=1, both increasing"
     )
@@ -317,7 +317,7 @@ class Engagement(Strict):
 class AbsoluteGate(Strict):
     """Fixed minimum rates per impression at this stage."""
 
-    type: Literal["absolute"] = "absolute"
+    type: Literal["absolute"] = Field(default="absolute", description="kind of gate")
     completion: Prob | None = Field(default=None, description="minimum completion rate")
     like: Prob | None = Field(default=None, description="minimum like rate")
     comment: Prob | None = Field(default=None, description="minimum comment rate")
@@ -336,7 +336,7 @@ def _default_score_weights() -> dict[RateName, float]:
 class ScoreGate(Strict):
     """A weighted sum of the stage's rates must reach a minimum."""
 
-    type: Literal["score"] = "score"
+    type: Literal["score"] = Field(default="score", description="kind of gate")
     weights: dict[RateName, float] = Field(default_factory=_default_score_weights, description="weight of each rate")
     min: float = Field(ge=0.0, description="minimum weighted score")
 
@@ -344,7 +344,7 @@ class ScoreGate(Strict):
 class PercentileGate(Strict):
     """Relative gate: the score must be in the top share of recent videos at this stage."""
 
-    type: Literal["percentile"] = "percentile"
+    type: Literal["percentile"] = Field(default="percentile", description="kind of gate")
     top: Share = Field(description="share of recently evaluated videos that pass, e.g. 0.2")
     weights: dict[RateName, float] = Field(
         default_factory=_default_score_weights, description="weight of each rate in the score"

@@ -1,0 +1,89 @@
+"""The command line, end to end through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from tiktok_sim.cli import main
+
+from .conftest import SCENARIOS
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_run_prints_the_report_and_writes_every_file(runner: CliRunner, tiny_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    result = runner.invoke(main, ["run", str(tiny_file), "--out", str(out), "--seed", "4"])
+    assert result.exit_code == 0, result.output
+    for section in ("Funnel", "Top 10 videos", "Creators", "Featured: me", "Bottleneck:", "Cohort", "Calibration"):
+        assert section in result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "creators.csv", "reach.csv", "stages.csv", "summary.json", "videos.csv",
+    ]  # fmt: skip
+    assert json.loads((out / "summary.json").read_text())["seed"] == 4
+
+
+def test_json_prints_the_summary_and_set_overrides_apply(runner: CliRunner, tiny_file: Path) -> None:
+    result = runner.invoke(main, ["run", str(tiny_file), "--json", "--set", "users.count=1500"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["users"] == 1500 and summary["scenario"]["users"]["count"] == 1500
+
+
+def test_quiet_prints_nothing(runner: CliRunner, tiny_file: Path) -> None:
+    result = runner.invoke(main, ["run", str(tiny_file), "--quiet", "--set", "run.duration=6h"])
+    assert result.exit_code == 0 and result.output == ""
+
+
+def test_validate_ok(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["validate", str(SCENARIOS / "quickstart.yaml")])
+    assert result.exit_code == 0 and "ok" in result.output
+
+
+def test_bad_scenario_exits_2_with_file_line_messages(runner: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("users:\n  count: -1\nrecommender:\n  explore: 0.2\n")
+    for command in ("validate", "run", "show"):
+        result = runner.invoke(main, [command, str(bad)])
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert lines == [
+            f"{bad}:2:3: users.count: expected greater than 0, found -1",
+            f"{bad}:4:3: recommender.explore: unknown key 'explore'; did you mean 'exploration'?",
+        ]
+        assert "Traceback" not in result.output
+
+
+def test_missing_file_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["run", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert re.search(r"nope\.yaml: expected a scenario file", result.output)
+
+
+def test_show_prints_the_resolved_scenario(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["show", str(SCENARIOS / "quickstart.yaml"), "--set", "users.count=1234"])
+    assert result.exit_code == 0
+    assert "count: 1234" in result.output and "name: quickstart" in result.output
+
+
+def test_defaults_matches_the_shipped_file(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["defaults"])
+    assert result.exit_code == 0 and result.output == (SCENARIOS / "defaults.yaml").read_text()
+
+
+def test_every_command_has_help_text() -> None:
+    assert isinstance(main, click.Group)
+    for name, command in main.commands.items():
+        assert command.help and len(command.help) > 20, name
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"{name} {param.name}"

@@ -1,0 +1,34 @@
+"""Same seed, same results; different seeds, different results."""
+
+from __future__ import annotations
+
+import json
+
+from tiktok_sim import simulate
+from tiktok_sim.output import summary_json
+from tiktok_sim.scenario import Scenario
+
+
+def without_runtime(text: str) -> dict[str, object]:
+    data = json.loads(text)
+    data.pop("runtime_s")
+    return data
+
+
+def test_same_seed_gives_identical_summary(tiny: Scenario) -> None:
+    first, second = simulate(tiny, seed=5), simulate(tiny, seed=5)
+    assert without_runtime(summary_json(first)) == without_runtime(summary_json(second))
+    assert (first.videos["views"] == second.videos["views"]).all()
+
+
+def test_different_seeds_differ(tiny: Scenario) -> None:
+    a, b = simulate(tiny, seed=5), simulate(tiny, seed=6)
+    assert without_runtime(summary_json(a)) != without_runtime(summary_json(b))
+    assert a.impressions != b.impressions
+
+
+def test_a_drawn_seed_is_recorded_and_replays(tiny: Scenario) -> None:
+    drawn = simulate(tiny.model_copy(update={"seed": None}))
+    again = simulate(tiny, seed=drawn.seed)
+    assert without_runtime(summary_json(drawn)) != {} and drawn.seed >= 0
+    assert drawn.impressions == again.impressions

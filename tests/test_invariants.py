@@ -1,0 +1,145 @@
+"""Invariants every run must keep, checked on a recorded run and on its written files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tiktok_sim.engine import Engine
+from tiktok_sim.output import write_outputs
+from tiktok_sim.results import RunResult
+from tiktok_sim.scenario import Scenario
+from tiktok_sim.scenario.schema import AbsoluteGate, ScoreGate
+from tiktok_sim.world.catalog import ACTIONS
+
+
+def test_views_are_conserved(tiny_result: RunResult) -> None:
+    log = tiny_result.impressions_log
+    assert log is not None and tiny_result.impressions > 10_000
+    assert tiny_result.videos["views"].sum() == tiny_result.impressions == log["video"].size
+    per_video = np.bincount(log["video"], minlength=tiny_result.n_videos)
+    assert (per_video == tiny_result.videos["views"]).all()
+
+
+def test_no_user_sees_a_video_twice(tiny_result: RunResult) -> None:
+    log = tiny_result.impressions_log
+    assert log is not None
+    keys = log["user"] * tiny_result.n_videos + log["video"]
+    assert np.unique(keys).size == keys.size
+
+
+def test_no_view_before_review_ends(tiny_result: RunResult) -> None:
+    log = tiny_result.impressions_log
+    assert log is not None
+    eligible = tiny_result.videos["eligible_min"][log["video"]]
+    assert (log["minute"] >= eligible).all()
+
+
+def test_every_promotion_met_its_gates(tiny_result: RunResult) -> None:
+    stages, ladder = tiny_result.stages, tiny_result.scenario.ladder
+    passed = np.flatnonzero(stages["passed"])
+    assert passed.size > 0
+    for i in passed:
+        views = stages["views"][i]
+        assert views > 0
+        rates = {
+            "completion": stages["completions"][i] / views,
+            "like": stages["likes"][i] / views,
+            "comment": stages["comments"][i] / views,
+            "share": stages["shares"][i] / views,
+            "follow": stages["follows"][i] / views,
+        }
+        for gate in ladder[stages["stage"][i]].gates:
+            if isinstance(gate, AbsoluteGate):
+                assert all(rates[k] >= v for k, v in gate.thresholds().items())
+            elif isinstance(gate, ScoreGate):
+                assert sum(w * rates[k] for k, w in gate.weights.items()) >= gate.min
+
+
+def test_each_stage_serves_at_most_its_pool(tiny_result: RunResult) -> None:
+    stages, pools = tiny_result.stages, [s.pool for s in tiny_result.scenario.ladder]
+    assert (stages["views"] <= np.array(pools)[stages["stage"]]).all()
+
+
+def test_after_a_stop_only_followers_see_the_video(tiny: Scenario) -> None:
+    engine = Engine(tiny, seed=2, record_impressions=True)
+    result = engine.run()
+    log, stages = result.impressions_log, result.stages
+    assert log is not None
+    stopped_at = np.full(result.n_videos, np.inf)
+    failed = stages["passed"] == 0
+    stopped_at[stages["video_id"][failed]] = stages["evaluated_min"][failed]
+    after = log["minute"] > stopped_at[log["video"]]
+    assert after.sum() > 100  # the trickle exists
+    creators = result.videos["creator_id"][log["video"][after]]
+    edges = log["user"][after] * result.creators + creators
+    # Follow edges only grow, so the final graph contains every edge that existed at the time.
+    assert np.isin(edges, engine.follow_keys).all()
+
+
+@pytest.fixture(scope="module")
+def written(tiny_result: RunResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("out")
+    write_outputs(tiny_result, out)
+    return out
+
+
+def test_funnel_agrees_with_videos_csv(written: Path) -> None:
+    summary = json.loads((written / "summary.json").read_text())
+    with (written / "videos.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    reached = np.array([int(r["stage_reached"]) for r in rows])
+    complete = np.array([r["stop_reason"] == "ladder_complete" for r in rows])
+    last = len(summary["funnel"]) - 1
+    for row in summary["funnel"]:
+        s = row["stage"]
+        assert row["entered"] == (reached >= s).sum()
+        assert row["passed"] == (complete.sum() if s == last else (reached > s).sum())
+    assert sum(int(r["views"]) for r in rows) == summary["impressions"]
+
+
+def test_summary_has_the_contracted_fields(written: Path) -> None:
+    summary = json.loads((written / "summary.json").read_text())
+    contracted = (
+        "schema_version", "tool_version", "scenario", "scenario_sha256", "seed", "users", "creators", "videos",
+        "impressions", "rates", "watch_ratio", "views_gini", "top_share", "funnel", "runtime_s",
+    )  # fmt: skip
+    assert set(contracted) <= set(summary)
+    assert set(summary["rates"]) == {"completion", "like", "comment", "share", "follow", "not_interested"}
+    assert set(summary["watch_ratio"]) == {"p25", "p50", "p75", "mean"}
+    assert set(summary["top_share"]) == {"1%", "4%", "20%"}
+    assert summary["watch_ratio"]["p25"] <= summary["watch_ratio"]["p50"] <= summary["watch_ratio"]["p75"]
+    assert 0 < summary["views_gini"] < 1
+    assert summary["top_share"]["1%"] <= summary["top_share"]["4%"] <= summary["top_share"]["20%"] <= 1
+
+
+def test_tables_have_their_columns(written: Path) -> None:
+    def header(name: str) -> list[str]:
+        return (written / name).read_text().splitlines()[0].split(",")
+
+    assert header("videos.csv")[:14] == [
+        "video_id", "creator_id", "creator_name", "upload_min", "length_s", "stage_reached", "views", "completions",
+        "likes", "comments", "shares", "follows", "not_interested", "stop_reason",
+    ]  # fmt: skip
+    assert header("creators.csv") == [
+        "creator_id", "name", "featured", "initial_followers", "followers_gained", "videos", "views",
+    ]  # fmt: skip
+    assert header("reach.csv") == ["video_id", "hour", "views"]
+    assert set(ACTIONS) <= set(header("stages.csv"))
+
+
+def test_reach_is_cumulative_and_covers_featured_videos(tiny_result: RunResult) -> None:
+    reach, videos = tiny_result.reach, tiny_result.videos
+    featured = videos["video_id"][(videos["creator_name"] == "me") & (videos["views"] > 0)]
+    assert featured.size and np.isin(featured, reach["video_id"]).all()
+    for vid in featured:
+        curve = reach["views"][reach["video_id"] == vid]
+        assert (np.diff(curve) >= 0).all() and curve[-1] == videos["views"][vid]
+
+
+def test_followers_gained_match_follows(tiny_result: RunResult) -> None:
+    assert tiny_result.creators_table["followers_gained"].sum() == tiny_result.videos["follows"].sum()

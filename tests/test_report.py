@@ -1,0 +1,37 @@
+"""The report renders from a RunResult alone, and says why videos stall."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.console import Console
+
+from tiktok_sim.report import render_report
+from tiktok_sim.report.bottleneck import bottleneck
+from tiktok_sim.results import RunResult
+
+
+def test_report_renders_every_section(tiny_result: RunResult) -> None:
+    console = Console(record=True, width=100)
+    console.print(render_report(tiny_result, width=100))
+    text = console.export_text()
+    for section in ("scenario tiny", "Funnel", "Top 10 videos", "Creators", "Featured: me", "hours since upload",
+                    "Bottleneck:", "Cohort", "Calibration"):  # fmt: skip
+        assert section in text, section
+
+
+def test_bottleneck_names_stage_gate_and_numbers(tiny_result: RunResult) -> None:
+    videos, stages = tiny_result.videos, tiny_result.stages
+    failed = stages["video_id"][(stages["stage"] == 0) & (stages["passed"] == 0)]
+    assert failed.size >= 3
+    sentence = bottleneck(tiny_result, failed[:3])
+    # stage 0 of the tiny ladder checks completion >= 30% and like >= 4%
+    assert sentence.startswith("3 of 3 videos stopped at pool 0:") or sentence.startswith("2 of 3 videos stopped")
+    assert ("completion" in sentence and "< 30.0% gate" in sentence) or (
+        "like" in sentence and "< 4.0% gate" in sentence
+    )
+    assert np.all(videos["stage_reached"][failed[:3]] == 0)
+
+
+def test_bottleneck_when_nothing_stalled(tiny_result: RunResult) -> None:
+    climbing = np.flatnonzero(tiny_result.videos["stop_reason"] == "in_progress")[:2]
+    assert bottleneck(tiny_result, climbing).startswith("No video stalled: 2 still climbing")

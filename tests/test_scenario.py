@@ -1,0 +1,175 @@
+"""Scenario files: schema, positions in errors, extends:, --set, and the defaults reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from tiktok_sim.errors import ScenarioError
+from tiktok_sim.scenario import Scenario, load_scenario
+from tiktok_sim.scenario.durations import format_duration, parse_duration
+from tiktok_sim.scenario.reference import defaults_yaml, dump_yaml
+
+from .conftest import SCENARIOS
+
+
+def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def only_problem(path: Path, overrides: tuple[str, ...] = ()) -> str:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path, overrides)
+    assert len(info.value.problems) == 1, info.value.problems
+    return str(info.value.problems[0])
+
+
+@pytest.mark.parametrize(("text", "minutes"), [("90m", 90), ("72h", 4320), ("3d", 4320), (15, 15), ("1.5h", 90)])
+def test_durations_parse(text: object, minutes: float) -> None:
+    assert parse_duration(text) == minutes
+
+
+@pytest.mark.parametrize("bad", ["3x", "h", "", True, None, "-1h"])
+def test_bad_durations_are_rejected(bad: object) -> None:
+    with pytest.raises(ValueError, match="expected a duration"):
+        parse_duration(bad)
+
+
+def test_durations_render_in_the_largest_exact_unit() -> None:
+    assert [format_duration(m) for m in (4320, 90, 120, 45)] == ["3d", "90m", "2h", "45m"]
+
+
+def test_defaults_file_is_generated_from_the_schema() -> None:
+    assert (SCENARIOS / "defaults.yaml").read_text() == defaults_yaml()
+    assert load_scenario(SCENARIOS / "defaults.yaml") == Scenario()
+
+
+def test_every_default_key_has_a_comment() -> None:
+    keys: dict[str, bool] = {}
+    for line in defaults_yaml().splitlines():
+        body = line.strip().removeprefix("- ")
+        if body.startswith("#") or ":" not in body:
+            continue
+        key = body.split(":", 1)[0]
+        keys[key] = keys.get(key, False) or "  # " in body
+    assert keys and all(keys.values()), [k for k, commented in keys.items() if not commented]
+
+
+@pytest.mark.parametrize("name", ["quickstart.yaml", "bench.yaml", "defaults.yaml"])
+def test_shipped_scenarios_validate(name: str) -> None:
+    assert isinstance(load_scenario(SCENARIOS / name), Scenario)
+
+
+def test_unknown_key_names_position_and_suggestion(tmp_path: Path) -> None:
+    path = write(tmp_path, "users:\n  count: 10\n  sesions_per_day: {median: 3, sigma: 1}\n")
+    assert only_problem(path) == (
+        f"{path}:3:3: users.sesions_per_day: unknown key 'sesions_per_day'; did you mean 'sessions_per_day'?"
+    )
+
+
+def test_unknown_key_inside_a_tagged_gate(tmp_path: Path) -> None:
+    path = write(tmp_path, "ladder:\n  - pool: 10\n    window: 1h\n    gates: [{type: absolute, compltion: 0.3}]\n")
+    assert "ladder.0.gates.0.compltion: unknown key 'compltion'; did you mean 'completion'?" in only_problem(path)
+
+
+def test_out_of_range_probability_is_positioned(tmp_path: Path) -> None:
+    path = write(tmp_path, "recommender:\n  exploration: 1.5\n")
+    assert only_problem(path) == f"{path}:2:3: recommender.exploration: expected less than or equal to 1, found 1.5"
+
+
+def test_ladder_must_grow(tmp_path: Path) -> None:
+    path = write(tmp_path, "ladder:\n  - {pool: 300, window: 1h}\n  - {pool: 200, window: 1h}\n")
+    message = only_problem(path)
+    assert message.startswith(f"{path}:1:1: ladder: expected a ladder that grows")
+
+
+def test_shares_must_sum_to_one(tmp_path: Path) -> None:
+    path = write(tmp_path, "users:\n  devices: [{name: a, share: 0.5, session_multiplier: 1}]\n")
+    assert "devices: shares must sum to 1, found 0.5" in only_problem(path)
+
+
+def test_featured_niche_must_be_a_known_topic(tmp_path: Path) -> None:
+    text = (
+        "featured:\n  - {name: me, niche: [cooking], followers: 1, posts_per_day: 1, post_hours: [9],"
+        " video_length_s: 10, quality: 0.5, hook: 0.5}\n"
+    )
+    assert "featured: me: expected niche topics from `topics`, found ['cooking']" in only_problem(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("users:\n  count: 1\n  count: 2\n", ":3:3: invalid YAML: found duplicate key"),
+        ("users:\n\tcount: 1\n", ":2:1: invalid YAML: expected spaces for indentation, found a tab"),
+        ("users: [1, 2\n", ":2:1: invalid YAML"),
+        ("- 1\n- 2\n", ":1:1: expected a mapping of scenario keys, found a list"),
+        ("   \n", "expected a mapping of scenario keys, found an empty file"),
+    ],
+)
+def test_broken_yaml_gives_one_positioned_line(tmp_path: Path, text: str, expected: str) -> None:
+    message = only_problem(write(tmp_path, text))
+    assert message.startswith(str(tmp_path)) and expected in message and "\n" not in message
+
+
+def test_binary_file_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_bytes(b"\x00\x01\x02binary")
+    assert only_problem(path) == f"{path}: expected YAML text, found binary data"
+
+
+def test_extends_deep_merges_maps_and_replaces_lists(tmp_path: Path) -> None:
+    write(tmp_path, "users:\n  count: 500\n  videos_per_session: 3\ntopics: [a, b, c]\n", "base.yaml")
+    child = write(tmp_path, "extends: base.yaml\nusers:\n  count: 700\ntopics: [x]\n")
+    scenario = load_scenario(child)
+    assert scenario.users.count == 700  # child wins
+    assert scenario.users.videos_per_session == 3  # inherited through the merged map
+    assert scenario.topics == ["x"]  # lists replace
+
+
+def test_extends_errors_point_into_the_right_file(tmp_path: Path) -> None:
+    base = write(tmp_path, "users:\n  count: 0\n", "base.yaml")
+    child = write(tmp_path, "extends: base.yaml\nname: child\n")
+    assert only_problem(child).startswith(f"{base}:2:3: users.count:")
+
+
+def test_extends_cycle_and_missing_file(tmp_path: Path) -> None:
+    write(tmp_path, "extends: b.yaml\n", "a.yaml")
+    b = write(tmp_path, "extends: a.yaml\n", "b.yaml")
+    assert "extends: expected no cycle, found b.yaml -> a.yaml -> b.yaml" in only_problem(b)
+    missing = write(tmp_path, "extends: nowhere.yaml\n", "c.yaml")
+    assert only_problem(missing) == f"{missing}:1:1: extends: expected an existing file, found no 'nowhere.yaml'"
+
+
+def test_set_overrides_win_over_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "users:\n  count: 500\n")
+    scenario = load_scenario(path, ["users.count=900", "ladder.0.pool=250", "run.duration=2d"])
+    assert (scenario.users.count, scenario.ladder[0].pool, scenario.run.duration) == (900, 250, 2880)
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("recommender.exploraton=0.1", "--set: recommender.exploraton: unknown key 'exploraton'; did you mean"),
+        ("ladder.99.pool=3", "--set: ladder.99.pool: expected a list index below 7, found '99'"),
+        ("users.count=lots", "--set: users.count: expected a valid integer"),
+        ("users.count", "--set: users.count: expected path.to.key=value"),
+        ("users.count.x=1", "--set: users.count.x: users.count is a value, not a mapping or list"),
+    ],
+)
+def test_bad_overrides(tmp_path: Path, override: str, expected: str) -> None:
+    assert only_problem(write(tmp_path, "name: x\n"), (override,)).startswith(expected)
+
+
+def test_scenarios_are_frozen() -> None:
+    with pytest.raises(ValidationError):
+        Scenario().users.count = 5  # type: ignore[misc]
+
+
+def test_resolved_dump_round_trips(tmp_path: Path) -> None:
+    scenario = load_scenario(SCENARIOS / "quickstart.yaml", ["featured.0.hook=0.9"])
+    again = load_scenario(write(tmp_path, dump_yaml(scenario)))
+    assert again == scenario and again.featured[0].hook == 0.9
