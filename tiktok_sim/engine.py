@@ -42,6 +42,7 @@ Progress = Callable[[float, float], None]
 LANGUAGE_PENALTY = np.float32(0.05)  # score factor for a language the user does not speak: rare, not banned
 RETRY_ROUNDS = 3  # a slot whose pick was seen or over quota falls back to its next-best candidate
 TICKETS = 1 << 16  # resolution of the candidate-sampling table
+FOLLOW_MERGE_MINUTES = 60.0  # new follow edges join the graph (and the follower trickle) hourly
 
 
 def expected_impressions(scenario: Scenario) -> float:
@@ -61,14 +62,38 @@ def expected_videos(scenario: Scenario) -> float:
     return per_day * scenario.run.duration / 1440.0
 
 
-def _repeated(keys: np.ndarray, earlier: list[np.ndarray]) -> np.ndarray:
-    """(n,) bool: keys already taken this tick, or repeated earlier in ``keys`` itself."""
-    pool = np.concatenate([*earlier, keys])
-    order = np.argsort(pool, kind="stable")
-    ordered = pool[order]
-    dup = np.zeros(pool.size, dtype=bool)
+def _zero_truncated_poisson(lam: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(n,) int64 draws of Poisson(lam) conditioned on being at least 1, by inversion."""
+    target = rng.random(lam.size) * -np.expm1(-lam)  # uniform over the mass above zero
+    term = lam * np.exp(-lam)  # P(N = 1)
+    cumulative = term.copy()
+    draws = np.ones(lam.size, dtype=np.int64)
+    more = np.flatnonzero(target > cumulative)
+    k = 1
+    while more.size:
+        k += 1
+        term[more] *= lam[more] / k
+        cumulative[more] += term[more]
+        draws[more] = k
+        more = more[target[more] > cumulative[more]]
+    return draws
+
+
+def _contains_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """(n,) bool membership of ``keys`` in an ascending array."""
+    if not sorted_keys.size:
+        return np.zeros(keys.size, dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
+    return sorted_keys[pos] == keys
+
+
+def _repeated(keys: np.ndarray) -> np.ndarray:
+    """(n,) bool: keys that already occurred earlier in ``keys``."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    dup = np.zeros(keys.size, dtype=bool)
     dup[order[1:]] = ordered[1:] == ordered[:-1]
-    return dup[pool.size - keys.size :]
+    return dup
 
 
 def _within_quota(v: np.ndarray, bad: np.ndarray, left: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -120,7 +145,13 @@ class Engine:
         targets = initial_followers(scenario, follow_rng)
         self.follow_keys = build_follow_keys(self.cre, self.pop, targets, follow_rng)
         self.initial_followers = np.bincount(self.follow_keys % self.cre.count, minlength=self.cre.count)
+        # follow_keys[follow_start[u]:follow_start[u + 1]] are user u's edges (keys sort by user first)
+        self.follow_start = np.searchsorted(
+            self.follow_keys, np.arange(scenario.users.count + 1, dtype=np.int64) * self.cre.count
+        )
         self.followers_gained = np.zeros(self.cre.count, dtype=np.int64)
+        self._pending_follows = np.empty(0, dtype=np.int64)
+        self._next_follow_merge = FOLLOW_MERGE_MINUTES
 
         self.catalog = Catalog(int(expected_videos(scenario) * 1.3) + 16, scenario.videos.hashtags_per_video)
         self.creator_latest = np.full(self.cre.count, -1, dtype=np.int64)
@@ -130,9 +161,12 @@ class Engine:
         self.estimates = np.zeros((n_users, n_topics), dtype=np.float32)
         rows = np.flatnonzero(self.pop.picked)
         self.estimates[rows[:, None], self.pop.picked_topics[rows]] = np.log(scenario.recommender.picked_prior)
+        self._affinity = np.exp(self.estimates)  # exp of the estimates, refreshed where they change
         self.user_views = np.zeros(n_users, dtype=np.int32)
         languages = np.arange(len(self.pop.languages), dtype=np.int64)
-        self._speakers = ((self.pop.langmask[:, None] >> languages) & 1).sum(axis=0)
+        speaks = ((self.pop.langmask[:, None] >> languages) & 1).astype(bool)
+        self._speakers = speaks.sum(axis=0)
+        self._language_factor = np.where(speaks, np.float32(1.0), LANGUAGE_PENALTY).astype(np.float32)
         self.seen = SeenFilter(int(expected_impressions(scenario) * 1.2) + 1024)
 
         diurnal = np.asarray(scenario.users.diurnal, dtype=np.float64)
@@ -167,10 +201,12 @@ class Engine:
         return collect(self)
 
     def _uploads(self) -> simpy.events.ProcessGenerator:
-        """Each simulated day, draw every creator's uploads and release them on time.
+        """Each simulated day, draw every creator's uploads and release them tick by tick.
 
-        Days start ``run.backlog`` before zero; uploads dated before zero are released at
-        once with their true (negative) upload minute, so the feed does not start empty.
+        Each video keeps its exact upload minute; releasing a tick's uploads together
+        changes nothing observable, since feeds only change at ticks. Days start
+        ``run.backlog`` before zero; uploads dated before zero are released at once, so
+        the feed does not start empty.
         """
         run, rng, cre = self.scenario.run, self._upload_rng, self.cre
         cdf = np.cumsum(cre.post_hours, axis=1)
@@ -184,11 +220,11 @@ class Engine:
             at = np.floor(day * 1440.0 + np.mod(local - offsets[who], 1440.0))
             keep = (at < run.duration) & (at >= -run.backlog)
             who, at = who[keep], at[keep]
-            order = np.argsort(at, kind="stable")
-            who, at = who[order], at[order]
-            for t in np.unique(at):
+            release = np.maximum(np.ceil(at / run.tick) * run.tick, 0.0)
+            for t in np.unique(release):
                 yield self.env.timeout(max(0.0, t - self.env.now))
-                self._upload(who[at == t], t)
+                batch = release == t
+                self._upload(who[batch], at[batch])
             day += 1
             yield self.env.timeout(max(0.0, day * 1440.0 - self.env.now))
 
@@ -204,8 +240,8 @@ class Engine:
 
     # ------------------------------------------------------------------ uploads and stages
 
-    def _upload(self, creators: np.ndarray, at: float) -> None:
-        """Add videos for ``creators`` uploaded at minute ``at``; they start in review."""
+    def _upload(self, creators: np.ndarray, at: np.ndarray) -> None:
+        """Add videos for ``creators`` uploaded at minutes ``at``; they start in review."""
         rng, cre, spec = self._upload_rng, self.cre, self.scenario
         n = creators.size
         column = np.floor(rng.random(n) * cre.niche_count[creators]).astype(np.int64)
@@ -227,7 +263,7 @@ class Engine:
             length_s=sample_lengths(spec, cre.length_median_s[creators], rng),
             quality=np.clip(cre.quality[creators] + spread * rng.standard_normal(n), 0.0, 1.0),
             hook=np.clip(cre.hook[creators] + spread * rng.standard_normal(n), 0.0, 1.0),
-            upload_min=np.full(n, at),
+            upload_min=at,
             eligible_min=at + delay,
             hashtags=rng.integers(0, videos.hashtags, (n, videos.hashtags_per_video)),
             value=np.full(n, self._prior_value(), dtype=np.float32),
@@ -301,9 +337,10 @@ class Engine:
         mid = self.env.now - tick / 2.0
         hour = (np.floor((mid + pop.region_offset_min) / 60.0) % 24).astype(np.int64)
         lam = pop.sessions_per_day * (self._diurnal[hour][pop.region] * (tick / 60.0)).astype(np.float32)
-        sessions = rng.poisson(lam)
-        active = np.flatnonzero(sessions)
-        slots = rng.poisson(sessions[active] * pop.videos_per_session[active])
+        # Exact Poisson sessions, drawn cheaply: who has any (Bernoulli), then how many (zero-truncated).
+        active = np.flatnonzero(rng.random(lam.size, dtype=np.float32) < -np.expm1(-lam))
+        sessions = _zero_truncated_poisson(lam[active].astype(np.float64), rng)
+        slots = rng.poisson(sessions * pop.videos_per_session[active])
         return np.repeat(active, slots)
 
     def _open(self) -> tuple[np.ndarray, np.ndarray]:
@@ -344,8 +381,7 @@ class Engine:
         follow_slots = np.flatnonzero(rng.random(n_slots) < rec.follow_candidates)
         fu = users[follow_slots]
         n_creators = self.cre.count
-        lo = np.searchsorted(self.follow_keys, fu * n_creators)
-        hi = np.searchsorted(self.follow_keys, (fu + 1) * n_creators)
+        lo, hi = self.follow_start[fu], self.follow_start[fu + 1]
         has = hi > lo
         pick = lo[has] + np.floor(rng.random(int(has.sum())) * (hi - lo)[has]).astype(np.int64)
         latest = self.creator_latest[self.follow_keys[pick] % n_creators]
@@ -353,14 +389,20 @@ class Engine:
         return cands
 
     def _scores(self, users: np.ndarray, cands: np.ndarray) -> np.ndarray:
-        """(S, C) float32 ranking scores from the system's estimates; -inf where invalid."""
+        """(S, C) float32 ranking scores from the system's estimates; -inf where invalid.
+
+        score = exp(estimated topic affinity) x the video's expected action value, scaled
+        down for a language the user does not speak.
+        """
         cat = self.catalog
         safe = np.maximum(cands, 0)
-        n_topics = self.estimates.shape[1]
-        affinity = np.exp(self.estimates.reshape(-1)[(users * n_topics)[:, None] + cat.topic[safe]])
-        speaks = (self.pop.langmask[users][:, None] >> cat.language[safe]) & 1
-        score = affinity * cat.value[safe] * np.where(speaks == 1, np.float32(1.0), LANGUAGE_PENALTY)
-        return np.where(cands >= 0, score, -np.inf).astype(np.float32)
+        n_topics, n_languages = self._affinity.shape[1], self._language_factor.shape[1]
+        score = self._affinity.reshape(-1)[(users * n_topics)[:, None] + cat.topic[safe]]
+        score *= cat.value[safe]
+        score *= self._language_factor.reshape(-1)[(users * n_languages)[:, None] + cat.language[safe]]
+        if (cands < 0).any():
+            score[cands < 0] = -np.inf
+        return score
 
     def _select(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fill slots with unseen, in-quota videos: (users, videos) of the impressions."""
@@ -374,21 +416,22 @@ class Engine:
         left[open_ids] = remaining
         taken_u: list[np.ndarray] = []
         taken_v: list[np.ndarray] = []
-        taken_keys: list[np.ndarray] = []
         pending = np.arange(users.size)
-        for _ in range(RETRY_ROUNDS):
-            col = ranking.choose(scores[pending], explore[pending], rng)
+        for round_ in range(RETRY_ROUNDS):
+            first = round_ == 0  # every slot is pending: skip the row copies
+            col = ranking.choose(scores if first else scores[pending], explore if first else explore[pending], rng)
             pending, col = pending[col >= 0], col[col >= 0]
             if not pending.size:
                 break
             v, u = cands[pending, col], users[pending]
             keys = (u << 32) | v
-            bad = self.seen.contains(keys) | _repeated(keys, taken_keys)
+            # Earlier rounds' picks are already in the seen filter, so only this round can repeat itself.
+            bad = self.seen.contains(keys) | _repeated(keys)
             bad |= ~_within_quota(v, bad, left, rng)
             ok = ~bad
             taken_u.append(u[ok])
             taken_v.append(v[ok])
-            taken_keys.append(keys[ok])
+            self.seen.add(keys[ok])
             left -= np.bincount(v[ok], minlength=left.size)
             rows, rejected = pending[bad], v[bad]
             scores[rows] = np.where(cands[rows] == rejected[:, None], -np.inf, scores[rows])
@@ -396,7 +439,6 @@ class Engine:
         self.unfilled += int(pending.size)
         if not taken_u:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        self.seen.add(np.concatenate(taken_keys))
         return np.concatenate(taken_u), np.concatenate(taken_v)
 
     def _tick(self) -> None:
@@ -429,21 +471,34 @@ class Engine:
             self._evaluate(full)
 
     def _new_follows(self, users: np.ndarray, videos: np.ndarray, wants: np.ndarray) -> np.ndarray:
-        """Keep only follows that create a new edge; add those edges to the graph."""
+        """Keep only follows that create a new edge, and record those edges.
+
+        New edges wait in a small sorted buffer that is merged into the graph hourly:
+        merging copies the whole edge array, so doing it every tick would dominate.
+        Until then the duplicate check covers the buffer, so counts stay exact; only
+        the follower trickle sees a new edge up to an hour late.
+        """
         n_creators = self.cre.count
         idx = np.flatnonzero(wants)
         keys = users[idx] * n_creators + self.catalog.creator[videos[idx]]
-        pos = np.searchsorted(self.follow_keys, keys)
-        exists = (
-            self.follow_keys[np.minimum(pos, self.follow_keys.size - 1)] == keys if self.follow_keys.size else pos < 0
-        )
+        exists = _contains_sorted(self.follow_keys, keys) | _contains_sorted(self._pending_follows, keys)
         idx, keys = idx[~exists], keys[~exists]
         fresh, first = np.unique(keys, return_index=True)
         followed = np.zeros(wants.size, dtype=bool)
         followed[idx[first]] = True
-        self.follow_keys = np.insert(self.follow_keys, np.searchsorted(self.follow_keys, fresh), fresh)
         self.followers_gained += np.bincount(fresh % n_creators, minlength=n_creators)
+        self._pending_follows = np.union1d(self._pending_follows, fresh)
+        if self.env.now >= self._next_follow_merge:
+            self._merge_follows()
         return followed
+
+    def _merge_follows(self) -> None:
+        """Move buffered follow edges into the graph and its per-user offsets."""
+        fresh, n_creators = self._pending_follows, self.cre.count
+        self.follow_keys = np.insert(self.follow_keys, np.searchsorted(self.follow_keys, fresh), fresh)
+        self.follow_start[1:] += np.cumsum(np.bincount(fresh // n_creators, minlength=self.pop.count))
+        self._pending_follows = np.empty(0, dtype=np.int64)
+        self._next_follow_merge = self.env.now + FOLLOW_MERGE_MINUTES
 
     def _count(self, users: np.ndarray, videos: np.ndarray, out: engagement.Outcomes) -> None:
         """Add the impressions to per-video, per-stage and run-wide counters."""
@@ -490,6 +545,8 @@ class Engine:
         self.signal_sum += float(signal.sum(dtype=np.float64))
         baseline = np.float32(self.signal_sum / max(int(self.totals[A["views"]]), 1))
         ranking.update_estimates(self.estimates, users, topics, signal - baseline, rec.learning_rate)
+        touched = users * self.estimates.shape[1] + topics
+        self._affinity.reshape(-1)[touched] = np.exp(self.estimates.reshape(-1)[touched])
 
     def _measure_personalization(self, users: np.ndarray, topics: np.ndarray, affinity: np.ndarray) -> None:
         """Accumulate the time-to-personalization curve and the early exploit share."""

@@ -56,25 +56,39 @@ class Outcomes:
     not_interested: np.ndarray
 
 
-def probability(reaction: Reaction, x: Exposure, shift: np.ndarray | float = 0.0) -> np.ndarray:
+def probability(
+    reaction: Reaction, x: Exposure, shift: np.ndarray | float = 0.0, features: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
     """(n,) float32 probability of ``reaction`` under its logistic model.
 
     Args:
         reaction: intercept (as a base probability) and coefficients.
         x: the impressions.
         shift: extra logit added, e.g. a language mismatch.
+        features: the centred covariates from :func:`covariates`, if already computed.
     """
+    f = covariates(x) if features is None else features
     base = min(max(reaction.base, 1e-9), 1 - 1e-9)
-    z = np.float32(np.log(base / (1 - base))) + np.asarray(shift, dtype=np.float32)
-    if reaction.quality:
-        z = z + np.float32(reaction.quality) * (x.quality - np.float32(0.5))
-    if reaction.hook:
-        z = z + np.float32(reaction.hook) * (x.hook - np.float32(0.5))
-    if reaction.interest:
-        z = z + np.float32(reaction.interest) * np.log(x.affinity + np.float32(_AFFINITY_FLOOR))
-    if reaction.length:
-        z = z + np.float32(reaction.length) * np.log2(x.length_s / np.float32(10.0))
-    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+    z = np.full(x.affinity.size, np.log(base / (1 - base)), dtype=np.float32)
+    z += shift
+    for name in ("quality", "hook", "interest", "length"):
+        coefficient = getattr(reaction, name)
+        if coefficient:
+            z += np.float32(coefficient) * f[name]
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z += np.float32(1.0)
+    return np.reciprocal(z, out=z)
+
+
+def covariates(x: Exposure) -> dict[str, np.ndarray]:
+    """The centred terms every reaction shares, computed once per batch."""
+    return {
+        "quality": x.quality - np.float32(0.5),
+        "hook": x.hook - np.float32(0.5),
+        "interest": np.log(x.affinity + np.float32(_AFFINITY_FLOOR)),
+        "length": np.log2(x.length_s / np.float32(10.0)),
+    }
 
 
 def react(x: Exposure, params: Engagement, rng: np.random.Generator) -> Outcomes:
@@ -85,28 +99,34 @@ def react(x: Exposure, params: Engagement, rng: np.random.Generator) -> Outcomes
     watched; follows need a completion; "not interested" needs a skip.
     """
     n = x.affinity.size
-    u = rng.random((10, n), dtype=np.float32)
+    u = rng.random((7, n), dtype=np.float32)
+    f = covariates(x)
     mismatch = np.where(x.language_ok, np.float32(0.0), np.float32(params.language_mismatch))
-    skipped = u[0] < probability(params.skip, x, mismatch)
-    completed = ~skipped & (u[1] < probability(params.complete, x))
-    replayed = completed & (u[2] < probability(params.replay, x))
+    # One uniform decides the watch chain by conditional inversion: skip, else complete, else replay.
+    p_skip = probability(params.skip, x, mismatch, f)
+    p_complete = (1 - p_skip) * probability(params.complete, x, features=f)
+    p_replay = p_complete * probability(params.replay, x, features=f)
+    skipped = u[0] < p_skip
+    completed = ~skipped & (u[0] < p_skip + p_complete)
+    replayed = ~skipped & (u[0] < p_skip + p_replay)
 
     early = np.minimum(np.float32(0.2), np.float32(3.0) / np.maximum(x.length_s, np.float32(1.0)))
-    ratio = early + (np.float32(1.0) - early) * np.float32(0.999) * u[3]  # partial watch
-    ratio = np.where(skipped, early * u[3], ratio)
+    ratio = early + (np.float32(1.0) - early) * np.float32(0.999) * u[1]  # partial watch
+    ratio = np.where(skipped, early * u[1], ratio)
     ratio = np.where(completed, np.float32(1.0), ratio)
-    ratio = np.where(replayed, np.float32(1.05) - np.float32(0.8) * np.log1p(-u[3] * np.float32(0.99)), ratio)
+    ratio = np.where(replayed, np.float32(1.05) - np.float32(0.8) * np.log1p(-u[1] * np.float32(0.99)), ratio)
 
     watched = np.minimum(ratio, np.float32(1.0))
+    # Following needs a completion and "not interested" a skip: exclusive, so they share u[6].
     return Outcomes(
         watch_ratio=ratio.astype(np.float32),
         skipped=skipped,
         completed=completed,
         replayed=replayed,
-        liked=u[4] < probability(params.like, x) * watched,
-        commented=u[5] < probability(params.comment, x) * watched,
-        shared=u[6] < probability(params.share, x) * watched,
-        favorited=u[7] < probability(params.favorite, x) * watched,
-        followed=completed & (u[8] < probability(params.follow, x)),
-        not_interested=skipped & (u[9] < probability(params.not_interested, x)),
+        liked=u[2] < probability(params.like, x, features=f) * watched,
+        commented=u[3] < probability(params.comment, x, features=f) * watched,
+        shared=u[4] < probability(params.share, x, features=f) * watched,
+        favorited=u[5] < probability(params.favorite, x, features=f) * watched,
+        followed=completed & (u[6] < probability(params.follow, x, features=f)),
+        not_interested=skipped & (u[6] < probability(params.not_interested, x, features=f)),
     )
