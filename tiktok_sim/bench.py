@@ -35,9 +35,8 @@ def main(scenario_file: str, overrides: tuple[str, ...]) -> None:
     print(f"impressions     {result.impressions:,}")
     print(f"wall time       {wall:.1f} s (world build, simulation and result tables)")
     print(f"impressions/s   {rate:,.0f}   target >= {TARGET_RATE:,}: {'met' if rate >= TARGET_RATE else 'MISSED'}")
-    print(
-        f"peak RSS        {rss_mb:,.0f} MB   target <= {TARGET_RSS_MB:,}: {'met' if rss_mb <= TARGET_RSS_MB else 'MISSED'}"
-    )
+    rss_verdict = "met" if rss_mb <= TARGET_RSS_MB else "MISSED"
+    print(f"peak RSS        {rss_mb:,.0f} MB   target <= {TARGET_RSS_MB:,}: {rss_verdict}")
     print(f"unfilled slots  {result.unfilled_slots:,} ({result.unfilled_slots / max(result.impressions, 1):.2%})")
     sys.exit(0)
 

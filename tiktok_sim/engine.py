@@ -364,19 +364,19 @@ class Engine:
         """
         rng, cat, rec = self._feed_rng, self.catalog, self.scenario.recommender
         n_slots, width = users.size, rec.candidates
-        cands = np.full((n_slots, width), -1, dtype=np.int64)
+        cands = None
         if open_ids.size:
-            ticks_left = np.maximum(
-                1.0, np.ceil((cat.stage_deadline_min[open_ids] - self.env.now) / self.scenario.run.tick)
-            )
+            deadline = cat.stage_deadline_min[open_ids]
+            ticks_left = np.maximum(1.0, np.ceil((deadline - self.env.now) / self.scenario.run.tick))
             demand = remaining / ticks_left
             if demand.sum() > 0:
                 # Stochastic rounding keeps every video's expected share exact.
                 scaled = demand * (TICKETS / demand.sum())
-                tickets = np.floor(scaled + rng.random(scaled.size)).astype(np.int64)
-                table = np.repeat(open_ids, tickets)
+                table = np.repeat(open_ids, np.floor(scaled + rng.random(scaled.size)).astype(np.int64))
                 if table.size:
-                    cands[:] = table[rng.integers(0, table.size, size=(n_slots, width))]
+                    cands = table[rng.integers(0, table.size, size=(n_slots, width))]
+        if cands is None:
+            cands = np.full((n_slots, width), -1, dtype=np.int64)
 
         follow_slots = np.flatnonzero(rng.random(n_slots) < rec.follow_candidates)
         fu = users[follow_slots]
@@ -395,13 +395,15 @@ class Engine:
         down for a language the user does not speak.
         """
         cat = self.catalog
-        safe = np.maximum(cands, 0)
+        invalid = cands < 0
+        any_invalid = bool(invalid.any())
+        safe = np.maximum(cands, 0) if any_invalid else cands
         n_topics, n_languages = self._affinity.shape[1], self._language_factor.shape[1]
         score = self._affinity.reshape(-1)[(users * n_topics)[:, None] + cat.topic[safe]]
         score *= cat.value[safe]
         score *= self._language_factor.reshape(-1)[(users * n_languages)[:, None] + cat.language[safe]]
-        if (cands < 0).any():
-            score[cands < 0] = -np.inf
+        if any_invalid:
+            score[invalid] = -np.inf
         return score
 
     def _select(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -426,12 +428,13 @@ class Engine:
             v, u = cands[pending, col], users[pending]
             keys = (u << 32) | v
             # Earlier rounds' picks are already in the seen filter, so only this round can repeat itself.
-            bad = self.seen.contains(keys) | _repeated(keys)
+            where, bits = self.seen.locate(keys)
+            bad = self.seen.contains_at(where, bits) | _repeated(keys)
             bad |= ~_within_quota(v, bad, left, rng)
             ok = ~bad
             taken_u.append(u[ok])
             taken_v.append(v[ok])
-            self.seen.add(keys[ok])
+            self.seen.add_at(where[ok], bits[ok])
             left -= np.bincount(v[ok], minlength=left.size)
             rows, rejected = pending[bad], v[bad]
             scores[rows] = np.where(cands[rows] == rejected[:, None], -np.inf, scores[rows])

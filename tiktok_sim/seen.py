@@ -53,6 +53,22 @@ class SeenFilter:
         """Memory held."""
         return int(self._words.nbytes)
 
+    def locate(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(word index, bit mask) of each key: hash once, then test and set by location."""
+        return self._locate(keys)
+
+    def contains_at(self, index: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Like :meth:`contains`, for keys already located."""
+        return (self._words[index] & mask) == mask
+
+    def add_at(self, index: np.ndarray, mask: np.ndarray) -> None:
+        """Like :meth:`add`, for keys already located."""
+        # Fancy-index assignment keeps one write per repeated word; repeat until every bit landed.
+        while index.size:
+            self._words[index] |= mask
+            missing = (self._words[index] & mask) != mask
+            index, mask = index[missing], mask[missing]
+
     def _locate(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h = _mix(keys)
         index = (h & np.uint64(self._words.size - 1)).astype(np.int64)
@@ -60,17 +76,11 @@ class SeenFilter:
 
     def contains(self, keys: np.ndarray) -> np.ndarray:
         """(n,) bool: True if the key may have been added; False means certainly not."""
-        index, mask = self._locate(keys)
-        return (self._words[index] & mask) == mask
+        return self.contains_at(*self._locate(keys))
 
     def add(self, keys: np.ndarray) -> None:
         """Insert keys (duplicates allowed)."""
-        index, mask = self._locate(keys)
-        # Fancy-index assignment keeps one write per repeated word; repeat until every bit landed.
-        while index.size:
-            self._words[index] |= mask
-            missing = (self._words[index] & mask) != mask
-            index, mask = index[missing], mask[missing]
+        self.add_at(*self._locate(keys))
 
     def false_positive_rate(self) -> float:
         """Estimated chance an unseen key reads as seen, from the current fill."""

@@ -22,8 +22,8 @@ class Status(IntEnum):
 
 _COLUMNS: dict[str, tuple[type, int | float]] = {
     "creator": (np.int32, -1),
-    "topic": (np.int16, 0),
-    "language": (np.int16, 0),
+    "topic": (np.intp, 0),  # native index width: these index user tables in the hot path
+    "language": (np.intp, 0),
     "sound": (np.int32, 0),
     "trending": (np.bool_, False),
     "length_s": (np.float32, 0.0),

@@ -79,13 +79,13 @@ def build_population(scenario: Scenario, rng: np.random.Generator) -> Population
     device_share = np.array([d.share for d in spec.devices])
     device = rng.choice(len(spec.devices), size=n, p=device_share / device_share.sum()).astype(np.int8)
     interest = rng.dirichlet(np.full(k, spec.interest_concentration), size=n).astype(np.float32)
-    strongest = np.argsort(-interest, axis=1)[:, : min(3, k)]
+    strongest = np.argpartition(-interest, min(3, k) - 1, axis=1)[:, : min(3, k)]
     top_topics = np.bitwise_or.reduce(np.left_shift(1, strongest.astype(np.int64)), axis=1)
 
     # Signup picks follow true tastes: sampled in proportion to interest, without replacement.
     picks = min(spec.signup_picks, k)
     gumbel = np.log(interest + 1e-12) - np.log(-np.log(rng.random((n, k))))
-    picked_topics = np.argsort(-gumbel, axis=1)[:, :picks].astype(np.int16)
+    picked_topics = np.argpartition(-gumbel, picks - 1, axis=1)[:, :picks].astype(np.int16)
     picked = rng.random(n) < spec.signup_pick_prob
 
     spd = spec.sessions_per_day
