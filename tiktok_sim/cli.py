@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,14 +15,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tiktok_sim import __version__
+from tiktok_sim.check import check_results
 from tiktok_sim.errors import ScenarioError
 from tiktok_sim.output import summary_json, write_outputs
 from tiktok_sim.report import render_report
+from tiktok_sim.resources import available_memory, estimate, format_bytes, parse_size
 from tiktok_sim.scenario import Scenario, load_scenario
 from tiktok_sim.scenario.reference import defaults_yaml, dump_yaml
 from tiktok_sim.simulate import simulate
 
-EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 REPORT_WIDTH = 120
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -52,6 +55,28 @@ def _load(path: Path, overrides: tuple[str, ...]) -> Scenario:
         sys.exit(EXIT_USAGE)
 
 
+def _check_memory(scenario_file: Path, need: float, max_memory: str | None) -> None:
+    """Refuse, with the estimate, a run larger than the limit."""
+    try:
+        limit = parse_size(max_memory) if max_memory is not None else available_memory()
+    except ValueError as exc:
+        err_console.print(f"--max-memory: {exc}", markup=False)
+        sys.exit(EXIT_USAGE)
+    if need > limit:
+        source = "--max-memory" if max_memory is not None else "available memory"
+        err_console.print(
+            f"{scenario_file}: the run needs about {format_bytes(need)}, more than the {format_bytes(limit)} of "
+            f"{source}; lower users.count or run.duration, or raise --max-memory",
+            markup=False,
+        )
+        sys.exit(EXIT_USAGE)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM ends a run the way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tiktok-sim")
 def main() -> None:
@@ -66,20 +91,40 @@ def main() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Write results here.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of the report.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no report (exit code and --out only).")
+@click.option("--dry-run", is_flag=True, help="Print the estimated memory and time, then stop.")
+@click.option(
+    "--max-memory", metavar="SIZE", help="Refuse runs estimated above SIZE (e.g. 2GB); default: available memory."
+)
 def run(
-    scenario_file: Path, overrides: tuple[str, ...], seed: int | None, out_dir: Path | None, as_json: bool, quiet: bool
+    scenario_file: Path,
+    overrides: tuple[str, ...],
+    seed: int | None,
+    out_dir: Path | None,
+    as_json: bool,
+    quiet: bool,
+    dry_run: bool,
+    max_memory: str | None,
 ) -> None:
     """Run a scenario and report how its videos climbed the ladder."""
     scenario = _load(scenario_file, overrides)
+    need = estimate(scenario)
+    if dry_run:
+        click.echo(f"{scenario_file}: {need.describe()} (available: {format_bytes(available_memory())})")
+        return
+    _check_memory(scenario_file, need.memory_bytes, max_memory)
     show_progress = not quiet and err_console.is_terminal
-    with _progress(show_progress) as on_tick:
-        result = simulate(scenario, seed=seed, progress=on_tick)
-    if out_dir is not None:
-        try:
-            write_outputs(result, out_dir)
-        except OSError as exc:
-            err_console.print(f"{out_dir}: cannot write results: {exc.strerror or exc}", markup=False)
-            sys.exit(EXIT_RUNTIME)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with _progress(show_progress) as on_tick:
+            result = simulate(scenario, seed=seed, progress=on_tick)
+        if out_dir is not None:
+            write_outputs(result, out_dir, argv=sys.argv)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: no results were written (earlier results, if any, are untouched)")
+        sys.exit(EXIT_INTERRUPTED)
+    except OSError as exc:
+        err_console.print(f"{out_dir}: cannot write results: {exc.strerror or exc}", markup=False)
+        sys.exit(EXIT_RUNTIME)
     if as_json:
         click.echo(summary_json(result), nl=False)
     elif not quiet:
@@ -109,6 +154,18 @@ def show(scenario_file: Path, overrides: tuple[str, ...]) -> None:
 def defaults() -> None:
     """Print every scenario key with its default and a comment (scenarios/defaults.yaml)."""
     click.echo(defaults_yaml(), nl=False)
+
+
+@main.command()
+@click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
+def check(results_dir: Path) -> None:
+    """Re-verify a results directory: hashes, conserved views, funnel, gates (exit 1 on a mismatch)."""
+    problems = check_results(results_dir)
+    for problem in problems:
+        err_console.print(problem, markup=False)
+    if problems:
+        sys.exit(EXIT_RUNTIME)
+    click.echo(f"{results_dir}: ok")
 
 
 @contextmanager

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import importlib.metadata
 import io
 import json
 import os
+import platform
+import signal
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tiktok_sim import __version__
 from tiktok_sim.metrics import summary
 from tiktok_sim.model.exposure import GATE_NAMES
 from tiktok_sim.results import RunResult
+from tiktok_sim.scenario.loader import scenario_sha256
 
 VIDEO_COLUMNS = (
     "video_id", "creator_id", "creator_name", "upload_min", "length_s", "stage_reached", "views", "completions",
@@ -31,11 +39,13 @@ def summary_json(result: RunResult) -> str:
     return json.dumps(_finite(summary(result)), indent=2) + "\n"
 
 
-def write_outputs(result: RunResult, out_dir: str | Path) -> list[Path]:
+def write_outputs(result: RunResult, out_dir: str | Path, argv: list[str] | None = None) -> list[Path]:
     """Write every output file into ``out_dir``; return their paths.
 
     All files are rendered in memory and written to temporary files first, then renamed
-    into place, so an error or interruption never leaves a half-written file.
+    into place with SIGINT and SIGTERM held back, so an error or interruption leaves
+    either the previous complete set or the new one, never a half-written file.
+    ``manifest.json`` records each file's SHA-256 for ``tiktok-sim check``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -46,6 +56,7 @@ def write_outputs(result: RunResult, out_dir: str | Path) -> list[Path]:
         "reach.csv": to_csv(result.reach, REACH_COLUMNS),
         "stages.csv": to_csv(_stage_columns(result.stages), None),
     }
+    files["manifest.json"] = manifest_json(result, files, argv)
     staged: list[tuple[str, Path]] = []
     try:
         for name, text in files.items():
@@ -54,12 +65,41 @@ def write_outputs(result: RunResult, out_dir: str | Path) -> list[Path]:
                 handle.write(text)
             os.chmod(tmp, 0o666 & ~_umask())
             staged.append((tmp, out / name))
-        for tmp, final in staged:
-            os.replace(tmp, final)
+        with _signals_held():
+            for tmp, final in staged:
+                os.replace(tmp, final)
     finally:
         for tmp, _ in staged:
             Path(tmp).unlink(missing_ok=True)
     return [out / name for name in files]
+
+
+def manifest_json(result: RunResult, files: dict[str, str], argv: list[str] | None) -> str:
+    """Versions, seed, scenario hash and the SHA-256 of every other output file."""
+    manifest = {
+        "tool_version": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "simpy": importlib.metadata.version("simpy"),
+        "seed": result.seed,
+        "scenario_sha256": scenario_sha256(result.scenario),
+        "argv": list(argv or []),
+        "files": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in files.items()},
+    }
+    return json.dumps(manifest, indent=2) + "\n"
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM (main thread, POSIX) until the block ends."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    can_hold = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held) if can_hold else None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _umask() -> int:

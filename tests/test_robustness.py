@@ -1,0 +1,153 @@
+"""Hostile input, interruptions and resource limits: one clear line, the right exit code, nothing corrupt."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ruamel.yaml import YAML
+
+from tiktok_sim.cli import main
+from tiktok_sim.errors import ScenarioError
+from tiktok_sim.scenario import Scenario, load_scenario
+
+from .conftest import ROOT, SCENARIOS
+
+ONE_LINE = r"^\S.*:\d+:\d+: |^\S+: |^--set: "
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("users: {count: many}\n", ":1:9: users.count: expected a valid integer"),
+        ("users: {count: 0}\n", "users.count: expected greater than 0, found 0"),
+        ("users: {regions: []}\n", "users.regions: List should have at least 1 item"),
+        ("creators: {count: 0}\n", "creators.count: expected greater than 0"),
+        ("ladder: [{pool: 10, window: 1h, gates: [{type: absolute, share: -0.1}]}]\n", "share: expected greater than"),
+        ("ladder: [{pool: 10, window: 1h, gates: [{type: magic}]}]\n", "ladder.0.gates.0: "),
+        ("run: {duration: soon}\n", "run.duration: expected a duration"),
+        ("topics: [a, a]\n", "topics: expected unique topic names"),
+    ],
+)
+def test_each_bad_value_gives_one_positioned_line(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    code, output = invoke("validate", str(path))
+    lines = output.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and fragment in lines[0] and lines[0].startswith(str(path)), output
+
+
+def test_a_50_mb_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as handle:
+        handle.truncate(50_000_000)
+    code, output = invoke("validate", str(path))
+    assert code == 2 and output.strip() == f"{path}: expected a scenario under 2 MB, found 50.0 MB"
+
+
+def test_set_with_an_unknown_path_or_bad_value_exits_2() -> None:
+    quickstart = str(SCENARIOS / "quickstart.yaml")
+    assert invoke("validate", quickstart, "--set", "users.cuont=5")[0] == 2
+    code, output = invoke("validate", quickstart, "--set", "users.count=[1, 2]")
+    assert code == 2 and output.startswith("--set: users.count: expected a valid integer")
+
+
+def _documents() -> st.SearchStrategy[object]:
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(allow_nan=True), st.text(max_size=12)
+    )
+    keys = st.sampled_from(["users", "count", "run", "duration", "ladder", "pool", "gates", "type", "seed", "x"])
+    return st.recursive(
+        scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4), max_leaves=12
+    )
+
+
+def _load_or_fail_cleanly(path: Path) -> None:
+    try:
+        assert isinstance(load_scenario(path), Scenario)
+    except ScenarioError as exc:
+        assert exc.problems and all("\n" not in str(p) for p in exc.problems)
+
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(doc=_documents())
+def test_random_documents_validate_or_fail_in_one_line(tmp_path: Path, doc: object) -> None:
+    path = tmp_path / "fuzz.yaml"
+    YAML(typ="safe", pure=True).dump(doc, path)
+    _load_or_fail_cleanly(path)
+
+
+@FUZZ
+@given(
+    name=st.sampled_from(["quickstart.yaml", "bench.yaml", "defaults.yaml"]),
+    cut=st.integers(0, 10_000),
+    insert=st.text(alphabet=st.sampled_from(list(" \t\n:-[]{}#&*!|>'\"%@`,?0a")), max_size=6),
+)
+def test_mutated_shipped_scenarios_validate_or_fail_in_one_line(
+    tmp_path: Path, name: str, cut: int, insert: str
+) -> None:
+    text = (SCENARIOS / name).read_text()
+    cut %= len(text)
+    path = tmp_path / name
+    path.write_text(text[:cut] + insert + text[cut + len(insert) :])
+    _load_or_fail_cleanly(path)
+
+
+def test_dry_run_prints_the_estimate_and_runs_nothing(tmp_path: Path) -> None:
+    code, output = invoke("run", str(SCENARIOS / "bench.yaml"), "--dry-run", "--out", str(tmp_path / "out"))
+    assert code == 0 and "impressions" in output and "of memory" in output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_over_the_memory_limit_is_refused_with_the_estimate() -> None:
+    code, output = invoke("run", str(SCENARIOS / "bench.yaml"), "--max-memory", "100MB")
+    assert code == 2 and "needs about" in output and "100.0 MB of --max-memory" in output
+
+
+def test_exit_codes(tmp_path: Path, tiny_file: Path) -> None:
+    out = tmp_path / "out"
+    assert invoke("run", str(tiny_file), "--quiet", "--out", str(out))[0] == 0
+    assert invoke("check", str(out)) == (0, f"{out}: ok\n")
+    (out / "reach.csv").write_text("video_id,hour,views\n")
+    code, output = invoke("check", str(out))
+    assert code == 1 and "reach.csv: SHA-256 differs from manifest.json" in output
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert invoke("run", str(tiny_file), "--quiet", "--out", str(blocker / "out"))[0] == 1
+    assert invoke("run", str(tmp_path / "missing.yaml"))[0] == 2
+    assert invoke("run", str(tiny_file), "--no-such-flag")[0] == 2
+
+
+def _digests(directory: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
+
+
+def test_sigterm_mid_run_keeps_the_previous_complete_results(tmp_path: Path, tiny_file: Path) -> None:
+    out = tmp_path / "out"
+    assert invoke("run", str(tiny_file), "--quiet", "--out", str(out))[0] == 0
+    before = _digests(out)
+    command = [sys.executable, "-m", "tiktok_sim", "run", str(SCENARIOS / "bench.yaml"), "--quiet", "--out", str(out)]
+    proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ})
+    time.sleep(4.0)  # world built, simulation under way (the bench run takes ~15 s)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted: no results were written" in stderr and "Traceback" not in stderr
+    assert _digests(out) == before  # the earlier complete set, untouched, and no temporary files

@@ -1,0 +1,96 @@
+"""Estimate a run's memory and time from its scenario, before building anything."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import psutil
+
+from tiktok_sim.engine import expected_impressions, expected_videos
+from tiktok_sim.scenario.schema import Scenario
+from tiktok_sim.world.population import language_index
+
+BASE_BYTES = 100e6  # interpreter and libraries; with it, estimates land within ~10% of measured peak RSS
+SECONDS_PER_IMPRESSION = 1 / 1.6e6  # measured by `make bench` on a 2-core machine
+TEMPORARY_ARRAYS = 12  # live (slots x candidates) 8-byte temporaries during one feed tick
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a run is expected to need.
+
+    Attributes:
+        impressions: expected impressions if every slot is filled.
+        videos: expected uploads, backlog included.
+        memory_bytes: expected peak resident memory.
+        seconds: expected wall time on a machine like the benchmark's.
+    """
+
+    impressions: float
+    videos: float
+    memory_bytes: float
+    seconds: float
+
+    def describe(self) -> str:
+        """One line for people."""
+        return (
+            f"about {self.impressions:,.0f} impressions, {self.videos:,.0f} videos, "
+            f"{format_bytes(self.memory_bytes)} of memory and {self.seconds:,.0f} s"
+        )
+
+
+def estimate(scenario: Scenario) -> Estimate:
+    """Expected impressions, uploads, peak memory and wall time of one run."""
+    users, creators = scenario.users, scenario.creators
+    impressions = expected_impressions(scenario)
+    days = (scenario.run.duration + scenario.run.backlog) / 1440.0
+    videos = expected_videos(scenario) * days / (scenario.run.duration / 1440.0)
+    topics, languages = len(scenario.topics), len(language_index(scenario))
+
+    per_user = topics * 4 * 3 + languages * (4 + 8) + 64  # interests, estimates, affinities, language tables
+    seen_words = 2 ** math.ceil(math.log2(max(1.0, impressions * 1.2 * 16 / 64)))
+    follow_mean = creators.followers.median * math.exp(creators.followers.sigma**2 / 2)
+    edges = creators.count * min(follow_mean, users.count / 2) + sum(f.followers for f in scenario.featured)
+    per_video = 2 * 9 * 8 + 160  # two counter rows and the other columns
+    peak_share = max(users.diurnal) / sum(users.diurnal)
+    per_day = impressions / (scenario.run.duration / 1440.0)
+    peak_slots = per_day * peak_share * scenario.run.tick / 60.0
+    tick_bytes = peak_slots * scenario.recommender.candidates * 8 * TEMPORARY_ARRAYS
+    reach_bytes = videos * (scenario.run.duration / scenario.run.tick) * 0.1 * 24  # ~10% of videos shown per tick
+
+    memory = (
+        BASE_BYTES + users.count * per_user + seen_words * 8 + edges * 8 * 3
+        + videos * 1.3 * per_video + tick_bytes + reach_bytes
+    )  # fmt: skip
+    return Estimate(impressions, videos, memory, impressions * SECONDS_PER_IMPRESSION + users.count * 5e-6)
+
+
+def available_memory() -> int:
+    """Bytes of memory the machine can give a new process now."""
+    return int(psutil.virtual_memory().available)
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``500MB``, ``2GB``, ``1.5g`` or a plain number of bytes.
+
+    Raises:
+        ValueError: if the text is not a size.
+    """
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"expected a size such as 500MB or 2GB, found {text!r}")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def format_bytes(size: float) -> str:
+    """``1.2 GB``-style rendering."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size / 1e3:.0f} kB"
