@@ -117,8 +117,19 @@ def _read(path: Path) -> tuple[dict[str, Any], Origins]:
     return _plain(doc, (), name, origins), origins
 
 
+MAX_VALUES = 100_000
+MAX_DEPTH = 40
+"""Aliases can make a small file expand without bound (or into itself); real scenarios stay far below."""
+
+
 def _plain(node: Any, path: Path_, name: str, origins: Origins) -> Any:
     """Convert ruamel nodes to dicts and lists, recording each key's position."""
+    if len(path) > MAX_DEPTH or len(origins) > MAX_VALUES:
+        where = origins.get(path[:-1], (name, 0, 0))
+        deep = len(path) > MAX_DEPTH
+        what, limit = ("levels of nesting", MAX_DEPTH) if deep else ("values (aliases expand)", MAX_VALUES)
+        dotted = ".".join(str(p) for p in path[:3]) + ("..." if len(path) > 3 else "")
+        raise ScenarioError([Problem(*where, dotted, f"expected at most {limit:,} {what}, found more")])
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
         for key, value in node.items():
