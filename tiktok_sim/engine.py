@@ -99,11 +99,10 @@ def _repeated(keys: np.ndarray) -> np.ndarray:
 def _within_quota(v: np.ndarray, bad: np.ndarray, left: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(n,) bool: picks that fit their video's remaining quota; a random subset where over."""
     fits = np.ones(v.size, dtype=bool)
-    asked = np.bincount(v[~bad], minlength=left.size)
-    over = np.flatnonzero(asked > left)
-    if not over.size:
+    over = np.bincount(v[~bad], minlength=left.size) > left
+    if not over.any():
         return fits
-    idx = np.flatnonzero(~bad & (asked > left)[v])
+    idx = np.flatnonzero(~bad & over[v])
     order = idx[np.argsort(v[idx] + rng.random(idx.size))]  # by video, random within a video
     sorted_v = v[order]
     start = np.flatnonzero(np.r_[True, sorted_v[1:] != sorted_v[:-1]])
@@ -196,7 +195,7 @@ class Engine:
         self.env.process(self._uploads())
         self.env.process(self._feed())
         self.env.run(until=self.scenario.run.duration + 1e-9)
-        from tiktok_sim.metrics import collect
+        from tiktok_sim.metrics import collect  # metrics imports the package root, which imports this module
 
         return collect(self)
 
@@ -282,6 +281,8 @@ class Engine:
 
     def _enter(self, ids: np.ndarray, stage: int) -> None:
         """Open ``stage``'s pool for ``ids`` and schedule its evaluation at the window's end."""
+        if not ids.size:
+            return
         cat, window = self.catalog, self.scenario.ladder[stage].window
         cat.status[ids] = Status.OPEN
         cat.stage[ids] = stage
