@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -17,12 +18,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from tiktok_sim import __version__
 from tiktok_sim.check import check_results
 from tiktok_sim.errors import ScenarioError
+from tiktok_sim.experiments import EXECUTORS, replicate
 from tiktok_sim.output import summary_json, write_outputs
 from tiktok_sim.report import render_report
+from tiktok_sim.report.replications import replications_table
 from tiktok_sim.resources import available_memory, estimate, format_bytes, parse_size
 from tiktok_sim.scenario import Scenario, load_scenario
 from tiktok_sim.scenario.reference import defaults_yaml, dump_yaml
-from tiktok_sim.simulate import simulate
+from tiktok_sim.simulate import draw_seed, simulate
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 REPORT_WIDTH = 120
@@ -93,6 +96,13 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar and no report (exit code and --out only).")
 @click.option("--dry-run", is_flag=True, help="Print the estimated memory and time, then stop.")
 @click.option(
+    "--reps", type=click.IntRange(min=1), default=1, show_default=True, help="Replications (mean, sd, 95% CI)."
+)
+@click.option(
+    "--executor", type=click.Choice(EXECUTORS), default="process", show_default=True, help="How replications run."
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Processes for --executor process (default: CPU count).")
+@click.option(
     "--max-memory", metavar="SIZE", help="Refuse runs estimated above SIZE (e.g. 2GB); default: available memory."
 )
 def run(
@@ -104,6 +114,9 @@ def run(
     quiet: bool,
     dry_run: bool,
     max_memory: str | None,
+    reps: int,
+    executor: str,
+    workers: int | None,
 ) -> None:
     """Run a scenario and report how its videos climbed the ladder."""
     scenario = _load(scenario_file, overrides)
@@ -112,6 +125,9 @@ def run(
         click.echo(f"{scenario_file}: {need.describe()} (available: {format_bytes(available_memory())})")
         return
     _check_memory(scenario_file, need.memory_bytes, max_memory)
+    if reps > 1:
+        _run_replications(scenario, reps, seed, executor, workers, as_json, quiet)
+        return
     show_progress = not quiet and err_console.is_terminal
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -132,6 +148,33 @@ def run(
         console.print(render_report(result, width=min(console.width, REPORT_WIDTH)))
         if out_dir is not None:
             console.print(f"Results written to {out_dir}/", highlight=False)
+
+
+def _run_replications(
+    scenario: Scenario, reps: int, seed: int | None, executor: str, workers: int | None, as_json: bool, quiet: bool
+) -> None:
+    """Run replications and print their summary table (or JSON)."""
+    root = seed if seed is not None else scenario.seed if scenario.seed is not None else draw_seed()
+    try:
+        with _progress(not quiet and err_console.is_terminal) as on_tick:
+            done = [0]
+
+            def tick() -> None:
+                done[0] += 1
+                if on_tick is not None:
+                    on_tick(done[0], reps)
+
+            replications = replicate(scenario, reps, root, executor, workers, on_done=tick)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: no results were written")
+        sys.exit(EXIT_INTERRUPTED)
+    rows = replications.summary()
+    if as_json:
+        click.echo(
+            json.dumps({"root_seed": root, "reps": reps, "seeds": replications.seeds, "summary": rows}, indent=2)
+        )
+    elif not quiet:
+        Console().print(replications_table(scenario.name, root, reps, rows))
 
 
 @main.command()

@@ -36,7 +36,7 @@ REACH_COLUMNS = ("video_id", "hour", "views")
 
 def summary_json(result: RunResult) -> str:
     """The summary document as pretty JSON text (NaN written as null)."""
-    return json.dumps(_finite(summary(result)), indent=2) + "\n"
+    return json.dumps(finite(summary(result)), indent=2) + "\n"
 
 
 def write_outputs(result: RunResult, out_dir: str | Path, argv: list[str] | None = None) -> list[Path]:
@@ -138,12 +138,12 @@ def _stage_columns(stages: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
     """Replace NaN and infinities with None so the JSON is standard."""
     if isinstance(value, float):
         return value if np.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value

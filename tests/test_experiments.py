@@ -1,0 +1,72 @@
+"""Replications: seeds from task identity, identical tables whatever the executor, honest intervals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy import stats
+
+from tiktok_sim.cli import main
+from tiktok_sim.experiments import interval, replicate, task_seed
+from tiktok_sim.output import finite
+from tiktok_sim.scenario import Scenario
+
+
+@pytest.fixture(scope="module")
+def short(tiny: Scenario) -> Scenario:
+    return tiny.model_copy(update={"run": tiny.run.model_copy(update={"duration": 360.0})})
+
+
+def test_seeds_come_from_task_identity() -> None:
+    assert task_seed(7, 0, 3) == task_seed(7, 0, 3)
+    seeds = {task_seed(7, s, r) for s in range(3) for r in range(5)}
+    assert len(seeds) == 15 and all(0 <= x < 2**63 for x in seeds)
+    assert task_seed(7, 0, 0) != task_seed(8, 0, 0)
+
+
+def test_tables_are_identical_whatever_the_executor(short: Scenario) -> None:
+    serial = replicate(short, 3, root_seed=5, executor="serial")
+    one = replicate(short, 3, root_seed=5, executor="process", workers=1)
+    two = replicate(short, 3, root_seed=5, executor="process", workers=2)
+    assert serial.seeds == one.seeds == two.seeds
+    for name, values in serial.metrics.items():
+        np.testing.assert_array_equal(values, one.metrics[name])
+        np.testing.assert_array_equal(values, two.metrics[name])
+    assert len(set(serial.metrics["impressions"])) == 3  # replications differ from each other
+
+
+def test_interval_is_the_student_t_interval() -> None:
+    values = np.array([3.0, 5.0, 4.0, 8.0, 6.0])
+    mean, sd, lo, hi = interval(values)
+    expected = stats.t.interval(0.95, df=4, loc=values.mean(), scale=stats.sem(values))
+    assert mean == pytest.approx(5.2) and sd == pytest.approx(values.std(ddof=1))
+    assert (lo, hi) == pytest.approx(expected)
+    assert np.isnan(interval(np.array([1.0]))[2])
+
+
+def test_undefined_values_become_null() -> None:
+    assert finite({"a": [float("nan"), 1.0, (float("inf"),)], "b": "x"}) == {"a": [None, 1.0, [None]], "b": "x"}
+
+
+def test_bad_replication_arguments() -> None:
+    with pytest.raises(ValueError, match="reps must be at least 1"):
+        replicate(Scenario(), 0, 1)
+    with pytest.raises(ValueError, match="executor must be one of"):
+        replicate(Scenario(), 1, 1, executor="threads")
+
+
+def test_cli_reps_json(tiny_file: Path) -> None:
+    args = ["run", str(tiny_file), "--reps", "2", "--executor", "serial", "--json", "--set", "run.duration=6h"]
+    result = CliRunner().invoke(main, [*args, "--seed", "9"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["root_seed"] == 9 and data["reps"] == 2 and len(data["seeds"]) == 2
+    metrics = {row["metric"]: row for row in data["summary"]}
+    assert {"views_per_video_mean", "views_gini", "pass_rate_stage_0", "median_views_me"} <= set(metrics)
+    assert "NaN" not in result.output  # undefined values are written as null, keeping the JSON standard
+    row = metrics["views_per_video_mean"]
+    assert row["n"] == 2 and row["ci_lo"] <= row["mean"] <= row["ci_hi"]

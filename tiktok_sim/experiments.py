@@ -1,0 +1,128 @@
+"""Replications: one scenario run many times, summarized with confidence intervals.
+
+Each task's seed comes from its identity (scenario index, replication) under one root
+``SeedSequence``, never from a worker, so results do not depend on the executor or on
+how many workers there are.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from tiktok_sim.metrics import funnel, gini
+from tiktok_sim.scenario.schema import Scenario
+from tiktok_sim.simulate import simulate
+
+EXECUTORS = ("serial", "process")
+CONFIDENCE = 0.95
+
+
+def task_seed(root: int, scenario_index: int, replication: int) -> int:
+    """The seed of one task, derived from its identity under the experiment's root seed."""
+    sequence = np.random.SeedSequence(root, spawn_key=(scenario_index, replication))
+    return int(sequence.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def key_metrics(scenario: Scenario, seed: int) -> dict[str, float]:
+    """Run once and reduce the result to the metrics compared across replications."""
+    result = simulate(scenario, seed=seed)
+    views = result.videos["views"]
+    metrics = {
+        "impressions": float(result.impressions),
+        "views_per_video_mean": float(views.mean()) if views.size else math.nan,
+        "views_per_video_median": float(np.median(views)) if views.size else math.nan,
+        "views_gini": gini(views),
+    }
+    for row in funnel(result):
+        rate = row["passed"] / row["entered"] if row["entered"] else math.nan
+        metrics[f"pass_rate_stage_{row['stage']}"] = rate
+    for cid in np.flatnonzero(result.creators_table["featured"]):
+        mine = views[result.videos["creator_id"] == cid]
+        name = result.creators_table["name"][cid]
+        metrics[f"median_views_{name}"] = float(np.median(mine)) if mine.size else math.nan
+    return metrics
+
+
+@dataclass(frozen=True)
+class Replications:
+    """Per-replication metrics of one scenario.
+
+    Attributes:
+        seeds: the seed of each replication, in replication order.
+        metrics: metric name -> (reps,) values, in replication order.
+    """
+
+    seeds: list[int]
+    metrics: dict[str, np.ndarray]
+
+    def summary(self) -> list[dict[str, float | str | int]]:
+        """One row per metric: mean, sd and a 95% t-interval over replications (NaNs dropped)."""
+        rows: list[dict[str, float | str | int]] = []
+        for name, values in self.metrics.items():
+            finite = values[np.isfinite(values)]
+            mean, sd, lo, hi = interval(finite)
+            rows.append({"metric": name, "mean": mean, "sd": sd, "ci_lo": lo, "ci_hi": hi, "n": int(finite.size)})
+        return rows
+
+
+def interval(values: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean, sample sd and the 95% Student-t confidence interval of the mean."""
+    n = values.size
+    if n == 0:
+        return (math.nan,) * 4
+    mean = float(values.mean())
+    if n == 1:
+        return mean, math.nan, math.nan, math.nan
+    sd = float(values.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * sd / math.sqrt(n)
+    return mean, sd, mean - half, mean + half
+
+
+def replicate(
+    scenario: Scenario,
+    reps: int,
+    root_seed: int,
+    executor: str = "process",
+    workers: int | None = None,
+    on_done: Callable[[], None] | None = None,
+) -> Replications:
+    """Run ``reps`` replications and collect their key metrics.
+
+    Args:
+        scenario: the resolved scenario.
+        reps: number of replications (at least 1).
+        root_seed: root of every task's seed.
+        executor: ``serial`` or ``process``.
+        workers: processes for the process executor (default: CPU count).
+        on_done: called after each finished replication (progress).
+    """
+    if reps < 1:
+        raise ValueError(f"reps must be at least 1, found {reps}")
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, found {executor!r}")
+    seeds = [task_seed(root_seed, 0, r) for r in range(reps)]
+    results: list[dict[str, float]] = [{} for _ in range(reps)]
+    if executor == "serial":
+        for r, seed in enumerate(seeds):
+            results[r] = key_metrics(scenario, seed)
+            if on_done:
+                on_done()
+    else:
+        with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+            futures = {pool.submit(key_metrics, scenario, seed): r for r, seed in enumerate(seeds)}
+            for future, r in futures.items():
+                results[r] = future.result()
+                if on_done:
+                    on_done()
+    names = list(dict.fromkeys(name for row in results for name in row))
+    return Replications(
+        seeds=seeds,
+        metrics={name: np.array([row.get(name, math.nan) for row in results]) for name in names},
+    )
