@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from tiktok_sim import simulate
 from tiktok_sim.results import RunResult
 from tiktok_sim.scenario import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
+# Hypothesis caches what it learns; keep that out of the working tree.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "tiktok-sim-hypothesis")
 SCENARIOS = ROOT / "scenarios"
 
 TINY = """\

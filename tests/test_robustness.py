@@ -101,7 +101,9 @@ def _load_or_fail_cleanly(path: Path) -> None:
         assert exc.problems and all("\n" not in str(p) for p in exc.problems)
 
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @FUZZ
