@@ -291,7 +291,7 @@ class Engagement(Strict):
         description="watch again, given finished",
     )
     like: Reaction = Field(
-        default=Reaction(base=0.052, quality=2.5, interest=0.6),
+        default=Reaction(base=0.046, quality=2.5, interest=0.6),
         description="like, scaled by the share watched",
     )
     comment: Reaction = Field(
@@ -403,11 +403,11 @@ class Recommender(Strict):
     signal_weights: dict[Signal, float] = Field(
         default_factory=_default_signal_weights, description="value of each observed action"
     )
-    learning_rate: Prob = Field(default=0.3, description="step of a user's topic estimate per view")
+    learning_rate: Prob = Field(default=0.5, description="step of a user's topic estimate per view")
     picked_prior: Positive = Field(
         default=2.0, description="starting estimate of a topic picked at signup (others start at 1)"
     )
-    exploration: Prob = Field(default=0.15, description="share of slots given to a random candidate")
+    exploration: Prob = Field(default=0.08, description="share of slots given to a random candidate")
     candidates: int = Field(default=6, ge=2, le=64, description="candidates ranked per feed slot")
     follow_candidates: Prob = Field(
         default=0.35, description="chance a slot's candidates include a followed creator's latest video"
