@@ -11,9 +11,11 @@ from click.testing import CliRunner
 from scipy import stats
 
 from tiktok_sim.cli import main
-from tiktok_sim.experiments import interval, replicate, task_seed
+from tiktok_sim.experiments import grid, interval, parse_vary, replicate, sweep, task_seed
 from tiktok_sim.output import finite
 from tiktok_sim.scenario import Scenario
+
+from .conftest import SCENARIOS
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +50,14 @@ def test_interval_is_the_student_t_interval() -> None:
     assert np.isnan(interval(np.array([1.0]))[2])
 
 
+def test_unreached_stages_are_null_in_the_json() -> None:
+    args = ["run", str(SCENARIOS / "quickstart.yaml"), "--reps", "2", "--executor", "serial", "--json"]
+    result = CliRunner().invoke(main, [*args, "--set", "run.duration=6h"])
+    assert result.exit_code == 0 and "NaN" not in result.output
+    top = next(row for row in json.loads(result.output)["summary"] if row["metric"] == "pass_rate_stage_6")
+    assert top == {"metric": "pass_rate_stage_6", "mean": None, "sd": None, "ci_lo": None, "ci_hi": None, "n": 0}
+
+
 def test_undefined_values_become_null() -> None:
     assert finite({"a": [float("nan"), 1.0, (float("inf"),)], "b": "x"}) == {"a": [None, 1.0, [None]], "b": "x"}
 
@@ -70,3 +80,49 @@ def test_cli_reps_json(tiny_file: Path) -> None:
     assert "NaN" not in result.output  # undefined values are written as null, keeping the JSON standard
     row = metrics["views_per_video_mean"]
     assert row["n"] == 2 and row["ci_lo"] <= row["mean"] <= row["ci_hi"]
+
+
+def test_grid_is_the_cartesian_product_first_axis_slowest() -> None:
+    axes = parse_vary(["a=1,2", "b=x, y ,z"])
+    assert axes == [("a", ["1", "2"]), ("b", ["x", "y", "z"])]
+    points = grid(axes)
+    assert len(points) == 6 and points[0] == {"a": "1", "b": "x"} and points[3] == {"a": "2", "b": "x"}
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ([], "expected at least one --vary"),
+        (["a"], "expected key=v1,v2"),
+        (["a="], "--vary a: expected at least one value"),
+        (["a=1", "a=2"], "--vary a: expected each key once"),
+    ],
+)
+def test_empty_or_invalid_sweeps_are_rejected(items: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_vary(items)
+
+
+def test_sweep_points_are_seeded_by_identity(short: Scenario) -> None:
+    slow = short.model_copy(update={"recommender": short.recommender.model_copy(update={"exploration": 0.5})})
+    points = [({"exploration": "0.08"}, short), ({"exploration": "0.5"}, slow)]
+    serial = sweep(points, 2, root_seed=3, executor="serial")
+    parallel = sweep(points, 2, root_seed=3, executor="process", workers=2)
+    for (params_a, a), (params_b, b) in zip(serial, parallel, strict=True):
+        assert params_a == params_b and a.seeds == b.seeds
+        np.testing.assert_array_equal(a.metrics["impressions"], b.metrics["impressions"])
+    assert serial[0][1].seeds == [task_seed(3, 0, 0), task_seed(3, 0, 1)]
+    assert serial[1][1].seeds == [task_seed(3, 1, 0), task_seed(3, 1, 1)]
+
+
+def test_cli_sweep(tiny_file: Path) -> None:
+    args = ["sweep", str(tiny_file), "--vary", "recommender.exploration=0.05,0.5", "--reps", "2"]
+    result = CliRunner().invoke(main, [*args, "--executor", "serial", "--json", "--set", "run.duration=6h"])
+    assert result.exit_code == 0, result.output
+    points = json.loads(result.output)["points"]
+    assert [p["recommender.exploration"] for p in points] == ["0.05", "0.5"]
+    assert all(p["views_gini_ci_lo"] <= p["views_gini_mean"] <= p["views_gini_ci_hi"] for p in points)
+    bad = CliRunner().invoke(main, ["sweep", str(tiny_file), "--vary", "users.count=0"])
+    assert bad.exit_code == 2 and "--set: users.count: expected greater than 0, found 0" in bad.output
+    empty = CliRunner().invoke(main, ["sweep", str(tiny_file)])
+    assert empty.exit_code == 2 and "expected at least one --vary" in empty.output

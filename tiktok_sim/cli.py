@@ -18,10 +18,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from tiktok_sim import __version__
 from tiktok_sim.check import check_results
 from tiktok_sim.errors import ScenarioError
-from tiktok_sim.experiments import EXECUTORS, replicate
-from tiktok_sim.output import summary_json, write_outputs
+from tiktok_sim.experiments import EXECUTORS, grid, parse_vary, replicate, sweep
+from tiktok_sim.output import finite, summary_json, write_outputs
 from tiktok_sim.report import render_report
-from tiktok_sim.report.replications import replications_table
+from tiktok_sim.report.replications import replications_table, sweep_table
 from tiktok_sim.resources import available_memory, estimate, format_bytes, parse_size
 from tiktok_sim.scenario import Scenario, load_scenario
 from tiktok_sim.scenario.reference import defaults_yaml, dump_yaml
@@ -171,10 +171,57 @@ def _run_replications(
     rows = replications.summary()
     if as_json:
         click.echo(
-            json.dumps({"root_seed": root, "reps": reps, "seeds": replications.seeds, "summary": rows}, indent=2)
+            json.dumps(
+                finite({"root_seed": root, "reps": reps, "seeds": replications.seeds, "summary": rows}), indent=2
+            )
         )
     elif not quiet:
         Console().print(replications_table(scenario.name, root, reps, rows))
+
+
+SWEEP_METRICS = ("views_per_video_mean", "views_gini", "pass_rate_stage_0", "pass_rate_stage_1")
+
+
+@main.command(name="sweep")
+@scenario_options
+@click.option("--vary", multiple=True, metavar="KEY=V1,V2", help="A swept key and its values (repeatable: a grid).")
+@click.option("--reps", type=click.IntRange(min=1), default=3, show_default=True, help="Replications per point.")
+@click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: the scenario's, else drawn).")
+@click.option("--executor", type=click.Choice(EXECUTORS), default="process", show_default=True, help="How tasks run.")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes for --executor process (default: CPU count).")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+def sweep_command(
+    scenario_file: Path,
+    overrides: tuple[str, ...],
+    vary: tuple[str, ...],
+    reps: int,
+    seed: int | None,
+    executor: str,
+    workers: int | None,
+    as_json: bool,
+) -> None:
+    """Run a grid of scenario variants, each replicated, and tabulate key metrics with 95% CIs."""
+    try:
+        axes = parse_vary(vary)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    base = _load(scenario_file, overrides)
+    # Every point is validated before anything runs, so a bad value costs no simulation time.
+    points = [(p, _load(scenario_file, (*overrides, *(f"{k}={v}" for k, v in p.items())))) for p in grid(axes)]
+    root = seed if seed is not None else base.seed if base.seed is not None else draw_seed()
+    try:
+        results = sweep(points, reps, root, executor, workers)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: no results were written")
+        sys.exit(EXIT_INTERRUPTED)
+    table = [
+        {**params, **{f"{row['metric']}_{k}": row[k] for row in reps_.summary() for k in ("mean", "ci_lo", "ci_hi")}}
+        for params, reps_ in results
+    ]
+    if as_json:
+        click.echo(json.dumps(finite({"root_seed": root, "reps": reps, "points": table}), indent=2))
+    else:
+        Console().print(sweep_table(base.name, root, reps, [k for k, _ in axes], table, SWEEP_METRICS))
 
 
 @main.command()

@@ -7,6 +7,7 @@ how many workers there are.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Callable
@@ -85,6 +86,36 @@ def interval(values: np.ndarray) -> tuple[float, float, float, float]:
     return mean, sd, mean - half, mean + half
 
 
+def run_tasks(
+    tasks: list[tuple[Scenario, int]],
+    executor: str = "process",
+    workers: int | None = None,
+    on_done: Callable[[], None] | None = None,
+) -> list[dict[str, float]]:
+    """Key metrics of each (scenario, seed) task, in task order, whatever the executor."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, found {executor!r}")
+    results: list[dict[str, float]] = [{} for _ in tasks]
+    if executor == "serial":
+        for i, (scenario, seed) in enumerate(tasks):
+            results[i] = key_metrics(scenario, seed)
+            if on_done:
+                on_done()
+        return results
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        futures = [pool.submit(key_metrics, scenario, seed) for scenario, seed in tasks]
+        for i, future in enumerate(futures):
+            results[i] = future.result()
+            if on_done:
+                on_done()
+    return results
+
+
+def _collect(seeds: list[int], rows: list[dict[str, float]]) -> Replications:
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    return Replications(seeds, {name: np.array([row.get(name, math.nan) for row in rows]) for name in names})
+
+
 def replicate(
     scenario: Scenario,
     reps: int,
@@ -105,24 +136,55 @@ def replicate(
     """
     if reps < 1:
         raise ValueError(f"reps must be at least 1, found {reps}")
-    if executor not in EXECUTORS:
-        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, found {executor!r}")
     seeds = [task_seed(root_seed, 0, r) for r in range(reps)]
-    results: list[dict[str, float]] = [{} for _ in range(reps)]
-    if executor == "serial":
-        for r, seed in enumerate(seeds):
-            results[r] = key_metrics(scenario, seed)
-            if on_done:
-                on_done()
-    else:
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-            futures = {pool.submit(key_metrics, scenario, seed): r for r, seed in enumerate(seeds)}
-            for future, r in futures.items():
-                results[r] = future.result()
-                if on_done:
-                    on_done()
-    names = list(dict.fromkeys(name for row in results for name in row))
-    return Replications(
-        seeds=seeds,
-        metrics={name: np.array([row.get(name, math.nan) for row in results]) for name in names},
-    )
+    rows = run_tasks([(scenario, seed) for seed in seeds], executor, workers, on_done)
+    return _collect(seeds, rows)
+
+
+def parse_vary(items: tuple[str, ...] | list[str]) -> list[tuple[str, list[str]]]:
+    """``key=v1,v2`` options as (key, values); values stay text, parsed later like ``--set``.
+
+    Raises:
+        ValueError: for an empty sweep, a missing ``=``, an empty value list or a repeated key.
+    """
+    if not items:
+        raise ValueError("expected at least one --vary key=v1,v2,..., found none")
+    axes: list[tuple[str, list[str]]] = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        values = [v.strip() for v in raw.split(",") if v.strip()]
+        if not sep or not key.strip():
+            raise ValueError(f"--vary: expected key=v1,v2,..., found {item!r}")
+        if not values:
+            raise ValueError(f"--vary {key.strip()}: expected at least one value, found none")
+        if key.strip() in (k for k, _ in axes):
+            raise ValueError(f"--vary {key.strip()}: expected each key once, found it again")
+        axes.append((key.strip(), values))
+    return axes
+
+
+def grid(axes: list[tuple[str, list[str]]]) -> list[dict[str, str]]:
+    """The cartesian product of the axes, first axis slowest."""
+    return [dict(zip([k for k, _ in axes], combo, strict=True)) for combo in itertools.product(*(v for _, v in axes))]
+
+
+def sweep(
+    points: list[tuple[dict[str, str], Scenario]],
+    reps: int,
+    root_seed: int,
+    executor: str = "process",
+    workers: int | None = None,
+    on_done: Callable[[], None] | None = None,
+) -> list[tuple[dict[str, str], Replications]]:
+    """Replicate every sweep point; point ``i`` replication ``r`` is seeded from (i, r).
+
+    All tasks go to the executor together, so a sweep keeps every worker busy.
+    """
+    if reps < 1:
+        raise ValueError(f"reps must be at least 1, found {reps}")
+    if not points:
+        raise ValueError("expected at least one sweep point, found none")
+    seeds = [[task_seed(root_seed, i, r) for r in range(reps)] for i in range(len(points))]
+    tasks = [(scenario, seed) for (_, scenario), point_seeds in zip(points, seeds, strict=True) for seed in point_seeds]
+    rows = run_tasks(tasks, executor, workers, on_done)
+    return [(params, _collect(seeds[i], rows[i * reps : (i + 1) * reps])) for i, (params, _) in enumerate(points)]

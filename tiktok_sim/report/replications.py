@@ -24,3 +24,27 @@ def replications_table(name: str, root_seed: int, reps: int, rows: list[dict[str
         ci = f"{_fmt(row['ci_lo'])} - {_fmt(row['ci_hi'])}"
         table.add_row(str(row["metric"]), _fmt(row["mean"]), _fmt(row["sd"]), ci, str(row["n"]))
     return table
+
+
+def sweep_table(
+    name: str,
+    root_seed: int,
+    reps: int,
+    keys: list[str],
+    points: list[dict[str, float | str]],
+    metrics: tuple[str, ...],
+) -> Table:
+    """Swept values against each metric's mean and 95% CI."""
+    table = Table(title=f"{name}: sweep, {reps} replications per point (root seed {root_seed})", title_justify="left")
+    for key in keys:
+        table.add_column(key)
+    for metric in metrics:
+        table.add_column(f"{metric}\nmean [95% CI]", justify="right")
+    for point in points:
+        cells = [
+            f"{_fmt(point.get(f'{m}_mean', math.nan))} [{_fmt(point.get(f'{m}_ci_lo', math.nan))}, "
+            f"{_fmt(point.get(f'{m}_ci_hi', math.nan))}]"
+            for m in metrics
+        ]
+        table.add_row(*(str(point[k]) for k in keys), *cells)
+    return table
