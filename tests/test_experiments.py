@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,16 @@ from click.testing import CliRunner
 from scipy import stats
 
 from tiktok_sim.cli import main
-from tiktok_sim.experiments import grid, interval, parse_vary, replicate, sweep, task_seed
+from tiktok_sim.experiments import (
+    compare,
+    grid,
+    in_words,
+    interval,
+    parse_vary,
+    replicate,
+    sweep,
+    task_seed,
+)
 from tiktok_sim.output import finite
 from tiktok_sim.scenario import Scenario
 
@@ -126,3 +136,30 @@ def test_cli_sweep(tiny_file: Path) -> None:
     assert bad.exit_code == 2 and "--set: users.count: expected greater than 0, found 0" in bad.output
     empty = CliRunner().invoke(main, ["sweep", str(tiny_file)])
     assert empty.exit_code == 2 and "expected at least one --vary" in empty.output
+
+
+def test_comparing_a_scenario_with_itself_gives_exactly_zero(short: Scenario) -> None:
+    rows = {row["metric"]: row for row in compare(short, short, 3, root_seed=2, executor="serial")}
+    # Common random numbers: replication r of A and B share a seed, so identical scenarios match exactly.
+    for name in ("impressions", "views_gini", "median_views_me"):
+        assert (rows[name]["diff"], rows[name]["ci_lo"], rows[name]["ci_hi"]) == (0.0, 0.0, 0.0)
+    assert in_words(rows["impressions"]).startswith("B does not clearly change impressions (+0%")
+
+
+def test_in_words() -> None:
+    up = {"metric": "m", "rel": 0.23, "rel_lo": 0.15, "rel_hi": 0.31}
+    assert in_words(up) == "B raises m by 23% (95% CI +15% to +31%)"
+    down = {"metric": "m", "rel": -0.1, "rel_lo": -0.2, "rel_hi": -0.05}
+    assert in_words(down) == "B lowers m by 10% (95% CI -20% to -5%)"
+    assert "not comparable" in in_words({"metric": "m", "rel": float("nan"), "rel_lo": 0.0, "rel_hi": 0.0})
+
+
+def test_cli_compare(tiny_file: Path, tmp_path: Path) -> None:
+    better = tmp_path / "better.yaml"
+    me = "{name: me, niche: [food], followers: 300, posts_per_day: 3, post_hours: [9, 18], video_length_s: 8"
+    better.write_text(f"extends: {tiny_file}\nfeatured:\n  - {me}, quality: 0.95, hook: 0.9}}\n")
+    args = ["compare", str(tiny_file), str(better), "--reps", "5", "--executor", "serial"]
+    result = CliRunner().invoke(main, [*args, "--set", "run.duration=12h", "--seed", "4"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"B raises median_views_me by \d+% \(95% CI \+\d+% to \+\d+%\)", result.output), result.output
+    assert CliRunner().invoke(main, [*args[:3], "--reps", "1"]).exit_code == 2

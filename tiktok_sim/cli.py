@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from tiktok_sim import __version__
 from tiktok_sim.check import check_results
 from tiktok_sim.errors import ScenarioError
-from tiktok_sim.experiments import EXECUTORS, grid, parse_vary, replicate, sweep
+from tiktok_sim.experiments import EXECUTORS, compare, grid, in_words, parse_vary, replicate, sweep
 from tiktok_sim.output import finite, summary_json, write_outputs
 from tiktok_sim.report import render_report
 from tiktok_sim.report.replications import replications_table, sweep_table
@@ -222,6 +222,41 @@ def sweep_command(
         click.echo(json.dumps(finite({"root_seed": root, "reps": reps, "points": table}), indent=2))
     else:
         Console().print(sweep_table(base.name, root, reps, [k for k, _ in axes], table, SWEEP_METRICS))
+
+
+@main.command(name="compare")
+@click.argument("file_a", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file_b", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a value in both scenarios.")
+@click.option("--reps", type=click.IntRange(min=2), default=5, show_default=True, help="Paired replications.")
+@click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: drawn and recorded).")
+@click.option("--executor", type=click.Choice(EXECUTORS), default="process", show_default=True, help="How tasks run.")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes for --executor process (default: CPU count).")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare_command(
+    file_a: Path,
+    file_b: Path,
+    overrides: tuple[str, ...],
+    reps: int,
+    seed: int | None,
+    executor: str,
+    workers: int | None,
+    as_json: bool,
+) -> None:
+    """Compare B against A on key metrics: paired replications, differences with 95% CIs, in words."""
+    a, b = _load(file_a, overrides), _load(file_b, overrides)
+    root = seed if seed is not None else draw_seed()
+    try:
+        rows = compare(a, b, reps, root, executor, workers)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: no results were written")
+        sys.exit(EXIT_INTERRUPTED)
+    if as_json:
+        click.echo(json.dumps(finite({"root_seed": root, "reps": reps, "comparison": rows}), indent=2))
+        return
+    click.echo(f"A = {file_a}, B = {file_b}; {reps} paired replications, root seed {root}")
+    for row in rows:
+        click.echo(in_words(row))
 
 
 @main.command()
