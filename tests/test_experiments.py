@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
+from tiktok_sim import experiments
 from tiktok_sim.cli import main
 from tiktok_sim.experiments import (
     compare,
@@ -24,6 +25,7 @@ from tiktok_sim.experiments import (
 )
 from tiktok_sim.output import finite
 from tiktok_sim.scenario import Scenario
+from tiktok_sim.shards import ShardStore
 
 from .conftest import SCENARIOS
 
@@ -163,3 +165,44 @@ def test_cli_compare(tiny_file: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert re.search(r"B raises median_views_me by \d+% \(95% CI \+\d+% to \+\d+%\)", result.output), result.output
     assert CliRunner().invoke(main, [*args[:3], "--reps", "1"]).exit_code == 2
+
+
+def test_shards_resume_and_failures(short: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ShardStore(tmp_path)
+    first = replicate(short, 3, root_seed=8, executor="serial", store=store)
+    shards = sorted(p.name for p in store.folder.iterdir())
+    assert shards == ["point00000-rep00000.json", "point00000-rep00001.json", "point00000-rep00002.json"]
+
+    store.path(0, 1).unlink()  # as if interrupted before replication 1 finished
+    runs: list[int] = []
+    resumed = replicate(short, 3, root_seed=8, executor="serial", store=store, on_done=lambda: runs.append(1))
+    assert len(runs) == 1  # only the missing replication ran again
+    np.testing.assert_array_equal(first.metrics["impressions"], resumed.metrics["impressions"])
+
+    real = experiments.key_metrics
+
+    def flaky(scenario: Scenario, seed: int) -> dict[str, float]:
+        if seed == task_seed(9, 0, 1):
+            raise RuntimeError("disk on fire")
+        return real(scenario, seed)
+
+    monkeypatch.setattr(experiments, "key_metrics", flaky)
+    failed = replicate(short, 3, root_seed=9, executor="serial", store=ShardStore(tmp_path / "flaky"))
+    record = json.loads((tmp_path / "flaky" / "shards" / "point00000-rep00001.json").read_text())
+    assert record["error"] == "RuntimeError: disk on fire" and record["metrics"] is None
+    assert np.isnan(failed.metrics["impressions"][1]) and np.isfinite(failed.metrics["impressions"][[0, 2]]).all()
+    assert next(r for r in failed.summary() if r["metric"] == "impressions")["n"] == 2
+
+
+def test_cli_sweep_out_and_resume(tiny_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    args = ["sweep", str(tiny_file), "--vary", "recommender.exploration=0.05,0.5", "--reps", "2",
+            "--executor", "serial", "--set", "run.duration=6h", "--out", str(out), "--json"]  # fmt: skip
+    first = CliRunner().invoke(main, [*args, "--seed", "12"])
+    assert first.exit_code == 0, first.output
+    assert len(list((out / "shards").glob("*.json"))) == 4 and (out / "summary.json").is_file()
+    (out / "shards" / "point00001-rep00000.json").unlink()
+    again = CliRunner().invoke(main, [*args, "--resume"])  # the root seed comes from experiment.json
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output) == json.loads(first.output)
+    assert CliRunner().invoke(main, ["run", str(tiny_file), "--reps", "2", "--resume"]).exit_code == 2

@@ -25,6 +25,7 @@ from tiktok_sim.report.replications import replications_table, sweep_table
 from tiktok_sim.resources import available_memory, estimate, format_bytes, parse_size
 from tiktok_sim.scenario import Scenario, load_scenario
 from tiktok_sim.scenario.reference import defaults_yaml, dump_yaml
+from tiktok_sim.shards import ShardStore
 from tiktok_sim.simulate import draw_seed, simulate
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -105,6 +106,7 @@ def main() -> None:
 @click.option(
     "--max-memory", metavar="SIZE", help="Refuse runs estimated above SIZE (e.g. 2GB); default: available memory."
 )
+@click.option("--resume", is_flag=True, help="With --reps and --out: keep finished shards in --out, run the rest.")
 def run(
     scenario_file: Path,
     overrides: tuple[str, ...],
@@ -117,6 +119,7 @@ def run(
     reps: int,
     executor: str,
     workers: int | None,
+    resume: bool,
 ) -> None:
     """Run a scenario and report how its videos climbed the ladder."""
     scenario = _load(scenario_file, overrides)
@@ -126,7 +129,7 @@ def run(
         return
     _check_memory(scenario_file, need.memory_bytes, max_memory)
     if reps > 1:
-        _run_replications(scenario, reps, seed, executor, workers, as_json, quiet)
+        _run_replications(scenario, reps, seed, executor, workers, as_json, quiet, out_dir, resume)
         return
     show_progress = not quiet and err_console.is_terminal
     signal.signal(signal.SIGTERM, _interrupt)
@@ -150,11 +153,36 @@ def run(
             console.print(f"Results written to {out_dir}/", highlight=False)
 
 
+def _experiment_store(
+    out_dir: Path | None, resume: bool, seed: int | None, default: int | None
+) -> tuple[ShardStore | None, int]:
+    """The shard store (if any) and the root seed: given, recorded by the run being resumed, or drawn."""
+    if resume and out_dir is None:
+        raise click.UsageError("--resume needs --out DIR (the directory holding the shards)")
+    recorded = out_dir / "experiment.json" if out_dir is not None else None
+    if resume and seed is None and recorded is not None and recorded.is_file():
+        seed = json.loads(recorded.read_text()).get("root_seed")
+    root = seed if seed is not None else default if default is not None else draw_seed()
+    if out_dir is None:
+        return None, root
+    store = ShardStore(out_dir)
+    store.write_json("experiment.json", {"root_seed": root, "argv": sys.argv, "tool_version": __version__})
+    return store, root
+
+
 def _run_replications(
-    scenario: Scenario, reps: int, seed: int | None, executor: str, workers: int | None, as_json: bool, quiet: bool
+    scenario: Scenario,
+    reps: int,
+    seed: int | None,
+    executor: str,
+    workers: int | None,
+    as_json: bool,
+    quiet: bool,
+    out_dir: Path | None = None,
+    resume: bool = False,
 ) -> None:
-    """Run replications and print their summary table (or JSON)."""
-    root = seed if seed is not None else scenario.seed if scenario.seed is not None else draw_seed()
+    """Run replications and print their summary table (or JSON); shards go to ``out_dir``."""
+    store, root = _experiment_store(out_dir, resume, seed, scenario.seed)
     try:
         with _progress(not quiet and err_console.is_terminal) as on_tick:
             done = [0]
@@ -164,11 +192,14 @@ def _run_replications(
                 if on_tick is not None:
                     on_tick(done[0], reps)
 
-            replications = replicate(scenario, reps, root, executor, workers, on_done=tick)
+            replications = replicate(scenario, reps, root, executor, workers, on_done=tick, store=store)
     except KeyboardInterrupt:
-        err_console.print("interrupted: no results were written")
+        err_console.print("interrupted: finished tasks are kept as shards (rerun with --resume)" if store else
+                          "interrupted: no results were written")  # fmt: skip
         sys.exit(EXIT_INTERRUPTED)
     rows = replications.summary()
+    if store is not None:
+        store.write_json("summary.json", {"root_seed": root, "reps": reps, "summary": rows})
     if as_json:
         click.echo(
             json.dumps(
@@ -190,6 +221,10 @@ SWEEP_METRICS = ("views_per_video_mean", "views_gini", "pass_rate_stage_0", "pas
 @click.option("--executor", type=click.Choice(EXECUTORS), default="process", show_default=True, help="How tasks run.")
 @click.option("--workers", type=click.IntRange(min=1), help="Processes for --executor process (default: CPU count).")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Write shards and summary here."
+)
+@click.option("--resume", is_flag=True, help="Keep finished shards in --out and run the rest.")
 def sweep_command(
     scenario_file: Path,
     overrides: tuple[str, ...],
@@ -199,6 +234,8 @@ def sweep_command(
     executor: str,
     workers: int | None,
     as_json: bool,
+    out_dir: Path | None,
+    resume: bool,
 ) -> None:
     """Run a grid of scenario variants, each replicated, and tabulate key metrics with 95% CIs."""
     try:
@@ -208,16 +245,19 @@ def sweep_command(
     base = _load(scenario_file, overrides)
     # Every point is validated before anything runs, so a bad value costs no simulation time.
     points = [(p, _load(scenario_file, (*overrides, *(f"{k}={v}" for k, v in p.items())))) for p in grid(axes)]
-    root = seed if seed is not None else base.seed if base.seed is not None else draw_seed()
+    store, root = _experiment_store(out_dir, resume, seed, base.seed)
     try:
-        results = sweep(points, reps, root, executor, workers)
+        results = sweep(points, reps, root, executor, workers, store=store)
     except KeyboardInterrupt:
-        err_console.print("interrupted: no results were written")
+        err_console.print("interrupted: finished tasks are kept as shards (rerun with --resume)" if store else
+                          "interrupted: no results were written")  # fmt: skip
         sys.exit(EXIT_INTERRUPTED)
     table = [
         {**params, **{f"{row['metric']}_{k}": row[k] for row in reps_.summary() for k in ("mean", "ci_lo", "ci_hi")}}
         for params, reps_ in results
     ]
+    if store is not None:
+        store.write_json("summary.json", {"root_seed": root, "reps": reps, "points": table})
     if as_json:
         click.echo(json.dumps(finite({"root_seed": root, "reps": reps, "points": table}), indent=2))
     else:

@@ -11,14 +11,16 @@ import itertools
 import math
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
 from tiktok_sim.metrics import funnel, gini
+from tiktok_sim.scenario.loader import scenario_sha256
 from tiktok_sim.scenario.schema import Scenario
+from tiktok_sim.shards import ShardStore
 from tiktok_sim.simulate import simulate
 
 EXECUTORS = ("serial", "process")
@@ -86,28 +88,60 @@ def interval(values: np.ndarray) -> tuple[float, float, float, float]:
     return mean, sd, mean - half, mean + half
 
 
+def _guarded(scenario: Scenario, seed: int) -> tuple[dict[str, float] | None, str | None]:
+    """Key metrics, or the error that stopped this task (recorded; the experiment goes on)."""
+    try:
+        return key_metrics(scenario, seed), None
+    except Exception as exc:  # any failure of one task must not sink the others
+        return None, f"{type(exc).__name__}: {exc}"
+
+
 def run_tasks(
     tasks: list[tuple[Scenario, int]],
     executor: str = "process",
     workers: int | None = None,
     on_done: Callable[[], None] | None = None,
+    store: ShardStore | None = None,
+    labels: list[tuple[int, int, dict[str, str]]] | None = None,
 ) -> list[dict[str, float]]:
-    """Key metrics of each (scenario, seed) task, in task order, whatever the executor."""
+    """Key metrics of each (scenario, seed) task, in task order, whatever the executor.
+
+    With a ``store``, each task's shard is written as soon as it finishes, and tasks that
+    already have a matching shard are not run again. ``labels`` gives each task's
+    (point, replication, parameters). A failed task yields an empty row and an error shard.
+    """
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, found {executor!r}")
+    labels = labels or [(0, i, {}) for i in range(len(tasks))]
     results: list[dict[str, float]] = [{} for _ in tasks]
+    todo = []
+    for i, (scenario, seed) in enumerate(tasks):
+        point, rep, _ = labels[i]
+        stored = store.finished(point, rep, seed, scenario_sha256(scenario)) if store else None
+        if stored is not None:  # JSON keeps undefined values as null
+            results[i] = {k: math.nan if v is None else float(v) for k, v in stored["metrics"].items()}
+        else:
+            todo.append(i)
+
+    def finish(i: int, outcome: tuple[dict[str, float] | None, str | None]) -> None:
+        metrics, error = outcome
+        results[i] = metrics or {}
+        if store is not None:
+            point, rep, params = labels[i]
+            scenario, seed = tasks[i]
+            store.write({"point": point, "replication": rep, "params": params, "seed": seed,
+                         "scenario_sha256": scenario_sha256(scenario), "metrics": metrics, "error": error})  # fmt: skip
+        if on_done:
+            on_done()
+
     if executor == "serial":
-        for i, (scenario, seed) in enumerate(tasks):
-            results[i] = key_metrics(scenario, seed)
-            if on_done:
-                on_done()
+        for i in todo:
+            finish(i, _guarded(*tasks[i]))
         return results
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        futures = [pool.submit(key_metrics, scenario, seed) for scenario, seed in tasks]
-        for i, future in enumerate(futures):
-            results[i] = future.result()
-            if on_done:
-                on_done()
+        futures = {pool.submit(_guarded, *tasks[i]): i for i in todo}
+        for future in as_completed(futures):
+            finish(futures[future], future.result())
     return results
 
 
@@ -123,6 +157,7 @@ def replicate(
     executor: str = "process",
     workers: int | None = None,
     on_done: Callable[[], None] | None = None,
+    store: ShardStore | None = None,
 ) -> Replications:
     """Run ``reps`` replications and collect their key metrics.
 
@@ -133,11 +168,13 @@ def replicate(
         executor: ``serial`` or ``process``.
         workers: processes for the process executor (default: CPU count).
         on_done: called after each finished replication (progress).
+        store: where each finished replication's shard goes (and is resumed from).
     """
     if reps < 1:
         raise ValueError(f"reps must be at least 1, found {reps}")
     seeds = [task_seed(root_seed, 0, r) for r in range(reps)]
-    rows = run_tasks([(scenario, seed) for seed in seeds], executor, workers, on_done)
+    labels: list[tuple[int, int, dict[str, str]]] = [(0, r, {}) for r in range(reps)]
+    rows = run_tasks([(scenario, seed) for seed in seeds], executor, workers, on_done, store, labels)
     return _collect(seeds, rows)
 
 
@@ -175,6 +212,7 @@ def sweep(
     executor: str = "process",
     workers: int | None = None,
     on_done: Callable[[], None] | None = None,
+    store: ShardStore | None = None,
 ) -> list[tuple[dict[str, str], Replications]]:
     """Replicate every sweep point; point ``i`` replication ``r`` is seeded from (i, r).
 
@@ -186,7 +224,8 @@ def sweep(
         raise ValueError("expected at least one sweep point, found none")
     seeds = [[task_seed(root_seed, i, r) for r in range(reps)] for i in range(len(points))]
     tasks = [(scenario, seed) for (_, scenario), point_seeds in zip(points, seeds, strict=True) for seed in point_seeds]
-    rows = run_tasks(tasks, executor, workers, on_done)
+    labels = [(i, r, params) for i, (params, _) in enumerate(points) for r in range(reps)]
+    rows = run_tasks(tasks, executor, workers, on_done, store, labels)
     return [(params, _collect(seeds[i], rows[i * reps : (i + 1) * reps])) for i, (params, _) in enumerate(points)]
 
 
