@@ -20,6 +20,7 @@ from tiktok_sim.experiments import (
     interval,
     parse_vary,
     replicate,
+    run_tasks,
     sweep,
     task_seed,
 )
@@ -206,3 +207,11 @@ def test_cli_sweep_out_and_resume(tiny_file: Path, tmp_path: Path) -> None:
     assert again.exit_code == 0, again.output
     assert json.loads(again.output) == json.loads(first.output)
     assert CliRunner().invoke(main, ["run", str(tiny_file), "--reps", "2", "--resume"]).exit_code == 2
+
+
+def test_dask_local_cluster_gives_the_same_table(short: Scenario) -> None:
+    pytest.importorskip("distributed")
+    tasks = [(short, task_seed(6, 0, r)) for r in range(3)]
+    serial = json.dumps(finite(run_tasks(tasks, "serial")))
+    for workers in (1, 2):
+        assert json.dumps(finite(run_tasks(tasks, "dask", workers=workers))) == serial

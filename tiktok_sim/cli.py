@@ -106,6 +106,7 @@ def main() -> None:
 @click.option(
     "--max-memory", metavar="SIZE", help="Refuse runs estimated above SIZE (e.g. 2GB); default: available memory."
 )
+@click.option("--scheduler", metavar="ADDRESS", help="An existing Dask scheduler, for --executor dask.")
 @click.option("--resume", is_flag=True, help="With --reps and --out: keep finished shards in --out, run the rest.")
 def run(
     scenario_file: Path,
@@ -119,6 +120,7 @@ def run(
     reps: int,
     executor: str,
     workers: int | None,
+    scheduler: str | None,
     resume: bool,
 ) -> None:
     """Run a scenario and report how its videos climbed the ladder."""
@@ -129,7 +131,7 @@ def run(
         return
     _check_memory(scenario_file, need.memory_bytes, max_memory)
     if reps > 1:
-        _run_replications(scenario, reps, seed, executor, workers, as_json, quiet, out_dir, resume)
+        _run_replications(scenario, reps, seed, executor, workers, as_json, quiet, out_dir, resume, scheduler)
         return
     show_progress = not quiet and err_console.is_terminal
     signal.signal(signal.SIGTERM, _interrupt)
@@ -180,6 +182,7 @@ def _run_replications(
     quiet: bool,
     out_dir: Path | None = None,
     resume: bool = False,
+    scheduler: str | None = None,
 ) -> None:
     """Run replications and print their summary table (or JSON); shards go to ``out_dir``."""
     store, root = _experiment_store(out_dir, resume, seed, scenario.seed)
@@ -192,7 +195,7 @@ def _run_replications(
                 if on_tick is not None:
                     on_tick(done[0], reps)
 
-            replications = replicate(scenario, reps, root, executor, workers, on_done=tick, store=store)
+            replications = replicate(scenario, reps, root, executor, workers, tick, store, scheduler)
     except KeyboardInterrupt:
         err_console.print("interrupted: finished tasks are kept as shards (rerun with --resume)" if store else
                           "interrupted: no results were written")  # fmt: skip
@@ -224,6 +227,7 @@ SWEEP_METRICS = ("views_per_video_mean", "views_gini", "pass_rate_stage_0", "pas
 @click.option(
     "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Write shards and summary here."
 )
+@click.option("--scheduler", metavar="ADDRESS", help="An existing Dask scheduler, for --executor dask.")
 @click.option("--resume", is_flag=True, help="Keep finished shards in --out and run the rest.")
 def sweep_command(
     scenario_file: Path,
@@ -235,6 +239,7 @@ def sweep_command(
     workers: int | None,
     as_json: bool,
     out_dir: Path | None,
+    scheduler: str | None,
     resume: bool,
 ) -> None:
     """Run a grid of scenario variants, each replicated, and tabulate key metrics with 95% CIs."""
@@ -247,7 +252,7 @@ def sweep_command(
     points = [(p, _load(scenario_file, (*overrides, *(f"{k}={v}" for k, v in p.items())))) for p in grid(axes)]
     store, root = _experiment_store(out_dir, resume, seed, base.seed)
     try:
-        results = sweep(points, reps, root, executor, workers, store=store)
+        results = sweep(points, reps, root, executor, workers, store=store, scheduler=scheduler)
     except KeyboardInterrupt:
         err_console.print("interrupted: finished tasks are kept as shards (rerun with --resume)" if store else
                           "interrupted: no results were written")  # fmt: skip

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
@@ -23,7 +23,7 @@ from tiktok_sim.scenario.schema import Scenario
 from tiktok_sim.shards import ShardStore
 from tiktok_sim.simulate import simulate
 
-EXECUTORS = ("serial", "process")
+EXECUTORS = ("serial", "process", "dask")
 CONFIDENCE = 0.95
 
 
@@ -103,6 +103,7 @@ def run_tasks(
     on_done: Callable[[], None] | None = None,
     store: ShardStore | None = None,
     labels: list[tuple[int, int, dict[str, str]]] | None = None,
+    scheduler: str | None = None,
 ) -> list[dict[str, float]]:
     """Key metrics of each (scenario, seed) task, in task order, whatever the executor.
 
@@ -138,11 +139,42 @@ def run_tasks(
         for i in todo:
             finish(i, _guarded(*tasks[i]))
         return results
+    if executor == "dask":
+        for i, outcome in _on_dask([tasks[i] for i in todo], todo, workers, scheduler):
+            finish(i, outcome)
+        return results
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         futures = {pool.submit(_guarded, *tasks[i]): i for i in todo}
         for future in as_completed(futures):
             finish(futures[future], future.result())
     return results
+
+
+def _on_dask(
+    tasks: list[tuple[Scenario, int]], ids: list[int], workers: int | None, scheduler: str | None
+) -> Iterator[tuple[int, tuple[dict[str, float] | None, str | None]]]:
+    """Run tasks on an existing Dask cluster (``scheduler``) or a local one; yield as they finish."""
+    try:
+        from dask.distributed import Client, LocalCluster
+        from dask.distributed import as_completed as dask_completed
+    except ImportError:
+        raise ValueError("the dask executor needs the extra: pip install 'tiktok-sim[dask]'") from None
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                               dashboard_address=None)  # fmt: skip
+    client = Client(scheduler or cluster)
+    try:
+        futures = {
+            client.submit(_guarded, scenario, seed, key=f"task-{i}-{seed}", pure=False): i
+            for i, (scenario, seed) in zip(ids, tasks, strict=True)
+        }
+        for future in dask_completed(futures):
+            yield futures[future], future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _collect(seeds: list[int], rows: list[dict[str, float]]) -> Replications:
@@ -158,6 +190,7 @@ def replicate(
     workers: int | None = None,
     on_done: Callable[[], None] | None = None,
     store: ShardStore | None = None,
+    scheduler: str | None = None,
 ) -> Replications:
     """Run ``reps`` replications and collect their key metrics.
 
@@ -169,12 +202,13 @@ def replicate(
         workers: processes for the process executor (default: CPU count).
         on_done: called after each finished replication (progress).
         store: where each finished replication's shard goes (and is resumed from).
+        scheduler: address of an existing Dask scheduler (dask executor only).
     """
     if reps < 1:
         raise ValueError(f"reps must be at least 1, found {reps}")
     seeds = [task_seed(root_seed, 0, r) for r in range(reps)]
     labels: list[tuple[int, int, dict[str, str]]] = [(0, r, {}) for r in range(reps)]
-    rows = run_tasks([(scenario, seed) for seed in seeds], executor, workers, on_done, store, labels)
+    rows = run_tasks([(scenario, seed) for seed in seeds], executor, workers, on_done, store, labels, scheduler)
     return _collect(seeds, rows)
 
 
@@ -213,6 +247,7 @@ def sweep(
     workers: int | None = None,
     on_done: Callable[[], None] | None = None,
     store: ShardStore | None = None,
+    scheduler: str | None = None,
 ) -> list[tuple[dict[str, str], Replications]]:
     """Replicate every sweep point; point ``i`` replication ``r`` is seeded from (i, r).
 
@@ -225,7 +260,7 @@ def sweep(
     seeds = [[task_seed(root_seed, i, r) for r in range(reps)] for i in range(len(points))]
     tasks = [(scenario, seed) for (_, scenario), point_seeds in zip(points, seeds, strict=True) for seed in point_seeds]
     labels = [(i, r, params) for i, (params, _) in enumerate(points) for r in range(reps)]
-    rows = run_tasks(tasks, executor, workers, on_done, store, labels)
+    rows = run_tasks(tasks, executor, workers, on_done, store, labels, scheduler)
     return [(params, _collect(seeds[i], rows[i * reps : (i + 1) * reps])) for i, (params, _) in enumerate(points)]
 
 
