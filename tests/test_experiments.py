@@ -18,6 +18,7 @@ from tiktok_sim.experiments import (
     grid,
     in_words,
     interval,
+    latin_hypercube,
     parse_vary,
     replicate,
     run_tasks,
@@ -215,3 +216,14 @@ def test_dask_local_cluster_gives_the_same_table(short: Scenario) -> None:
     serial = json.dumps(finite(run_tasks(tasks, "serial")))
     for workers in (1, 2):
         assert json.dumps(finite(run_tasks(tasks, "dask", workers=workers))) == serial
+
+
+def test_latin_hypercube_has_one_point_per_stratum() -> None:
+    axes = parse_vary(["a=0:1", "n=100:200"])
+    points = latin_hypercube(axes, 10, seed=4)
+    a = sorted(float(p["a"]) for p in points)
+    assert [int(x * 10) for x in a] == list(range(10))  # one point in each tenth of the range
+    assert all(p["n"].isdigit() and 100 <= int(p["n"]) <= 200 for p in points)  # integer bounds stay integer
+    assert latin_hypercube(axes, 10, seed=4) == points and latin_hypercube(axes, 10, seed=5) != points
+    with pytest.raises(ValueError, match="expected lo:hi with lo < hi"):
+        latin_hypercube(parse_vary(["a=2:1"]), 3, seed=0)

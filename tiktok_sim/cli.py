@@ -18,7 +18,16 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from tiktok_sim import __version__
 from tiktok_sim.check import check_results
 from tiktok_sim.errors import ScenarioError
-from tiktok_sim.experiments import EXECUTORS, compare, grid, in_words, parse_vary, replicate, sweep
+from tiktok_sim.experiments import (
+    EXECUTORS,
+    compare,
+    grid,
+    in_words,
+    latin_hypercube,
+    parse_vary,
+    replicate,
+    sweep,
+)
 from tiktok_sim.output import finite, summary_json, write_outputs
 from tiktok_sim.report import render_report
 from tiktok_sim.report.replications import replications_table, sweep_table
@@ -219,6 +228,7 @@ SWEEP_METRICS = ("views_per_video_mean", "views_gini", "pass_rate_stage_0", "pas
 @main.command(name="sweep")
 @scenario_options
 @click.option("--vary", multiple=True, metavar="KEY=V1,V2", help="A swept key and its values (repeatable: a grid).")
+@click.option("--sample", type=int, help="Latin-hypercube points over --vary key=lo:hi ranges (instead of a grid).")
 @click.option("--reps", type=click.IntRange(min=1), default=3, show_default=True, help="Replications per point.")
 @click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: the scenario's, else drawn).")
 @click.option("--executor", type=click.Choice(EXECUTORS), default="process", show_default=True, help="How tasks run.")
@@ -233,6 +243,7 @@ def sweep_command(
     scenario_file: Path,
     overrides: tuple[str, ...],
     vary: tuple[str, ...],
+    sample: int | None,
     reps: int,
     seed: int | None,
     executor: str,
@@ -243,14 +254,15 @@ def sweep_command(
     resume: bool,
 ) -> None:
     """Run a grid of scenario variants, each replicated, and tabulate key metrics with 95% CIs."""
+    base = _load(scenario_file, overrides)
+    store, root = _experiment_store(out_dir, resume, seed, base.seed)
     try:
         axes = parse_vary(vary)
+        chosen = grid(axes) if sample is None else latin_hypercube(axes, sample, root)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    base = _load(scenario_file, overrides)
     # Every point is validated before anything runs, so a bad value costs no simulation time.
-    points = [(p, _load(scenario_file, (*overrides, *(f"{k}={v}" for k, v in p.items())))) for p in grid(axes)]
-    store, root = _experiment_store(out_dir, resume, seed, base.seed)
+    points = [(p, _load(scenario_file, (*overrides, *(f"{k}={v}" for k, v in p.items())))) for p in chosen]
     try:
         results = sweep(points, reps, root, executor, workers, store=store, scheduler=scheduler)
     except KeyboardInterrupt:

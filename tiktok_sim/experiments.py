@@ -239,6 +239,36 @@ def grid(axes: list[tuple[str, list[str]]]) -> list[dict[str, str]]:
     return [dict(zip([k for k, _ in axes], combo, strict=True)) for combo in itertools.product(*(v for _, v in axes))]
 
 
+def latin_hypercube(axes: list[tuple[str, list[str]]], samples: int, seed: int) -> list[dict[str, str]]:
+    """``samples`` points from a Latin hypercube over ``lo:hi`` ranges (integers stay integers).
+
+    Raises:
+        ValueError: if an axis is not a single ``lo:hi`` range with lo < hi, or samples < 1.
+    """
+    if samples < 1:
+        raise ValueError(f"--sample: expected at least 1 point, found {samples}")
+    bounds = []
+    for key, values in axes:
+        lo_text, sep, hi_text = values[0].partition(":") if len(values) == 1 else ("", "", "")
+        try:
+            lo, hi = float(lo_text), float(hi_text)
+        except ValueError:
+            raise ValueError(f"--vary {key}: expected lo:hi with --sample, found {','.join(values)!r}") from None
+        if not sep or lo >= hi:
+            raise ValueError(f"--vary {key}: expected lo:hi with lo < hi, found {values[0]!r}")
+        integral = lo_text.strip().lstrip("-").isdigit() and hi_text.strip().lstrip("-").isdigit()
+        bounds.append((key, lo, hi, integral))
+    unit = stats.qmc.LatinHypercube(d=len(bounds), seed=np.random.default_rng(seed)).random(samples)
+    points = []
+    for row in unit:
+        point = {}
+        for (key, lo, hi, integral), u in zip(bounds, row, strict=True):
+            value = lo + u * (hi - lo)
+            point[key] = str(round(value)) if integral else f"{value:.6g}"
+        points.append(point)
+    return points
+
+
 def sweep(
     points: list[tuple[dict[str, str], Scenario]],
     reps: int,
