@@ -219,7 +219,7 @@ def test_dask_local_cluster_gives_the_same_table(short: Scenario) -> None:
 
 
 def test_latin_hypercube_has_one_point_per_stratum() -> None:
-    axes = parse_vary(["a=0:1", "n=100:200"])
+    axes = parse_vary(["a=0.0:1.0", "n=100:200"])
     points = latin_hypercube(axes, 10, seed=4)
     a = sorted(float(p["a"]) for p in points)
     assert [int(x * 10) for x in a] == list(range(10))  # one point in each tenth of the range
