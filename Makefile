@@ -29,6 +29,7 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tiktok_sim.bench scenarios/bench.yaml
+	$(BIN)/python -m tiktok_sim.bench scenarios/quickstart.yaml --runner --reps 4
 
 # Regenerate the commented reference of every key from the schema.
 defaults: $(STAMP)

@@ -12,7 +12,8 @@ import time
 
 import click
 
-from tiktok_sim.scenario import load_scenario
+from tiktok_sim.experiments import key_metrics, replicate, task_seed
+from tiktok_sim.scenario import Scenario, load_scenario
 from tiktok_sim.simulate import simulate
 
 TARGET_RATE = 2_000_000  # impressions per second on a 2-core machine
@@ -22,9 +23,14 @@ TARGET_RSS_MB = 1_500
 @click.command()
 @click.argument("scenario_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a scenario value.")
-def main(scenario_file: str, overrides: tuple[str, ...]) -> None:
+@click.option("--runner", is_flag=True, help="Measure the experiment runner instead (overhead, 1 vs 2 workers).")
+@click.option("--reps", default=4, show_default=True, help="Replications for --runner.")
+def main(scenario_file: str, overrides: tuple[str, ...], runner: bool, reps: int) -> None:
     """Run SCENARIO_FILE once and print its speed and peak memory against the targets."""
     scenario = load_scenario(scenario_file, overrides)
+    if runner:
+        _bench_runner(scenario, reps)
+        return
     started = time.perf_counter()
     result = simulate(scenario)
     wall = time.perf_counter() - started
@@ -39,6 +45,29 @@ def main(scenario_file: str, overrides: tuple[str, ...]) -> None:
     print(f"peak RSS        {rss_mb:,.0f} MB   target <= {TARGET_RSS_MB:,}: {rss_verdict}")
     print(f"unfilled slots  {result.unfilled_slots:,} ({result.unfilled_slots / max(result.impressions, 1):.2%})")
     sys.exit(0)
+
+
+def _bench_runner(scenario: Scenario, reps: int) -> None:
+    """The runner's overhead against the same runs done by hand, and its 1 -> 2 worker speed-up."""
+    seeds = [task_seed(0, 0, r) for r in range(reps)]
+    started = time.perf_counter()
+    for seed in seeds:
+        key_metrics(scenario, seed)
+    by_hand = time.perf_counter() - started
+    timings = {}
+    for label, executor, workers in (
+        ("serial", "serial", None),
+        ("1 worker", "process", 1),
+        ("2 workers", "process", 2),
+    ):
+        started = time.perf_counter()
+        replicate(scenario, reps, 0, executor, workers)
+        timings[label] = time.perf_counter() - started
+    print(f"scenario        {scenario.name}: {reps} replications")
+    print(f"by hand         {by_hand:.2f} s (a loop of single runs)")
+    for label, seconds in timings.items():
+        print(f"runner {label:<10} {seconds:.2f} s ({seconds / by_hand - 1:+.1%} vs by hand)")
+    print(f"speed-up 1 -> 2 workers: {timings['1 worker'] / timings['2 workers']:.2f}x")
 
 
 if __name__ == "__main__":
