@@ -28,11 +28,11 @@ from tiktok_sim.experiments import (
     replicate,
     sweep,
 )
-from tiktok_sim.output import finite, summary_json, write_outputs
+from tiktok_sim.output import finite, summary_json, versions, write_outputs
 from tiktok_sim.report import render_report
 from tiktok_sim.report.replications import replications_table, sweep_table
 from tiktok_sim.resources import available_memory, estimate, format_bytes, parse_size
-from tiktok_sim.scenario import Scenario, load_scenario
+from tiktok_sim.scenario import Scenario, load_scenario, scenario_sha256
 from tiktok_sim.scenario.reference import defaults_yaml, dump_yaml
 from tiktok_sim.shards import ShardStore
 from tiktok_sim.simulate import draw_seed, simulate
@@ -140,7 +140,9 @@ def run(
         return
     _check_memory(scenario_file, need.memory_bytes, max_memory)
     if reps > 1:
-        _run_replications(scenario, reps, seed, executor, workers, as_json, quiet, out_dir, resume, scheduler)
+        _run_replications(
+            scenario, reps, seed, executor, workers, as_json, quiet, out_dir, resume, scheduler, overrides
+        )
         return
     show_progress = not quiet and err_console.is_terminal
     signal.signal(signal.SIGTERM, _interrupt)
@@ -165,7 +167,7 @@ def run(
 
 
 def _experiment_store(
-    out_dir: Path | None, resume: bool, seed: int | None, default: int | None
+    out_dir: Path | None, resume: bool, seed: int | None, base: Scenario, overrides: tuple[str, ...]
 ) -> tuple[ShardStore | None, int]:
     """The shard store (if any) and the root seed: given, recorded by the run being resumed, or drawn."""
     if resume and out_dir is None:
@@ -173,11 +175,19 @@ def _experiment_store(
     recorded = out_dir / "experiment.json" if out_dir is not None else None
     if resume and seed is None and recorded is not None and recorded.is_file():
         seed = json.loads(recorded.read_text()).get("root_seed")
-    root = seed if seed is not None else default if default is not None else draw_seed()
+    root = seed if seed is not None else base.seed if base.seed is not None else draw_seed()
     if out_dir is None:
         return None, root
     store = ShardStore(out_dir)
-    store.write_json("experiment.json", {"root_seed": root, "argv": sys.argv, "tool_version": __version__})
+    manifest = {
+        "root_seed": root,
+        "scenario": base.model_dump(mode="json"),
+        "scenario_sha256": scenario_sha256(base),
+        "overrides": list(overrides),
+        "argv": sys.argv,
+        **versions(),
+    }
+    store.write_json("experiment.json", manifest)
     return store, root
 
 
@@ -192,9 +202,10 @@ def _run_replications(
     out_dir: Path | None = None,
     resume: bool = False,
     scheduler: str | None = None,
+    overrides: tuple[str, ...] = (),
 ) -> None:
     """Run replications and print their summary table (or JSON); shards go to ``out_dir``."""
-    store, root = _experiment_store(out_dir, resume, seed, scenario.seed)
+    store, root = _experiment_store(out_dir, resume, seed, scenario, overrides)
     try:
         with _progress(not quiet and err_console.is_terminal) as on_tick:
             done = [0]
@@ -255,7 +266,7 @@ def sweep_command(
 ) -> None:
     """Run a grid of scenario variants, each replicated, and tabulate key metrics with 95% CIs."""
     base = _load(scenario_file, overrides)
-    store, root = _experiment_store(out_dir, resume, seed, base.seed)
+    store, root = _experiment_store(out_dir, resume, seed, base, overrides)
     try:
         axes = parse_vary(vary)
         chosen = grid(axes) if sample is None else latin_hypercube(axes, sample, root)

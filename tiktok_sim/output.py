@@ -77,16 +77,23 @@ def write_outputs(result: RunResult, out_dir: str | Path, argv: list[str] | None
 def manifest_json(result: RunResult, files: dict[str, str], argv: list[str] | None) -> str:
     """Versions, seed, scenario hash and the SHA-256 of every other output file."""
     manifest = {
-        "tool_version": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "simpy": importlib.metadata.version("simpy"),
+        **versions(),
         "seed": result.seed,
         "scenario_sha256": scenario_sha256(result.scenario),
         "argv": list(argv or []),
         "files": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in files.items()},
     }
     return json.dumps(manifest, indent=2) + "\n"
+
+
+def versions() -> dict[str, str]:
+    """The versions that decide a run's numbers: this tool, Python, numpy and simpy."""
+    return {
+        "tool_version": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "simpy": importlib.metadata.version("simpy"),
+    }
 
 
 @contextmanager
