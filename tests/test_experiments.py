@@ -203,11 +203,11 @@ def test_cli_sweep_out_and_resume(tiny_file: Path, tmp_path: Path) -> None:
     first = CliRunner().invoke(main, [*args, "--seed", "12"])
     assert first.exit_code == 0, first.output
     assert len(list((out / "shards").glob("*.json"))) == 4 and (out / "summary.json").is_file()
-    manifest = json.loads((out / "experiment.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["root_seed"] == 12 and manifest["overrides"] == ["run.duration=6h"]
     assert {"scenario", "scenario_sha256", "tool_version", "python", "numpy", "simpy", "argv"} <= set(manifest)
     (out / "shards" / "point00001-rep00000.json").unlink()
-    again = CliRunner().invoke(main, [*args, "--resume"])  # the root seed comes from experiment.json
+    again = CliRunner().invoke(main, [*args, "--resume"])  # the root seed comes from manifest.json
     assert again.exit_code == 0, again.output
     assert json.loads(again.output) == json.loads(first.output)
     assert CliRunner().invoke(main, ["run", str(tiny_file), "--reps", "2", "--resume"]).exit_code == 2

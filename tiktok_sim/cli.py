@@ -172,7 +172,7 @@ def _experiment_store(
     """The shard store (if any) and the root seed: given, recorded by the run being resumed, or drawn."""
     if resume and out_dir is None:
         raise click.UsageError("--resume needs --out DIR (the directory holding the shards)")
-    recorded = out_dir / "experiment.json" if out_dir is not None else None
+    recorded = out_dir / "manifest.json" if out_dir is not None else None
     if resume and seed is None and recorded is not None and recorded.is_file():
         seed = json.loads(recorded.read_text()).get("root_seed")
     root = seed if seed is not None else base.seed if base.seed is not None else draw_seed()
@@ -187,7 +187,7 @@ def _experiment_store(
         "argv": sys.argv,
         **versions(),
     }
-    store.write_json("experiment.json", manifest)
+    store.write_json("manifest.json", manifest)
     return store, root
 
 

@@ -49,7 +49,7 @@ class ShardStore:
         return record if same and record.get("error") is None else None
 
     def write_json(self, name: str, document: dict[str, Any]) -> None:
-        """A top-level JSON file of the experiment (experiment.json, summary.json)."""
+        """A top-level JSON file of the experiment (manifest.json, summary.json)."""
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=self.root)
         with os.fdopen(fd, "w") as handle:
             json.dump(finite(document), handle, indent=2)
