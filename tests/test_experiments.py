@@ -20,6 +20,7 @@ from tiktok_sim.experiments import (
     interval,
     latin_hypercube,
     parse_vary,
+    reach_bands,
     replicate,
     run_tasks,
     sweep,
@@ -230,3 +231,13 @@ def test_latin_hypercube_has_one_point_per_stratum() -> None:
     assert latin_hypercube(axes, 10, seed=4) == points and latin_hypercube(axes, 10, seed=5) != points
     with pytest.raises(ValueError, match="expected lo:hi with lo < hi"):
         latin_hypercube(parse_vary(["a=2:1"]), 3, seed=0)
+
+
+def test_reach_bands_across_replications(short: Scenario) -> None:
+    reps = replicate(short, 3, root_seed=1, executor="serial")
+    bands = reach_bands(reps)
+    assert set(bands) == {"me"}
+    p10, p50, p90 = bands["me"]
+    assert p50.size == int(short.run.duration // 60) + 1  # hours 0..duration
+    assert (p10 <= p50).all() and (p50 <= p90).all() and (np.diff(p50) >= 0).all() and p90[-1] > 0
+    assert not any(str(row["metric"]).startswith("reach:") for row in reps.summary())

@@ -25,12 +25,13 @@ from tiktok_sim.experiments import (
     in_words,
     latin_hypercube,
     parse_vary,
+    reach_bands,
     replicate,
     sweep,
 )
 from tiktok_sim.output import finite, summary_json, versions, write_outputs
 from tiktok_sim.report import render_report
-from tiktok_sim.report.replications import replications_table, sweep_table
+from tiktok_sim.report.replications import reach_band_charts, replications_table, sweep_table
 from tiktok_sim.resources import available_memory, estimate, format_bytes, parse_size
 from tiktok_sim.scenario import Scenario, load_scenario, scenario_sha256
 from tiktok_sim.scenario.reference import defaults_yaml, dump_yaml
@@ -230,7 +231,10 @@ def _run_replications(
             )
         )
     elif not quiet:
-        Console().print(replications_table(scenario.name, root, reps, rows))
+        console = Console() if Console().is_terminal else Console(width=REPORT_WIDTH)
+        console.print(replications_table(scenario.name, root, reps, rows))
+        for chart in reach_band_charts(reach_bands(replications), width=min(console.width, REPORT_WIDTH)):
+            console.print(chart)
 
 
 SWEEP_METRICS = ("views_per_video_mean", "views_gini", "pass_rate_stage_0", "pass_rate_stage_1")

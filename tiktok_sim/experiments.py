@@ -46,11 +46,45 @@ def key_metrics(scenario: Scenario, seed: int) -> dict[str, float]:
     for row in funnel(result):
         rate = row["passed"] / row["entered"] if row["entered"] else math.nan
         metrics[f"pass_rate_stage_{row['stage']}"] = rate
+    hours = int(scenario.run.duration // 60)
     for cid in np.flatnonzero(result.creators_table["featured"]):
-        mine = views[result.videos["creator_id"] == cid]
+        mine = np.flatnonzero(result.videos["creator_id"] == cid)
         name = result.creators_table["name"][cid]
-        metrics[f"median_views_{name}"] = float(np.median(mine)) if mine.size else math.nan
+        metrics[f"median_views_{name}"] = float(np.median(views[mine])) if mine.size else math.nan
+        for hour, value in enumerate(_median_reach(result.reach, mine, hours)):
+            metrics[f"{REACH_PREFIX}{name}:{hour}"] = value
     return metrics
+
+
+REACH_PREFIX = "reach:"
+"""Metric keys holding a featured creator's median reach curve, one per hour since upload."""
+
+
+def _median_reach(reach: dict[str, np.ndarray], videos: np.ndarray, hours: int) -> np.ndarray:
+    """(hours + 1,) median over ``videos`` of cumulative views by hour since upload."""
+    curves = np.zeros((max(videos.size, 1), hours + 1))
+    for row, vid in enumerate(videos):
+        mine = reach["video_id"] == vid
+        if mine.any():
+            cumulative = reach["views"][mine][: hours + 1]
+            curves[row, : cumulative.size] = cumulative
+            curves[row, cumulative.size :] = cumulative[-1]
+    return np.median(curves, axis=0)
+
+
+def reach_bands(replications: Replications) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per featured creator: p10, p50 and p90 across replications of the median reach curve."""
+    curves: dict[str, dict[int, np.ndarray]] = {}
+    for key, values in replications.metrics.items():
+        if key.startswith(REACH_PREFIX):
+            name, hour = key[len(REACH_PREFIX) :].rsplit(":", 1)
+            curves.setdefault(name, {})[int(hour)] = values
+    bands = {}
+    for name, by_hour in curves.items():
+        matrix = np.array([by_hour[h] for h in sorted(by_hour)])  # (hours, reps)
+        p10, p50, p90 = np.nanpercentile(matrix, [10, 50, 90], axis=1)
+        bands[name] = (p10, p50, p90)
+    return bands
 
 
 @dataclass(frozen=True)
@@ -69,6 +103,8 @@ class Replications:
         """One row per metric: mean, sd and a 95% t-interval over replications (NaNs dropped)."""
         rows: list[dict[str, float | str | int]] = []
         for name, values in self.metrics.items():
+            if name.startswith(REACH_PREFIX):
+                continue  # curves are drawn as bands, not tabulated
             finite = values[np.isfinite(values)]
             mean, sd, lo, hi = interval(finite)
             rows.append({"metric": name, "mean": mean, "sd": sd, "ci_lo": lo, "ci_hi": hi, "n": int(finite.size)})
@@ -316,6 +352,8 @@ def compare(
     first, second = _collect(seeds, rows[:reps]), _collect(seeds, rows[reps:])
     out: list[dict[str, float | str | int]] = []
     for name, values_a in first.metrics.items():
+        if name.startswith(REACH_PREFIX):
+            continue
         values_b = second.metrics.get(name, np.full(reps, math.nan))
         paired = np.isfinite(values_a) & np.isfinite(values_b)
         mean_d, _, lo, hi = interval(values_b[paired] - values_a[paired])

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from rich.table import Table
+from rich.text import Text
+
+from tiktok_sim.report.charts import reach_chart
 
 
 def _fmt(value: float | str | int) -> str:
@@ -48,3 +52,13 @@ def sweep_table(
         ]
         table.add_row(*(str(point[k]) for k in keys), *cells)
     return table
+
+
+def reach_band_charts(bands: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], width: int = 100) -> list[Text]:
+    """One chart per featured creator: the median video's reach, p10-p90 across replications."""
+    charts = []
+    for name, (p10, p50, p90) in bands.items():
+        hours = np.arange(p50.size)
+        curves = [("p90", hours, p90), ("median", hours, p50), ("p10", hours, p10)]
+        charts.append(reach_chart(curves, width=width, title=f"{name}: median video's reach, p10-p90 band"))
+    return charts
