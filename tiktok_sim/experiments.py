@@ -1,4 +1,4 @@
-"""Replications: one scenario run many times, summarized with confidence intervals.
+"""Experiments: replications, sweeps and paired comparisons, on serial, process or Dask executors.
 
 Each task's seed comes from its identity (scenario index, replication) under one root
 ``SeedSequence``, never from a worker, so results do not depend on the executor or on
@@ -25,6 +25,8 @@ from tiktok_sim.simulate import simulate
 
 EXECUTORS = ("serial", "process", "dask")
 CONFIDENCE = 0.95
+REACH_PREFIX = "reach:"
+"""Metric keys holding a featured creator's median reach curve, one per hour since upload."""
 
 
 def task_seed(root: int, scenario_index: int, replication: int) -> int:
@@ -54,10 +56,6 @@ def key_metrics(scenario: Scenario, seed: int) -> dict[str, float]:
         for hour, value in enumerate(_median_reach(result.reach, mine, hours)):
             metrics[f"{REACH_PREFIX}{name}:{hour}"] = value
     return metrics
-
-
-REACH_PREFIX = "reach:"
-"""Metric keys holding a featured creator's median reach curve, one per hour since upload."""
 
 
 def _median_reach(reach: dict[str, np.ndarray], videos: np.ndarray, hours: int) -> np.ndarray:
