@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -207,6 +208,15 @@ def test_cli_sweep_out_and_resume(tiny_file: Path, tmp_path: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["root_seed"] == 12 and manifest["overrides"] == ["run.duration=6h"]
     assert {"scenario", "scenario_sha256", "tool_version", "python", "numpy", "simpy", "argv"} <= set(manifest)
+    with (out / "runs.csv").open() as handle:
+        runs = list(csv.DictReader(handle))
+    assert [(r["run_id"], r["recommender.exploration"]) for r in runs] == [
+        ("p0-r0", "0.05"), ("p0-r1", "0.05"), ("p1-r0", "0.5"), ("p1-r1", "0.5"),
+    ]  # fmt: skip
+    with (out / "summary.csv").open() as handle:
+        summary = list(csv.DictReader(handle))
+    assert {"point", "recommender.exploration", "metric", "mean", "ci_lo", "ci_hi", "n"} <= set(summary[0])
+    assert len({r["point"] for r in summary}) == 2
     (out / "shards" / "point00001-rep00000.json").unlink()
     again = CliRunner().invoke(main, [*args, "--resume"])  # the root seed comes from manifest.json
     assert again.exit_code == 0, again.output

@@ -224,6 +224,7 @@ def _run_replications(
     rows = replications.summary()
     if store is not None:
         store.write_json("summary.json", {"root_seed": root, "reps": reps, "summary": rows})
+        store.write_tables([{"point": 0, **row} for row in rows])
     if as_json:
         click.echo(
             json.dumps(
@@ -290,6 +291,9 @@ def sweep_command(
     ]
     if store is not None:
         store.write_json("summary.json", {"root_seed": root, "reps": reps, "points": table})
+        store.write_tables(
+            [{"point": i, **params, **row} for i, (params, r) in enumerate(results) for row in r.summary()]
+        )
     if as_json:
         click.echo(json.dumps(finite({"root_seed": root, "reps": reps, "points": table}), indent=2))
     else:

@@ -6,6 +6,8 @@ shards back and skips every task whose shard matches its seed and scenario hash.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
@@ -54,3 +56,47 @@ class ShardStore:
         with os.fdopen(fd, "w") as handle:
             json.dump(finite(document), handle, indent=2)
         os.replace(tmp, self.root / name)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every shard, in (point, replication) order."""
+        return [json.loads(p.read_text()) for p in sorted(self.folder.glob("point*-rep*.json"))]
+
+    def write_tables(self, summary_rows: list[dict[str, Any]]) -> None:
+        """The tidy tables: ``runs`` (one row per task) and ``summary`` (one row per point and metric).
+
+        CSV always; Parquet too when pyarrow is installed.
+        """
+        runs = [
+            {"run_id": f"p{r['point']}-r{r['replication']}", "point": r["point"], "replication": r["replication"],
+             **r.get("params", {}), "seed": r["seed"], "error": r.get("error") or ""}
+            for r in self.records()
+        ]  # fmt: skip
+        for name, rows in (("runs", runs), ("summary", summary_rows)):
+            self._write_text(f"{name}.csv", _csv(rows))
+            _maybe_parquet(rows, self.root / f"{name}.parquet")
+
+    def _write_text(self, name: str, text: str) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=self.root)
+        with os.fdopen(fd, "w", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, self.root / name)
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(finite(rows))
+    return buffer.getvalue()
+
+
+def _maybe_parquet(rows: list[dict[str, Any]], path: Path) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return  # Parquet is optional: CSV carries the same table
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(pa.Table.from_pylist(finite(rows)), tmp)
+    os.replace(tmp, path)
