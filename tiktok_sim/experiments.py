@@ -238,12 +238,8 @@ def replicate(
         store: where each finished replication's shard goes (and is resumed from).
         scheduler: address of an existing Dask scheduler (dask executor only).
     """
-    if reps < 1:
-        raise ValueError(f"reps must be at least 1, found {reps}")
-    seeds = [task_seed(root_seed, 0, r) for r in range(reps)]
-    labels: list[tuple[int, int, dict[str, str]]] = [(0, r, {}) for r in range(reps)]
-    rows = run_tasks([(scenario, seed) for seed in seeds], executor, workers, on_done, store, labels, scheduler)
-    return _collect(seeds, rows)
+    # A replication run is a one-point sweep: same seeds (point 0), same shards, same checks.
+    return sweep([({}, scenario)], reps, root_seed, executor, workers, on_done, store, scheduler)[0][1]
 
 
 def parse_vary(items: tuple[str, ...] | list[str]) -> list[tuple[str, list[str]]]:
@@ -335,6 +331,7 @@ def compare(
     root_seed: int,
     executor: str = "process",
     workers: int | None = None,
+    scheduler: str | None = None,
 ) -> list[dict[str, float | str | int]]:
     """B against A on every key metric, paired on common random numbers.
 
@@ -346,7 +343,7 @@ def compare(
     if reps < 2:
         raise ValueError(f"reps must be at least 2 for an interval, found {reps}")
     seeds = [task_seed(root_seed, 0, r) for r in range(reps)]
-    rows = run_tasks([(a, s) for s in seeds] + [(b, s) for s in seeds], executor, workers)
+    rows = run_tasks([(a, s) for s in seeds] + [(b, s) for s in seeds], executor, workers, scheduler=scheduler)
     first, second = _collect(seeds, rows[:reps]), _collect(seeds, rows[reps:])
     out: list[dict[str, float | str | int]] = []
     for name, values_a in first.metrics.items():

@@ -32,11 +32,7 @@ class ShardStore:
 
     def write(self, record: dict[str, Any]) -> None:
         """Store one finished (or failed) task atomically."""
-        target = self.path(int(record["point"]), int(record["replication"]))
-        fd, tmp = tempfile.mkstemp(prefix=".shard.", dir=self.folder)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(finite(record), handle)
-        os.replace(tmp, target)
+        _atomic_write(self.path(int(record["point"]), int(record["replication"])), json.dumps(finite(record)))
 
     def finished(self, point: int, replication: int, seed: int, scenario_sha256: str) -> dict[str, Any] | None:
         """The stored record of a successful task with this identity, if any."""
@@ -52,10 +48,7 @@ class ShardStore:
 
     def write_json(self, name: str, document: dict[str, Any]) -> None:
         """A top-level JSON file of the experiment (manifest.json, summary.json)."""
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=self.root)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(finite(document), handle, indent=2)
-        os.replace(tmp, self.root / name)
+        _atomic_write(self.root / name, json.dumps(finite(document), indent=2))
 
     def records(self) -> list[dict[str, Any]]:
         """Every shard, in (point, replication) order."""
@@ -72,14 +65,16 @@ class ShardStore:
             for r in self.records()
         ]  # fmt: skip
         for name, rows in (("runs", runs), ("summary", summary_rows)):
-            self._write_text(f"{name}.csv", _csv(rows))
+            _atomic_write(self.root / f"{name}.csv", _csv(rows))
             _maybe_parquet(rows, self.root / f"{name}.parquet")
 
-    def _write_text(self, name: str, text: str) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=self.root)
-        with os.fdopen(fd, "w", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, self.root / name)
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", newline="") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
