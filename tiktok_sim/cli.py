@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -57,6 +57,26 @@ def scenario_options(command: Callable[..., Any]) -> Callable[..., Any]:
         return command(*args, **kwargs)
 
     return wrapper
+
+
+def executor_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--executor, --workers and --scheduler, shared by every command that runs many tasks."""
+    options = (
+        click.option("--executor", type=click.Choice(EXECUTORS), default="process", show_default=True,
+                     help="Where tasks run: serial, local processes, or Dask."),
+        click.option("--workers", type=click.IntRange(min=1), help="Processes or Dask workers (default: CPU count)."),
+        click.option("--scheduler", metavar="ADDRESS", help="An existing Dask scheduler, for --executor dask."),
+    )  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _exit_interrupted(store: ShardStore | None) -> NoReturn:
+    """Ctrl-C or SIGTERM during an experiment: say what was kept, exit 130."""
+    kept = "finished tasks are kept as shards (rerun with --resume)" if store else "no results were written"
+    err_console.print(f"interrupted: {kept}")
+    sys.exit(EXIT_INTERRUPTED)
 
 
 def _load(path: Path, overrides: tuple[str, ...]) -> Scenario:
@@ -110,13 +130,9 @@ def main() -> None:
     "--reps", type=click.IntRange(min=1), default=1, show_default=True, help="Replications (mean, sd, 95% CI)."
 )
 @click.option(
-    "--executor", type=click.Choice(EXECUTORS), default="process", show_default=True, help="How replications run."
-)
-@click.option("--workers", type=click.IntRange(min=1), help="Processes for --executor process (default: CPU count).")
-@click.option(
     "--max-memory", metavar="SIZE", help="Refuse runs estimated above SIZE (e.g. 2GB); default: available memory."
 )
-@click.option("--scheduler", metavar="ADDRESS", help="An existing Dask scheduler, for --executor dask.")
+@executor_options
 @click.option("--resume", is_flag=True, help="With --reps and --out: keep finished shards in --out, run the rest.")
 def run(
     scenario_file: Path,
@@ -218,9 +234,7 @@ def _run_replications(
 
             replications = replicate(scenario, reps, root, executor, workers, tick, store, scheduler)
     except KeyboardInterrupt:
-        err_console.print("interrupted: finished tasks are kept as shards (rerun with --resume)" if store else
-                          "interrupted: no results were written")  # fmt: skip
-        sys.exit(EXIT_INTERRUPTED)
+        _exit_interrupted(store)
     rows = replications.summary()
     if store is not None:
         store.write_json("summary.json", {"root_seed": root, "reps": reps, "summary": rows})
@@ -247,13 +261,11 @@ SWEEP_METRICS = ("views_per_video_mean", "views_gini", "pass_rate_stage_0", "pas
 @click.option("--sample", type=int, help="Latin-hypercube points over --vary key=lo:hi ranges (instead of a grid).")
 @click.option("--reps", type=click.IntRange(min=1), default=3, show_default=True, help="Replications per point.")
 @click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: the scenario's, else drawn).")
-@click.option("--executor", type=click.Choice(EXECUTORS), default="process", show_default=True, help="How tasks run.")
-@click.option("--workers", type=click.IntRange(min=1), help="Processes for --executor process (default: CPU count).")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @click.option(
     "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Write shards and summary here."
 )
-@click.option("--scheduler", metavar="ADDRESS", help="An existing Dask scheduler, for --executor dask.")
+@executor_options
 @click.option("--resume", is_flag=True, help="Keep finished shards in --out and run the rest.")
 def sweep_command(
     scenario_file: Path,
@@ -282,9 +294,7 @@ def sweep_command(
     try:
         results = sweep(points, reps, root, executor, workers, store=store, scheduler=scheduler)
     except KeyboardInterrupt:
-        err_console.print("interrupted: finished tasks are kept as shards (rerun with --resume)" if store else
-                          "interrupted: no results were written")  # fmt: skip
-        sys.exit(EXIT_INTERRUPTED)
+        _exit_interrupted(store)
     table = [
         {**params, **{f"{row['metric']}_{k}": row[k] for row in reps_.summary() for k in ("mean", "ci_lo", "ci_hi")}}
         for params, reps_ in results
@@ -306,8 +316,7 @@ def sweep_command(
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a value in both scenarios.")
 @click.option("--reps", type=click.IntRange(min=2), default=5, show_default=True, help="Paired replications.")
 @click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: drawn and recorded).")
-@click.option("--executor", type=click.Choice(EXECUTORS), default="process", show_default=True, help="How tasks run.")
-@click.option("--workers", type=click.IntRange(min=1), help="Processes for --executor process (default: CPU count).")
+@executor_options
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def compare_command(
     file_a: Path,
@@ -317,16 +326,16 @@ def compare_command(
     seed: int | None,
     executor: str,
     workers: int | None,
+    scheduler: str | None,
     as_json: bool,
 ) -> None:
     """Compare B against A on key metrics: paired replications, differences with 95% CIs, in words."""
     a, b = _load(file_a, overrides), _load(file_b, overrides)
     root = seed if seed is not None else draw_seed()
     try:
-        rows = compare(a, b, reps, root, executor, workers)
+        rows = compare(a, b, reps, root, executor, workers, scheduler)
     except KeyboardInterrupt:
-        err_console.print("interrupted: no results were written")
-        sys.exit(EXIT_INTERRUPTED)
+        _exit_interrupted(None)
     if as_json:
         click.echo(json.dumps(finite({"root_seed": root, "reps": reps, "comparison": rows}), indent=2))
         return
