@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +36,7 @@ from tiktok_sim.output import finite
 from tiktok_sim.scenario import Scenario
 from tiktok_sim.shards import ShardStore
 
-from .conftest import SCENARIOS
+from .conftest import ROOT, SCENARIOS, TINY
 
 
 @pytest.fixture(scope="module")
@@ -139,9 +144,9 @@ def test_cli_sweep(tiny_file: Path) -> None:
     assert [p["recommender.exploration"] for p in points] == ["0.05", "0.5"]
     assert all(p["views_gini_ci_lo"] <= p["views_gini_mean"] <= p["views_gini_ci_hi"] for p in points)
     bad = CliRunner().invoke(main, ["sweep", str(tiny_file), "--vary", "users.count=0"])
-    assert bad.exit_code == 2 and "--set: users.count: expected greater than 0, found 0" in bad.output
+    assert bad.exit_code == 2 and "--vary: users.count: expected greater than 0, found 0" in bad.output
     empty = CliRunner().invoke(main, ["sweep", str(tiny_file)])
-    assert empty.exit_code == 2 and "expected at least one --vary" in empty.output
+    assert empty.exit_code == 2 and "expected --vary KEY=V1,V2 or a sweep: block" in empty.output
 
 
 def test_comparing_a_scenario_with_itself_gives_exactly_zero(short: Scenario) -> None:
@@ -174,8 +179,9 @@ def test_cli_compare(tiny_file: Path, tmp_path: Path) -> None:
 def test_shards_resume_and_failures(short: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = ShardStore(tmp_path)
     first = replicate(short, 3, root_seed=8, executor="serial", store=store)
-    shards = sorted(p.name for p in store.folder.iterdir())
-    assert shards == ["point00000-rep00000.json", "point00000-rep00001.json", "point00000-rep00002.json"]
+    shards = sorted(p.name for p in store.folder.iterdir() if p.name.startswith("point00000-rep00001"))
+    assert shards == ["point00000-rep00001.funnel.csv", "point00000-rep00001.json", "point00000-rep00001.videos.csv"]
+    assert len(list(store.folder.glob("*.json"))) == 3
 
     store.path(0, 1).unlink()  # as if interrupted before replication 1 finished
     runs: list[int] = []
@@ -183,14 +189,14 @@ def test_shards_resume_and_failures(short: Scenario, tmp_path: Path, monkeypatch
     assert len(runs) == 1  # only the missing replication ran again
     np.testing.assert_array_equal(first.metrics["impressions"], resumed.metrics["impressions"])
 
-    real = experiments.key_metrics
+    real = experiments.run_task
 
-    def flaky(scenario: Scenario, seed: int) -> dict[str, float]:
+    def flaky(scenario: Scenario, seed: int, with_tables: bool = False) -> experiments.TaskOutput:
         if seed == task_seed(9, 0, 1):
             raise RuntimeError("disk on fire")
-        return real(scenario, seed)
+        return real(scenario, seed, with_tables)
 
-    monkeypatch.setattr(experiments, "key_metrics", flaky)
+    monkeypatch.setattr(experiments, "run_task", flaky)
     failed = replicate(short, 3, root_seed=9, executor="serial", store=ShardStore(tmp_path / "flaky"))
     record = json.loads((tmp_path / "flaky" / "shards" / "point00000-rep00001.json").read_text())
     assert record["error"] == "RuntimeError: disk on fire" and record["metrics"] is None
@@ -251,3 +257,88 @@ def test_reach_bands_across_replications(short: Scenario) -> None:
     assert p50.size == int(short.run.duration // 60) + 1  # hours 0..duration
     assert (p10 <= p50).all() and (p50 <= p90).all() and (np.diff(p50) >= 0).all() and p90[-1] > 0
     assert not any(str(row["metric"]).startswith("reach:") for row in reps.summary())
+
+
+SWEPT = (
+    TINY
+    + """\
+sweep:
+  vary:
+    recommender.exploration: [0.05, 0.5]
+    featured.0.hook: [0.2, 0.9]
+  reps: 2
+"""
+)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_cli_sweep_from_the_yaml_block_writes_tidy_tables(tmp_path: Path) -> None:
+    path = tmp_path / "swept.yaml"
+    path.write_text(SWEPT)
+    out = tmp_path / "out"
+    args = ["sweep", str(path), "--executor", "serial", "--set", "run.duration=6h", "--out", str(out), "--json"]
+    result = CliRunner().invoke(main, [*args, "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["reps"] == 2 and len(document["points"]) == 4  # a 2 x 2 grid from the block
+    assert [(p["recommender.exploration"], p["featured.0.hook"]) for p in document["points"]] == [
+        ("0.05", "0.2"), ("0.05", "0.9"), ("0.5", "0.2"), ("0.5", "0.9"),
+    ]  # fmt: skip
+
+    runs, videos, funnel = (_rows(out / f"{name}.csv") for name in ("runs", "videos", "funnel"))
+    assert [r["run_id"] for r in runs] == [f"p{p}-r{r}" for p in range(4) for r in range(2)]
+    assert {v["run_id"] for v in videos} == {r["run_id"] for r in runs}
+    for run_id in ("p0-r0", "p3-r1"):  # each run's funnel agrees with its own videos
+        reached = [int(v["stage_reached"]) for v in videos if v["run_id"] == run_id]
+        stages = [f for f in funnel if f["run_id"] == run_id]
+        assert [int(f["entered"]) for f in stages] == [sum(s >= i for s in reached) for i in range(len(stages))]
+    assert {v["run_id"] for v in videos if v["creator_name"] == "me"} == {r["run_id"] for r in runs}
+
+    pq = pytest.importorskip("pyarrow.parquet")
+    for name, rows in (("videos", videos), ("funnel", funnel), ("runs", runs)):
+        assert pq.read_table(out / f"{name}.parquet").num_rows == len(rows)
+
+    assert "a sweep of 4 points" in CliRunner().invoke(main, ["validate", str(path)]).output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SWEPT.replace("[0.2, 0.9]", "[0.2, 9]"))
+    refused = CliRunner().invoke(main, ["sweep", str(bad), "--executor", "serial"])
+    line = SWEPT.splitlines().index("    featured.0.hook: [0.2, 0.9]") + 1
+    assert refused.exit_code == 2 and CliRunner().invoke(main, ["validate", str(bad)]).exit_code == 2
+    assert f"{bad}:{line}:5: featured.0.hook: expected less than or equal to 1, found 9" in refused.output
+
+
+def test_ctrl_c_mid_sweep_keeps_finished_shards(tmp_path: Path) -> None:
+    path = tmp_path / "swept.yaml"
+    path.write_text(SWEPT)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "tiktok_sim", "sweep", str(path), "--reps", "6", "--workers", "2",
+               "--seed", "4", "--out", str(out)]  # fmt: skip
+    # A new session, so the signal can go to the whole process group, as a terminal's Ctrl-C does.
+    proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list((out / "shards").glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    started = time.monotonic()
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert time.monotonic() - started < 10  # running tasks are stopped, not waited for
+    assert "finished tasks are kept as shards" in stderr and "Traceback" not in stderr
+
+    kept = {p: p.read_bytes() for p in (out / "shards").iterdir()}
+    records = [json.loads(p.read_text()) for p in kept if p.suffix == ".json"]
+    assert 1 <= len(records) < 24 and all(r["error"] is None for r in records)
+    for record in records:  # a record is written last, so its tables are there too
+        stem = f"point{record['point']:05d}-rep{record['replication']:05d}"
+        assert (out / "shards" / f"{stem}.videos.csv").is_file() and (out / "shards" / f"{stem}.funnel.csv").is_file()
+    assert not [p for p in kept if p.name.startswith(".")]  # no temporary file left behind
+
+    resumed = subprocess.run([*command, "--resume", "--executor", "serial", "--json"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert all(p.read_bytes() == data for p, data in kept.items())  # finished work was not redone
+    assert len(_rows(out / "runs.csv")) == 24 and len(json.loads(resumed.stdout)["points"]) == 4

@@ -8,8 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from tiktok_sim.errors import ScenarioError
-from tiktok_sim.scenario import Scenario, load_scenario
+from tiktok_sim.scenario import Scenario, load_scenario, scenario_sha256
 from tiktok_sim.scenario.durations import format_duration, parse_duration
+from tiktok_sim.scenario.loader import load_sweep
 from tiktok_sim.scenario.reference import defaults_yaml, dump_yaml
 
 from .conftest import SCENARIOS
@@ -59,7 +60,7 @@ def test_every_default_key_has_a_comment() -> None:
     assert keys and all(keys.values()), [k for k, commented in keys.items() if not commented]
 
 
-@pytest.mark.parametrize("name", ["quickstart.yaml", "bench.yaml", "defaults.yaml"])
+@pytest.mark.parametrize("name", ["quickstart.yaml", "bench.yaml", "defaults.yaml", "posting_time.yaml"])
 def test_shipped_scenarios_validate(name: str) -> None:
     assert isinstance(load_scenario(SCENARIOS / name), Scenario)
 
@@ -173,3 +174,54 @@ def test_resolved_dump_round_trips(tmp_path: Path) -> None:
     scenario = load_scenario(SCENARIOS / "quickstart.yaml", ["featured.0.hook=0.9"])
     again = load_scenario(write(tmp_path, dump_yaml(scenario)))
     assert again == scenario and again.featured[0].hook == 0.9
+
+
+def test_sweep_block_is_validated_with_positions(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+name: x
+sweep:
+  vary:
+    recommender.exploration: [0.05, 0.5]
+    featured: nope
+    users.count: {lo: 9, hi: 3}
+  reps: 0
+  sampel: 2
+""")  # fmt: skip
+    with pytest.raises(ScenarioError) as info:
+        load_sweep(path)
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:5:5: sweep.vary.featured: expected a valid list, found 'nope'",
+        f"{path}:6:5: sweep.vary.users.count: expected lo < hi, found lo 9 and hi 3",
+        f"{path}:7:3: sweep.reps: expected greater than or equal to 1, found 0",
+        f"{path}:8:3: sweep.sampel: unknown key 'sampel'; did you mean 'sample'?",
+    ]
+    mixed = write(tmp_path, "sweep:\n  vary:\n    users.count: {lo: 10, hi: 20}\n", "mixed.yaml")
+    with pytest.raises(ScenarioError, match=r"expected lists of values without sample, found a range for users\.count"):
+        load_sweep(mixed)
+
+
+def test_sweep_block_is_not_part_of_the_scenario(tmp_path: Path) -> None:
+    plain = load_scenario(write(tmp_path, "name: x\n", "plain.yaml"))
+    swept = write(tmp_path, """\
+name: x
+sweep:
+  vary:
+    users.count: {lo: 10, hi: 20}
+    recommender.exploration: {lo: 0.0, hi: 0.5}
+  sample: 4
+""", "swept.yaml")  # fmt: skip
+    assert load_scenario(swept) == plain and scenario_sha256(load_scenario(swept)) == scenario_sha256(plain)
+    plan = load_sweep(swept)
+    assert plan is not None and (plan.sample, plan.reps) == (4, None)
+    assert plan.axes == [("users.count", ["10:20"]), ("recommender.exploration", ["0.0:0.5"])]
+    assert plan.origins["users.count"] == (str(swept), 4, 5)
+    assert load_sweep(tmp_path / "plain.yaml") is None
+    child = write(tmp_path, "extends: swept.yaml\nsweep: {reps: 7}\n", "child.yaml")  # maps deep-merge
+    inherited = load_sweep(child)
+    assert inherited is not None and (inherited.sample, inherited.reps, len(inherited.axes)) == (4, 7, 2)
+
+
+def test_sweep_values_become_override_text(tmp_path: Path) -> None:
+    path = write(tmp_path, "sweep:\n  vary:\n    featured.0.post_hours: [[3], [19, 20]]\n    name: [a, b]\n")
+    plan = load_sweep(path)
+    assert plan is not None and plan.axes == [("featured.0.post_hours", ["[3]", "[19, 20]"]), ("name", ["a", "b"])]

@@ -12,7 +12,7 @@ import time
 
 import click
 
-from tiktok_sim.experiments import key_metrics, replicate, task_seed
+from tiktok_sim.experiments import replicate, run_task, task_seed
 from tiktok_sim.scenario import Scenario, load_scenario
 from tiktok_sim.simulate import simulate
 
@@ -52,7 +52,7 @@ def _bench_runner(scenario: Scenario, reps: int) -> None:
     seeds = [task_seed(0, 0, r) for r in range(reps)]
     started = time.perf_counter()
     for seed in seeds:
-        key_metrics(scenario, seed)
+        run_task(scenario, seed)
     by_hand = time.perf_counter() - started
     timings = {}
     for label, executor, workers in (

@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -34,7 +35,9 @@ from tiktok_sim.report import render_report
 from tiktok_sim.report.replications import reach_band_charts, replications_table, sweep_table
 from tiktok_sim.resources import available_memory, estimate, format_bytes, parse_size
 from tiktok_sim.scenario import Scenario, load_scenario, scenario_sha256
+from tiktok_sim.scenario.loader import load_sweep
 from tiktok_sim.scenario.reference import defaults_yaml, dump_yaml
+from tiktok_sim.scenario.sweep import Origin, SweepPlan
 from tiktok_sim.shards import ShardStore
 from tiktok_sim.simulate import draw_seed, simulate
 
@@ -81,8 +84,13 @@ def _exit_interrupted(store: ShardStore | None) -> NoReturn:
 
 def _load(path: Path, overrides: tuple[str, ...]) -> Scenario:
     """Load a scenario or print each problem on one line and exit 2."""
+    return _or_exit(lambda: load_scenario(path, overrides))
+
+
+def _or_exit(load: Callable[[], Any]) -> Any:
+    """``load()``, or each of its scenario problems on one line and exit 2."""
     try:
-        return load_scenario(path, overrides)
+        return load()
     except ScenarioError as exc:
         for problem in exc.problems:
             err_console.print(str(problem), markup=False)
@@ -106,6 +114,11 @@ def _check_memory(scenario_file: Path, need: float, max_memory: str | None) -> N
         sys.exit(EXIT_USAGE)
 
 
+def _console() -> Console:
+    """Standard output: the terminal's width, or REPORT_WIDTH when piped."""
+    return Console() if Console().is_terminal else Console(width=REPORT_WIDTH)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM ends a run the way Ctrl-C does."""
     raise KeyboardInterrupt
@@ -115,6 +128,7 @@ def _interrupt(signum: int, frame: object) -> None:
 @click.version_option(__version__, prog_name="tiktok-sim")
 def main() -> None:
     """Simulate how short videos climb, or stall on, a recommender's ladder of audience pools."""
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 @main.command()
@@ -162,7 +176,6 @@ def run(
         )
         return
     show_progress = not quiet and err_console.is_terminal
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
         with _progress(show_progress) as on_tick:
             result = simulate(scenario, seed=seed, progress=on_tick)
@@ -177,7 +190,7 @@ def run(
     if as_json:
         click.echo(summary_json(result), nl=False)
     elif not quiet:
-        console = Console() if Console().is_terminal else Console(width=REPORT_WIDTH)
+        console = _console()
         console.print(render_report(result, width=min(console.width, REPORT_WIDTH)))
         if out_dir is not None:
             console.print(f"Results written to {out_dir}/", highlight=False)
@@ -246,24 +259,27 @@ def _run_replications(
             )
         )
     elif not quiet:
-        console = Console() if Console().is_terminal else Console(width=REPORT_WIDTH)
+        console = _console()
         console.print(replications_table(scenario.name, root, reps, rows))
         for chart in reach_band_charts(reach_bands(replications), width=min(console.width, REPORT_WIDTH)):
             console.print(chart)
 
 
-SWEEP_METRICS = ("views_per_video_mean", "views_gini", "pass_rate_stage_0", "pass_rate_stage_1")
+SWEEP_METRICS = ("views_per_video_mean", "views_gini", "pass_rate_stage_0")
+"""Tabulated for every sweep, followed by each featured creator's median views."""
+DEFAULT_SWEEP_REPS = 3
+VARY_ORIGIN: Origin = ("--vary", 0, 0)
 
 
 @main.command(name="sweep")
 @scenario_options
 @click.option("--vary", multiple=True, metavar="KEY=V1,V2", help="A swept key and its values (repeatable: a grid).")
-@click.option("--sample", type=int, help="Latin-hypercube points over --vary key=lo:hi ranges (instead of a grid).")
-@click.option("--reps", type=click.IntRange(min=1), default=3, show_default=True, help="Replications per point.")
+@click.option("--sample", type=click.IntRange(min=1), help="Latin-hypercube points over --vary key=lo:hi ranges.")
+@click.option("--reps", type=click.IntRange(min=1), help="Replications per point  [default: the file's, else 3]")
 @click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: the scenario's, else drawn).")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Write shards and summary here."
+    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Write shards and tables here."
 )
 @executor_options
 @click.option("--resume", is_flag=True, help="Keep finished shards in --out and run the rest.")
@@ -272,7 +288,7 @@ def sweep_command(
     overrides: tuple[str, ...],
     vary: tuple[str, ...],
     sample: int | None,
-    reps: int,
+    reps: int | None,
     seed: int | None,
     executor: str,
     workers: int | None,
@@ -281,16 +297,18 @@ def sweep_command(
     scheduler: str | None,
     resume: bool,
 ) -> None:
-    """Run a grid of scenario variants, each replicated, and tabulate key metrics with 95% CIs."""
+    """Run scenario variants, each replicated, and tabulate key metrics with 95% CIs.
+
+    The variants come from --vary options, or else from the file's sweep: block.
+    """
     base = _load(scenario_file, overrides)
-    store, root = _experiment_store(out_dir, resume, seed, base, overrides)
     try:
-        axes = parse_vary(vary)
-        chosen = grid(axes) if sample is None else latin_hypercube(axes, sample, root)
+        plan = _sweep_plan(scenario_file, vary, sample, reps)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    # Every point is validated before anything runs, so a bad value costs no simulation time.
-    points = [(p, _load(scenario_file, (*overrides, *(f"{k}={v}" for k, v in p.items())))) for p in chosen]
+    store, root = _experiment_store(out_dir, resume, seed, base, overrides)
+    points = _sweep_points(scenario_file, overrides, plan, root)
+    reps = plan.reps or DEFAULT_SWEEP_REPS
     try:
         results = sweep(points, reps, root, executor, workers, store=store, scheduler=scheduler)
     except KeyboardInterrupt:
@@ -307,7 +325,44 @@ def sweep_command(
     if as_json:
         click.echo(json.dumps(finite({"root_seed": root, "reps": reps, "points": table}), indent=2))
     else:
-        Console().print(sweep_table(base.name, root, reps, [k for k, _ in axes], table, SWEEP_METRICS))
+        metrics = (*SWEEP_METRICS, *(f"median_views_{f.name}" for f in base.featured))
+        _console().print(sweep_table(base.name, root, reps, [k for k, _ in plan.axes], table, metrics))
+
+
+def _sweep_plan(scenario_file: Path, vary: tuple[str, ...], sample: int | None, reps: int | None) -> SweepPlan:
+    """--vary options if given, else the file's sweep: block; --sample and --reps win over the block.
+
+    Raises:
+        ValueError: for no sweep at all, or malformed --vary options.
+    """
+    block: SweepPlan | None = _or_exit(lambda: load_sweep(scenario_file))
+    if vary:  # the command line replaces the block's axes; its reps still apply
+        return SweepPlan(parse_vary(vary), {}, sample, reps or (block.reps if block else None))
+    if block is None:
+        raise ValueError(f"expected --vary KEY=V1,V2 or a sweep: block in {scenario_file}, found neither")
+    return replace(block, sample=sample if sample is not None else block.sample, reps=reps or block.reps)
+
+
+def _sweep_points(
+    scenario_file: Path, overrides: tuple[str, ...], plan: SweepPlan, root: int
+) -> list[tuple[dict[str, str], Scenario]]:
+    """Every point of the sweep, validated before anything runs (a bad value costs no simulation time)."""
+    try:
+        chosen = grid(plan.axes) if plan.sample is None else latin_hypercube(plan.axes, plan.sample, root)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    points, problems = [], []
+    for point in chosen:
+        placed = [(f"{k}={v}", plan.origins.get(k, VARY_ORIGIN)) for k, v in point.items()]
+        try:
+            points.append((point, load_scenario(scenario_file, overrides, placed)))
+        except ScenarioError as exc:
+            problems += [str(p) for p in exc.problems]
+    for problem in dict.fromkeys(problems):  # every bad value once, not once per point it is in
+        err_console.print(problem, markup=False)
+    if problems:
+        sys.exit(EXIT_USAGE)
+    return points
 
 
 @main.command(name="compare")
@@ -347,10 +402,12 @@ def compare_command(
 @main.command()
 @scenario_options
 def validate(scenario_file: Path, overrides: tuple[str, ...]) -> None:
-    """Check a scenario; print each problem as FILE:LINE:COL: key.path: message (exit 2)."""
+    """Check a scenario and its sweep: block; print each problem as FILE:LINE:COL: key.path: message (exit 2)."""
     scenario = _load(scenario_file, overrides)
+    plan: SweepPlan | None = _or_exit(lambda: load_sweep(scenario_file))
+    swept = f", a sweep of {len(_sweep_points(scenario_file, overrides, plan, root=0))} points" if plan else ""
     click.echo(f"{scenario_file}: ok ({scenario.users.count:,} users, {scenario.creators.count:,} creators, "
-               f"{len(scenario.ladder)} pools)")  # fmt: skip
+               f"{len(scenario.ladder)} pools{swept})")  # fmt: skip
 
 
 @main.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ import numpy as np
 from scipy import stats
 
 from tiktok_sim.metrics import funnel, gini
+from tiktok_sim.output import VIDEO_COLUMNS
+from tiktok_sim.results import RunResult
 from tiktok_sim.scenario.loader import scenario_sha256
 from tiktok_sim.scenario.schema import Scenario
 from tiktok_sim.shards import ShardStore
@@ -35,9 +38,39 @@ def task_seed(root: int, scenario_index: int, replication: int) -> int:
     return int(sequence.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
-def key_metrics(scenario: Scenario, seed: int) -> dict[str, float]:
-    """Run once and reduce the result to the metrics compared across replications."""
+Columns = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class TaskOutput:
+    """What one task sends back: its key metrics and, when results are kept, its tidy tables.
+
+    Attributes:
+        metrics: metric name -> value (see :func:`key_metrics`).
+        tables: ``videos`` and ``funnel`` as column arrays; empty when no store keeps them.
+    """
+
+    metrics: dict[str, float]
+    tables: dict[str, Columns]
+
+
+def run_task(scenario: Scenario, seed: int, with_tables: bool = False) -> TaskOutput:
+    """Run once; reduce the result to key metrics (and tidy tables if asked)."""
     result = simulate(scenario, seed=seed)
+    return TaskOutput(key_metrics(result), task_tables(result) if with_tables else {})
+
+
+def task_tables(result: RunResult) -> dict[str, Columns]:
+    """The run's ``videos`` table and its ``funnel``, one row per stage."""
+    rows = funnel(result)
+    columns = ("stage", "pool_size", "entered", "passed")
+    table = {key: np.array([row[key] for row in rows], dtype=np.int64) for key in columns}
+    return {"videos": {c: result.videos[c] for c in VIDEO_COLUMNS}, "funnel": table}
+
+
+def key_metrics(result: RunResult) -> dict[str, float]:
+    """The metrics compared across replications, from one run's result."""
+    scenario = result.scenario
     views = result.videos["views"]
     metrics = {
         "impressions": float(result.impressions),
@@ -122,10 +155,13 @@ def interval(values: np.ndarray) -> tuple[float, float, float, float]:
     return mean, sd, mean - half, mean + half
 
 
-def _guarded(scenario: Scenario, seed: int) -> tuple[dict[str, float] | None, str | None]:
-    """Key metrics, or the error that stopped this task (recorded; the experiment goes on)."""
+Outcome = tuple[TaskOutput | None, str | None]
+
+
+def _guarded(scenario: Scenario, seed: int, with_tables: bool) -> Outcome:
+    """The task's output, or the error that stopped it (recorded; the experiment goes on)."""
     try:
-        return key_metrics(scenario, seed), None
+        return run_task(scenario, seed, with_tables), None
     except Exception as exc:  # any failure of one task must not sink the others
         return None, f"{type(exc).__name__}: {exc}"
 
@@ -158,35 +194,60 @@ def run_tasks(
         else:
             todo.append(i)
 
-    def finish(i: int, outcome: tuple[dict[str, float] | None, str | None]) -> None:
-        metrics, error = outcome
-        results[i] = metrics or {}
+    def finish(i: int, outcome: Outcome) -> None:
+        output, error = outcome
+        results[i] = output.metrics if output else {}
         if store is not None:
             point, rep, params = labels[i]
             scenario, seed = tasks[i]
-            store.write({"point": point, "replication": rep, "params": params, "seed": seed,
-                         "scenario_sha256": scenario_sha256(scenario), "metrics": metrics, "error": error})  # fmt: skip
+            record = {"point": point, "replication": rep, "params": params, "seed": seed,
+                      "scenario_sha256": scenario_sha256(scenario), "metrics": output and output.metrics,
+                      "error": error}  # fmt: skip
+            store.write(record, output.tables if output else {})
         if on_done:
             on_done()
 
+    keep = store is not None
     if executor == "serial":
         for i in todo:
-            finish(i, _guarded(*tasks[i]))
+            finish(i, _guarded(*tasks[i], keep))
         return results
     if executor == "dask":
-        for i, outcome in _on_dask([tasks[i] for i in todo], todo, workers, scheduler):
+        for i, outcome in _on_dask([tasks[i] for i in todo], todo, workers, scheduler, keep):
             finish(i, outcome)
         return results
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        futures = {pool.submit(_guarded, *tasks[i]): i for i in todo}
-        for future in as_completed(futures):
-            finish(futures[future], future.result())
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, initializer=_quiet_worker) as pool:
+        futures = {pool.submit(_guarded, *tasks[i], keep): i for i in todo}
+        try:
+            for future in as_completed(futures):
+                finish(futures[future], future.result())
+        except KeyboardInterrupt:
+            _stop_workers(pool)
+            raise
     return results
 
 
+def _quiet_worker() -> None:
+    """Leave Ctrl-C to the parent, and let SIGTERM end a worker silently (no traceback per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Drop queued tasks and end running ones, so Ctrl-C (or SIGTERM) does not wait for them.
+
+    Finished tasks' shards are already on disk. Before Python 3.14's ``terminate_workers``
+    the worker processes are only reachable through a private attribute.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+
+
 def _on_dask(
-    tasks: list[tuple[Scenario, int]], ids: list[int], workers: int | None, scheduler: str | None
-) -> Iterator[tuple[int, tuple[dict[str, float] | None, str | None]]]:
+    tasks: list[tuple[Scenario, int]], ids: list[int], workers: int | None, scheduler: str | None, keep: bool
+) -> Iterator[tuple[int, Outcome]]:
     """Run tasks on an existing Dask cluster (``scheduler``) or a local one; yield as they finish."""
     try:
         from dask.distributed import Client, LocalCluster
@@ -200,7 +261,7 @@ def _on_dask(
     client = Client(scheduler or cluster)
     try:
         futures = {
-            client.submit(_guarded, scenario, seed, key=f"task-{i}-{seed}", pure=False): i
+            client.submit(_guarded, scenario, seed, keep, key=f"task-{i}-{seed}", pure=False): i
             for i, (scenario, seed) in zip(ids, tasks, strict=True)
         }
         for future in dask_completed(futures):

@@ -1,7 +1,9 @@
-"""One small file per finished task, so interrupted or failed experiments lose nothing.
+"""One small set of files per finished task, so interrupted or failed experiments lose nothing.
 
-A shard is written (temp file + rename) as soon as its task finishes. Resuming reads the
-shards back and skips every task whose shard matches its seed and scenario hash.
+A task's shard is its tables (``videos``, ``funnel`` as CSV) and then its JSON record,
+each written to a temp file and renamed as soon as the task finishes. The record is
+written last, so its presence means the whole shard is there. Resuming reads the records
+back and skips every task whose record matches its seed and scenario hash.
 """
 
 from __future__ import annotations
@@ -11,10 +13,16 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tiktok_sim.output import finite
+import numpy as np
+
+from tiktok_sim.output import finite, to_csv
+
+TABLES = ("videos", "funnel")
+"""Per-task tidy tables, concatenated into ``videos.csv`` and ``funnel.csv`` at the end."""
 
 
 class ShardStore:
@@ -26,13 +34,20 @@ class ShardStore:
         self.folder = self.root / "shards"
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def path(self, point: int, replication: int) -> Path:
-        """Where task (point, replication) is stored."""
-        return self.folder / f"point{point:05d}-rep{replication:05d}.json"
+    def path(self, point: int, replication: int, table: str | None = None) -> Path:
+        """Where task (point, replication) keeps its record, or one of its tables."""
+        stem = f"point{point:05d}-rep{replication:05d}"
+        return self.folder / (f"{stem}.{table}.csv" if table else f"{stem}.json")
 
-    def write(self, record: dict[str, Any]) -> None:
-        """Store one finished (or failed) task atomically."""
-        _atomic_write(self.path(int(record["point"]), int(record["replication"])), json.dumps(finite(record)))
+    def write(self, record: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]) -> None:
+        """Store one finished (or failed) task: its tables first, its record last."""
+        point, replication = int(record["point"]), int(record["replication"])
+        identity = {"run_id": f"p{point}-r{replication}", "point": point, "replication": replication}
+        for name, columns in tables.items():
+            rows = len(next(iter(columns.values()), ()))
+            keyed = {key: np.full(rows, value) for key, value in identity.items()} | columns
+            _atomic_write(self.path(point, replication, name), to_csv(keyed, None))
+        _atomic_write(self.path(point, replication), json.dumps(finite(record)))
 
     def finished(self, point: int, replication: int, seed: int, scenario_sha256: str) -> dict[str, Any] | None:
         """The stored record of a successful task with this identity, if any."""
@@ -51,30 +66,49 @@ class ShardStore:
         _atomic_write(self.root / name, json.dumps(finite(document), indent=2))
 
     def records(self) -> list[dict[str, Any]]:
-        """Every shard, in (point, replication) order."""
+        """Every task's record, in (point, replication) order."""
         return [json.loads(p.read_text()) for p in sorted(self.folder.glob("point*-rep*.json"))]
 
     def write_tables(self, summary_rows: list[dict[str, Any]]) -> None:
-        """The tidy tables: ``runs`` (one row per task) and ``summary`` (one row per point and metric).
+        """The tidy tables, CSV always and Parquet too when pyarrow is installed.
 
-        CSV always; Parquet too when pyarrow is installed.
+        ``runs`` (one row per task), ``summary`` (one row per point and metric), and
+        ``videos`` and ``funnel`` (every task's rows, keyed by ``run_id``).
         """
+        records = self.records()
         runs = [
             {"run_id": f"p{r['point']}-r{r['replication']}", "point": r["point"], "replication": r["replication"],
              **r.get("params", {}), "seed": r["seed"], "error": r.get("error") or ""}
-            for r in self.records()
+            for r in records
         ]  # fmt: skip
         for name, rows in (("runs", runs), ("summary", summary_rows)):
             _atomic_write(self.root / f"{name}.csv", _csv(rows))
-            _maybe_parquet(rows, self.root / f"{name}.parquet")
+            _maybe_parquet(self.root / f"{name}.csv")
+        for table in TABLES:
+            parts = [self.path(r["point"], r["replication"], table) for r in records if r.get("error") is None]
+            _atomic_write(self.root / f"{table}.csv", _concatenated([p for p in parts if p.is_file()]))
+            _maybe_parquet(self.root / f"{table}.csv")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+def _concatenated(parts: list[Path]) -> Iterator[str]:
+    """CSV files with one header, streamed (a sweep's videos need not fit in memory twice)."""
+    for i, part in enumerate(parts):
+        with part.open(newline="") as handle:
+            header = handle.readline()
+            if i == 0:
+                yield header
+            yield from handle
+
+
+def _atomic_write(path: Path, text: str | Iterable[str]) -> None:
+    """Write ``text`` (or its chunks) to a temporary file beside ``path``, then rename it into place."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", newline="") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            handle.writelines([text] if isinstance(text, str) else text)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
@@ -86,12 +120,19 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def _maybe_parquet(rows: list[dict[str, Any]], path: Path) -> None:
+def _maybe_parquet(csv_path: Path) -> None:
+    """The same table as Parquet beside ``csv_path``, if pyarrow is installed."""
     try:
-        import pyarrow as pa
+        import pyarrow.csv as pa_csv
         import pyarrow.parquet as pq
     except ImportError:
         return  # Parquet is optional: CSV carries the same table
+    if csv_path.stat().st_size == 0:
+        return  # no task finished: there are no columns to type
+    path = csv_path.with_suffix(".parquet")
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(pa.Table.from_pylist(finite(rows)), tmp)
-    os.replace(tmp, path)
+    try:
+        pq.write_table(pa_csv.read_csv(csv_path), tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -41,12 +41,12 @@ def sweep_table(
     """Swept values against each metric's mean and 95% CI."""
     table = Table(title=f"{name}: sweep, {reps} replications per point (root seed {root_seed})", title_justify="left")
     for key in keys:
-        table.add_column(key)
+        table.add_column(key.replace(".", ".\n"))  # keys are long, values short: one part per line
     for metric in metrics:
-        table.add_column(f"{metric}\nmean [95% CI]", justify="right")
+        table.add_column(f"{metric}\nmean [95% CI]", justify="right", overflow="fold")
     for point in points:
         cells = [
-            f"{_fmt(point.get(f'{m}_mean', math.nan))} [{_fmt(point.get(f'{m}_ci_lo', math.nan))}, "
+            f"{_fmt(point.get(f'{m}_mean', math.nan))}\n[{_fmt(point.get(f'{m}_ci_lo', math.nan))}, "
             f"{_fmt(point.get(f'{m}_ci_hi', math.nan))}]"
             for m in metrics
         ]

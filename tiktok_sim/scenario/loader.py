@@ -22,20 +22,26 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from tiktok_sim.errors import Problem, ScenarioError
 from tiktok_sim.scenario.schema import Scenario
+from tiktok_sim.scenario.sweep import SWEEP_KEY, Origin, SweepBlock, SweepPlan, plan
 
 MAX_FILE_BYTES = 2_000_000
 """Scenarios are hand-written; anything larger is a mistake, not a scenario."""
 
 Path_ = tuple[str | int, ...]
-Origins = dict[Path_, tuple[str, int, int]]
+Origins = dict[Path_, Origin]
+SET_ORIGIN: Origin = ("--set", 0, 0)
 
 
-def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
-    """Load, merge, override and validate a scenario file.
+def load_scenario(
+    path: str | Path, overrides: Sequence[str] = (), placed: Sequence[tuple[str, Origin]] = ()
+) -> Scenario:
+    """Load, merge, override and validate a scenario file (its ``sweep:`` block is ignored).
 
     Args:
         path: the YAML file.
         overrides: ``dotted.path=value`` strings; values are parsed as YAML scalars.
+        placed: more overrides, each with where it was written (a sweep point's values),
+            applied after ``overrides`` and named in their errors.
 
     Raises:
         ScenarioError: with every problem found, each positioned.
@@ -43,13 +49,38 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     data: dict[str, Any] = Scenario().model_dump(mode="json")
     origins: Origins = {}
     file_data, file_origins = _resolve(Path(path), chain=())
-    _merge(data, origins, file_data, file_origins, ())
-    for item in overrides:
-        _apply_override(data, origins, item)
+    _merge(data, origins, _without(file_data, file_origins, SWEEP_KEY), file_origins, ())
+    for item, where in [*((item, SET_ORIGIN) for item in overrides), *placed]:
+        _apply_override(data, origins, item, where)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError([_problem(err, data, origins, str(path)) for err in exc.errors()]) from None
+
+
+def load_sweep(path: str | Path) -> SweepPlan | None:
+    """The file's ``sweep:`` block (after ``extends:``), validated, or None if it has none.
+
+    Raises:
+        ScenarioError: with every problem in the block, each positioned.
+    """
+    data, origins = _resolve(Path(path), chain=())
+    if SWEEP_KEY not in data:
+        return None
+    try:
+        block = SweepBlock.model_validate(data[SWEEP_KEY])
+    except ValidationError as exc:
+        problems = [_problem(err, data, origins, str(path), SweepBlock, (SWEEP_KEY,)) for err in exc.errors()]
+        raise ScenarioError(problems) from None
+    top = origins[(SWEEP_KEY,)]
+    return plan(block, {key: origins.get((SWEEP_KEY, "vary", key), top) for key in block.vary})
+
+
+def _without(data: dict[str, Any], origins: Origins, key: str) -> dict[str, Any]:
+    """``data`` without a top-level key (and that key's positions)."""
+    for p in [p for p in origins if p[:1] == (key,)]:
+        del origins[p]
+    return {k: v for k, v in data.items() if k != key}
 
 
 def scenario_sha256(scenario: Scenario) -> str:
@@ -166,31 +197,29 @@ def _merge(
         base_origins.update({p: o for p, o in child_origins.items() if p[: len(here)] == here})
 
 
-def _apply_override(data: dict[str, Any], origins: Origins, item: str) -> None:
-    """Apply one ``dotted.path=value`` override in place."""
+def _apply_override(data: dict[str, Any], origins: Origins, item: str, where: Origin) -> None:
+    """Apply one ``dotted.path=value`` override, written at ``where``, in place."""
     key, sep, raw = item.partition("=")
     steps = [s for s in key.strip().split(".")]
     if not sep or not all(steps):
-        raise ScenarioError([Problem("--set", 0, 0, key.strip(), f"expected path.to.key=value, found {item!r}")])
+        raise ScenarioError([Problem(*where, key.strip(), f"expected path.to.key=value, found {item!r}")])
     try:
         value = YAML(typ="safe", pure=True).load(raw) if raw.strip() else ""
     except YAMLError:
-        raise ScenarioError([Problem("--set", 0, 0, key, f"expected a YAML value, found {raw!r}")]) from None
+        raise ScenarioError([Problem(*where, key, f"expected a YAML value, found {raw!r}")]) from None
     node: Any = data
     path: Path_ = ()
     for i, step in enumerate(steps):
         last = i == len(steps) - 1
         if isinstance(node, list):
             if not step.isdigit() or int(step) >= len(node):
-                raise ScenarioError(
-                    [Problem("--set", 0, 0, key, f"expected a list index below {len(node)}, found {step!r}")]
-                )
+                raise ScenarioError([Problem(*where, key, f"expected a list index below {len(node)}, found {step!r}")])
             index: str | int = int(step)
         elif isinstance(node, dict):
             index = step
         else:
             prefix = ".".join(steps[:i])
-            raise ScenarioError([Problem("--set", 0, 0, key, f"{prefix} is a value, not a mapping or list")])
+            raise ScenarioError([Problem(*where, key, f"{prefix} is a value, not a mapping or list")])
         path = (*path, index)
         if last:
             node[index] = value
@@ -200,17 +229,19 @@ def _apply_override(data: dict[str, Any], origins: Origins, item: str) -> None:
             node = node[index]
     for p in [p for p in origins if p[: len(path)] == path]:
         del origins[p]
-    origins[path] = ("--set", 0, 0)
+    origins[path] = where
 
 
-def _problem(err: Any, data: Any, origins: Origins, root: str) -> Problem:
-    """Turn one pydantic error into a positioned problem."""
-    loc = _data_path(err["loc"], data)
+def _problem(
+    err: Any, data: Any, origins: Origins, root: str, model: type[BaseModel] = Scenario, prefix: Path_ = ()
+) -> Problem:
+    """Turn one pydantic error from ``model``, validating the data at ``prefix``, into a positioned problem."""
+    loc = _data_path((*prefix, *err["loc"]), data)
     source, line, col = _nearest_origin(loc, origins, root)
     path = ".".join(str(p) for p in loc)
     kind = err["type"]
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(err["loc"][:-1])
+        allowed = _allowed_keys(err["loc"][:-1], model)
         hint = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1)
         message = f"unknown key {str(err['loc'][-1])!r}"
         message += f"; did you mean {hint[0]!r}?" if hint else f"; expected one of {', '.join(sorted(allowed))}"
@@ -241,7 +272,7 @@ def _data_path(loc: Iterable[str | int], data: Any) -> Path_:
     return tuple(out)
 
 
-_UNION_TAGS = {"absolute", "score", "percentile", "lognormal", "quantiles"}
+_UNION_TAGS = {"absolute", "score", "percentile", "lognormal", "quantiles", "values", "range"}
 
 
 def _nearest_origin(loc: Path_, origins: Origins, root: str) -> tuple[str, int, int]:
@@ -251,9 +282,9 @@ def _nearest_origin(loc: Path_, origins: Origins, root: str) -> tuple[str, int, 
     return (root, 1, 1)
 
 
-def _allowed_keys(loc: Sequence[str | int]) -> list[str]:
-    """Field names of the model found at ``loc`` inside :class:`Scenario`."""
-    tp: Any = Scenario
+def _allowed_keys(loc: Sequence[str | int], model: type[BaseModel]) -> list[str]:
+    """Field names of the model found at ``loc`` inside ``model``."""
+    tp: Any = model
     for part in loc:
         tp = _unwrap(tp, part)
         if tp is None:

@@ -1,0 +1,99 @@
+"""The optional ``sweep:`` block of a scenario file: what ``tiktok-sim sweep`` varies.
+
+It sits beside the scenario keys but is not part of the scenario (it does not change a
+run, nor the scenario's hash); the loader takes it out before the schema sees the rest.
+
+    sweep:
+      vary:
+        featured.0.post_hours: [[3], [19]]     # a list: grid values
+        recommender.exploration: {lo: 0.02, hi: 0.2}   # a range: Latin-hypercube samples
+      sample: 8                                # points drawn over the ranges
+      reps: 5
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import Discriminator, Field, Tag, model_validator
+
+from tiktok_sim.scenario.schema import Strict
+
+SWEEP_KEY = "sweep"
+Origin = tuple[str, int, int]
+"""Where a value was written: (file, line, column), or (``--vary``, 0, 0)."""
+
+
+class Range(Strict):
+    """A range to sample from; integer bounds give integer samples."""
+
+    lo: int | float = Field(description="lower bound")
+    hi: int | float = Field(description="upper bound, above lo")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.lo >= self.hi:
+            raise ValueError(f"expected lo < hi, found lo {self.lo} and hi {self.hi}")
+        return self
+
+
+Axis = Annotated[
+    Annotated[list[Any], Field(min_length=1), Tag("values")] | Annotated[Range, Tag("range")],
+    Discriminator(lambda value: "range" if isinstance(value, dict | Range) else "values"),
+]
+"""A mapping is a range, anything else a list of values (so each gets only its own error)."""
+
+
+class SweepBlock(Strict):
+    """What a sweep varies, and how often each point is replicated."""
+
+    vary: dict[str, Axis] = Field(
+        min_length=1, description="scenario key -> a list of values (grid) or {lo, hi} (with sample)"
+    )
+    sample: int | None = Field(default=None, ge=1, description="Latin-hypercube points; every axis must be a range")
+    reps: int | None = Field(default=None, ge=1, description="replications per point")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SweepBlock:
+        ranges = [key for key, values in self.vary.items() if isinstance(values, Range)]
+        if self.sample is None and ranges:
+            raise ValueError(f"expected lists of values without sample, found a range for {ranges[0]}")
+        if self.sample is not None and len(ranges) < len(self.vary):
+            lists = [key for key in self.vary if key not in ranges]
+            raise ValueError(f"expected a {{lo, hi}} range for every key with sample, found a list for {lists[0]}")
+        return self
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """A sweep in the form the experiment runner takes (the same as ``--vary`` gives).
+
+    Attributes:
+        axes: (key, values as YAML text), or (key, ["lo:hi"]) for a sampled range.
+        origins: where each key's values were written, for error messages.
+        sample: Latin-hypercube points, or None for a grid.
+        reps: replications per point, or None for the command's default.
+    """
+
+    axes: list[tuple[str, list[str]]]
+    origins: dict[str, Origin] = field(default_factory=dict)
+    sample: int | None = None
+    reps: int | None = None
+
+
+def plan(block: SweepBlock, origins: dict[str, Origin]) -> SweepPlan:
+    """The runner's form of a validated block."""
+    axes = []
+    for key, values in block.vary.items():
+        if isinstance(values, Range):
+            axes.append((key, [f"{values.lo}:{values.hi}"]))
+        else:
+            axes.append((key, [_as_text(v) for v in values]))
+    return SweepPlan(axes, origins, block.sample, block.reps)
+
+
+def _as_text(value: Any) -> str:
+    """A value as the YAML text an override takes (JSON is YAML); strings stay as written."""
+    return value if isinstance(value, str) else json.dumps(value)
