@@ -302,6 +302,17 @@ def test_cli_sweep_from_the_yaml_block_writes_tidy_tables(tmp_path: Path) -> Non
     for name, rows in (("videos", videos), ("funnel", funnel), ("runs", runs)):
         assert pq.read_table(out / f"{name}.parquet").num_rows == len(rows)
 
+    checked = CliRunner().invoke(main, ["check", str(out)])
+    assert checked.exit_code == 0, checked.output
+    tampered = [dict(v) for v in videos]
+    tampered[0]["views"] = str(int(tampered[0]["views"]) + 1)
+    with (out / "videos.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(videos[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(tampered)
+    caught = CliRunner().invoke(main, ["check", str(out)])
+    assert caught.exit_code == 1 and f"{videos[0]['run_id']}: videos.csv sums to" in caught.output
+
     assert "a sweep of 4 points" in CliRunner().invoke(main, ["validate", str(path)]).output
     bad = tmp_path / "bad.yaml"
     bad.write_text(SWEPT.replace("[0.2, 0.9]", "[0.2, 9]"))

@@ -17,10 +17,13 @@ TOLERANCE = 1e-9  # rates are recomputed from integer counts, so only float roun
 def check_results(directory: str | Path) -> list[str]:
     """Every mismatch found in ``directory`` (empty when it is consistent).
 
-    Checks that the files match the manifest's hashes, views are conserved, the funnel in
+    For one run: the files match the manifest's hashes, views are conserved, the funnel in
     summary.json agrees with videos.csv, and every promotion in stages.csv met its gates.
+    For an experiment (``--reps`` or ``sweep`` with ``--out``), see :func:`_experiment_problems`.
     """
     root = Path(directory)
+    if (root / "shards").is_dir():
+        return _experiment_problems(root)
     try:
         manifest = json.loads((root / "manifest.json").read_text())
         summary = json.loads((root / "summary.json").read_text())
@@ -36,7 +39,7 @@ def check_results(directory: str | Path) -> list[str]:
     views = sum(int(v["views"]) for v in videos)
     if views != summary["impressions"]:
         problems.append(f"views: videos.csv sums to {views:,}, summary.json says {summary['impressions']:,}")
-    problems += _funnel_problems(summary, videos)
+    problems += _funnel_problems(summary["funnel"], videos, "summary.json")
     problems += _gate_problems(Scenario.model_validate(summary["scenario"]), stages)
     return problems
 
@@ -50,18 +53,45 @@ def _sha256(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
-def _funnel_problems(summary: dict, videos: list[dict[str, str]]) -> list[str]:
+def _experiment_problems(root: Path) -> list[str]:
+    """Every task has its record, and each finished task's tables agree with its metrics.
+
+    Per task: the views in videos.csv sum to its impressions, and its rows of funnel.csv
+    agree with its videos.
+    """
+    try:
+        records = [json.loads(p.read_text()) for p in sorted((root / "shards").glob("point*-rep*.json"))]
+        runs, videos, funnel = (_rows(root / f"{name}.csv") for name in ("runs", "videos", "funnel"))
+    except (OSError, ValueError) as exc:
+        return [f"{root}: cannot read results: {exc}"]
+    finished = {f"p{r['point']}-r{r['replication']}": r for r in records if r.get("error") is None}
+    problems = [f"{r['run_id']}: in runs.csv but has no shard" for r in runs if r["run_id"] not in
+                {f"p{x['point']}-r{x['replication']}" for x in records}]  # fmt: skip
+    by_run: dict[str, list[dict[str, str]]] = {run_id: [] for run_id in finished}
+    for video in videos:
+        by_run.setdefault(video["run_id"], []).append(video)
+    for run_id, record in finished.items():
+        mine = by_run[run_id]
+        views, impressions = sum(int(v["views"]) for v in mine), int(record["metrics"]["impressions"])
+        if views != impressions:
+            problems.append(f"{run_id}: videos.csv sums to {views:,} views, its shard says {impressions:,}")
+        stages = [{k: int(v) for k, v in row.items() if k != "run_id"} for row in funnel if row["run_id"] == run_id]
+        problems += [f"{run_id}: {p}" for p in _funnel_problems(stages, mine, "funnel.csv")]
+    return problems
+
+
+def _funnel_problems(funnel: list[dict[str, int]], videos: list[dict[str, str]], source: str) -> list[str]:
     reached = [int(v["stage_reached"]) for v in videos]
     complete = sum(v["stop_reason"] == "ladder_complete" for v in videos)
-    last = len(summary["funnel"]) - 1
+    last = len(funnel) - 1
     problems = []
-    for row in summary["funnel"]:
+    for row in funnel:
         s = row["stage"]
         entered = sum(r >= s for r in reached)
         passed = complete if s == last else sum(r > s for r in reached)
         if (row["entered"], row["passed"]) != (entered, passed):
             problems.append(
-                f"funnel stage {s}: summary.json says {row['entered']} entered / {row['passed']} passed, "
+                f"funnel stage {s}: {source} says {row['entered']} entered / {row['passed']} passed, "
                 f"videos.csv gives {entered} / {passed}"
             )
     return problems
