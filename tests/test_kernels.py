@@ -82,6 +82,25 @@ def test_choose_takes_the_best_valid_candidate_or_none() -> None:
     assert col.tolist() == [1, -1, 0]
 
 
+@pytest.mark.parametrize("width", [2, 6, 8, 9, 64])
+def test_choose_agrees_with_argmax_on_random_scores(width: int) -> None:
+    rng = np.random.default_rng(width)
+    scores = (rng.lognormal(0.0, 2.0, size=(20_000, width))).astype(np.float32)
+    scores[rng.random(scores.shape) < 0.3] = -np.inf
+    col = ranking.choose(scores, np.zeros(len(scores), dtype=bool), rng)
+    valid = np.isfinite(scores).any(axis=1)
+    expected = np.where(valid, np.argmax(scores, axis=1), -1)
+    assert (col == expected).all()
+    close = scores.copy()
+    finite = np.isfinite(close[:, 0])
+    close[finite, 1] = np.nextafter(close[finite, 0], np.float32(np.inf))  # within column 0's packed bits
+    best = ranking.choose(close, np.zeros(len(close), dtype=bool), rng)
+    assert (best == np.where(np.isfinite(close).any(axis=1), np.argmax(close, axis=1), -1)).all()
+    scores = np.minimum(scores, np.float32(2.0))
+    scores[:, 0] = scores[:, -1] = np.float32(3.0)  # an exact tie goes to the first column
+    assert (ranking.choose(scores, np.zeros(len(scores), dtype=bool), rng) == 0).all()
+
+
 def test_exploration_only_takes_valid_candidates() -> None:
     scores = np.tile(np.array([[-np.inf, 0.1, -np.inf, 0.2]], dtype=np.float32), (2000, 1))
     col = ranking.choose(scores, np.ones(2000, dtype=bool), np.random.default_rng(0))
