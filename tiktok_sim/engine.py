@@ -170,6 +170,8 @@ class Engine:
 
         diurnal = np.asarray(scenario.users.diurnal, dtype=np.float64)
         self._diurnal = diurnal / diurnal.sum()
+        self._rates_hour: np.ndarray | None = None
+        self._rates: tuple[np.ndarray, np.ndarray] = (np.empty(0), np.empty(0))
         self._pools = np.array([s.pool for s in scenario.ladder], dtype=np.int64)
         self._history = exposure.ScoreHistory()
 
@@ -337,9 +339,14 @@ class Engine:
         tick, pop, rng = self.scenario.run.tick, self.pop, self._feed_rng
         mid = self.env.now - tick / 2.0
         hour = (np.floor((mid + pop.region_offset_min) / 60.0) % 24).astype(np.int64)
-        lam = pop.sessions_per_day * (self._diurnal[hour][pop.region] * (tick / 60.0)).astype(np.float32)
+        if self._rates_hour is None or not np.array_equal(hour, self._rates_hour):
+            # Session rates only change with each region's local hour: several ticks reuse them.
+            self._rates_hour = hour
+            lam = pop.sessions_per_day * (self._diurnal[hour][pop.region] * (tick / 60.0)).astype(np.float32)
+            self._rates = (lam, -np.expm1(-lam))
+        lam, any_session = self._rates
         # Exact Poisson sessions, drawn cheaply: who has any (Bernoulli), then how many (zero-truncated).
-        active = np.flatnonzero(rng.random(lam.size, dtype=np.float32) < -np.expm1(-lam))
+        active = np.flatnonzero(rng.random(lam.size, dtype=np.float32) < any_session)
         sessions = _zero_truncated_poisson(lam[active].astype(np.float64), rng)
         slots = rng.poisson(sessions * pop.videos_per_session[active])
         return np.repeat(active, slots)
@@ -375,7 +382,7 @@ class Engine:
                 scaled = demand * (TICKETS / demand.sum())
                 table = np.repeat(open_ids, np.floor(scaled + rng.random(scaled.size)).astype(np.int64))
                 if table.size:
-                    cands = table[rng.integers(0, table.size, size=(n_slots, width))]
+                    cands = np.take(table, rng.integers(0, table.size, size=(n_slots, width)))
         if cands is None:
             cands = np.full((n_slots, width), -1, dtype=np.int64)
 
@@ -400,9 +407,10 @@ class Engine:
         any_invalid = bool(invalid.any())
         safe = np.maximum(cands, 0) if any_invalid else cands
         n_topics, n_languages = self._affinity.shape[1], self._language_factor.shape[1]
-        score = self._affinity.reshape(-1)[(users * n_topics)[:, None] + cat.topic[safe]]
-        score *= cat.value[safe]
-        score *= self._language_factor.reshape(-1)[(users * n_languages)[:, None] + cat.language[safe]]
+        # np.take: the same gathers as fancy indexing, about a quarter faster.
+        score = np.take(self._affinity, (users * n_topics)[:, None] + np.take(cat.topic, safe))
+        score *= np.take(cat.value, safe)
+        score *= np.take(self._language_factor, (users * n_languages)[:, None] + np.take(cat.language, safe))
         if any_invalid:
             score[invalid] = -np.inf
         return score
@@ -414,6 +422,7 @@ class Engine:
         cands = self._candidates(users, open_ids, remaining)
         scores = self._scores(users, cands)
         explore = rng.random(users.size) < self.scenario.recommender.exploration
+        width = cands.shape[1]
 
         left = np.full(len(cat), np.inf)
         left[open_ids] = remaining
@@ -426,7 +435,7 @@ class Engine:
             pending, col = pending[col >= 0], col[col >= 0]
             if not pending.size:
                 break
-            v, u = cands[pending, col], users[pending]
+            v, u = np.take(cands, pending * width + col), users[pending]
             keys = (u << 32) | v
             # Earlier rounds' picks are already in the seen filter, so only this round can repeat itself.
             where, bits = self.seen.locate(keys)
@@ -437,8 +446,10 @@ class Engine:
             taken_v.append(v[ok])
             self.seen.add_at(where[ok], bits[ok])
             left -= np.bincount(v[ok], minlength=left.size)
-            rows, rejected = pending[bad], v[bad]
-            scores[rows] = np.where(cands[rows] == rejected[:, None], -np.inf, scores[rows])
+            # Rule the rejected video out of the slot's row (it may sit in more than one column).
+            rows = pending[bad]
+            cells = rows[:, None] * width + np.arange(width)
+            scores.reshape(-1)[cells[np.take(cands, cells) == v[bad][:, None]]] = -np.inf
             pending = rows
         self.unfilled += int(pending.size)
         if not taken_u:
@@ -450,14 +461,14 @@ class Engine:
         if not videos.size:
             return
         cat, pop, scenario = self.catalog, self.pop, self.scenario
-        topics = cat.topic[videos]
+        topics = np.take(cat.topic, videos)
         n_topics = len(scenario.topics)
         x = engagement.Exposure(
-            affinity=pop.interest[users, topics] * np.float32(n_topics),
-            quality=cat.quality[videos],
-            hook=cat.hook[videos],
-            length_s=cat.length_s[videos],
-            language_ok=((pop.langmask[users] >> cat.language[videos]) & 1) == 1,
+            affinity=np.take(pop.interest, users * n_topics + topics) * np.float32(n_topics),
+            quality=np.take(cat.quality, videos),
+            hook=np.take(cat.hook, videos),
+            length_s=np.take(cat.length_s, videos),
+            language_ok=((np.take(pop.langmask, users) >> np.take(cat.language, videos)) & 1) == 1,
         )
         out = engagement.react(x, scenario.engagement, self._react_rng)
         out = dataclasses.replace(out, followed=self._new_follows(users, videos, out.followed))
