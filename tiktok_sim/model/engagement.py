@@ -65,11 +65,12 @@ def probability(
         reaction: intercept (as a base probability) and coefficients.
         x: the impressions.
         shift: extra logit added, e.g. a language mismatch.
-        features: the centred covariates from :func:`covariates`, if already computed.
+        features: the centred covariates from :func:`covariates`, if already computed
+            (possibly for a subset of ``x``'s rows: they decide the size of the result).
     """
     f = covariates(x) if features is None else features
     base = min(max(reaction.base, 1e-9), 1 - 1e-9)
-    z = np.full(x.affinity.size, np.log(base / (1 - base)), dtype=np.float32)
+    z = np.full(f["quality"].size, np.log(base / (1 - base)), dtype=np.float32)
     z += shift
     for name in ("quality", "hook", "interest", "length"):
         coefficient = getattr(reaction, name)
@@ -105,21 +106,30 @@ def react(x: Exposure, params: Engagement, rng: np.random.Generator) -> Outcomes
     # One uniform decides the watch chain by conditional inversion: skip, else complete, else replay.
     p_skip = probability(params.skip, x, mismatch, f)
     p_complete = (1 - p_skip) * probability(params.complete, x, features=f)
-    p_replay = p_complete * probability(params.replay, x, features=f)
     skipped = u[0] < p_skip
     completed = ~skipped & (u[0] < p_skip + p_complete)
-    replayed = ~skipped & (u[0] < p_skip + p_replay)
+    # Replays, follows and "not interested" only concern completions or skips: compute them there.
+    done, gone = np.flatnonzero(completed), np.flatnonzero(skipped)
+    f_done, f_gone = _rows(f, done), _rows(f, gone)
+    replayed = np.zeros(n, dtype=bool)
+    p_replay = p_complete[done] * probability(params.replay, x, features=f_done)
+    replayed[done] = u[0][done] < p_skip[done] + p_replay
 
     early = np.minimum(np.float32(0.2), np.float32(3.0) / np.maximum(x.length_s, np.float32(1.0)))
     ratio = early + (np.float32(1.0) - early) * np.float32(0.999) * u[1]  # partial watch
-    ratio = np.where(skipped, early * u[1], ratio)
-    ratio = np.where(completed, np.float32(1.0), ratio)
-    ratio = np.where(replayed, np.float32(1.05) - np.float32(0.8) * np.log1p(-u[1] * np.float32(0.99)), ratio)
+    ratio[gone] = early[gone] * u[1][gone]
+    ratio[done] = np.float32(1.0)
+    again = np.flatnonzero(replayed)
+    ratio[again] = np.float32(1.05) - np.float32(0.8) * np.log1p(-u[1][again] * np.float32(0.99))
 
     watched = np.minimum(ratio, np.float32(1.0))
     # Following needs a completion and "not interested" a skip: exclusive, so they share u[6].
+    followed = np.zeros(n, dtype=bool)
+    followed[done] = u[6][done] < probability(params.follow, x, features=f_done)
+    not_interested = np.zeros(n, dtype=bool)
+    not_interested[gone] = u[6][gone] < probability(params.not_interested, x, features=f_gone)
     return Outcomes(
-        watch_ratio=ratio.astype(np.float32),
+        watch_ratio=ratio,
         skipped=skipped,
         completed=completed,
         replayed=replayed,
@@ -127,6 +137,10 @@ def react(x: Exposure, params: Engagement, rng: np.random.Generator) -> Outcomes
         commented=u[3] < probability(params.comment, x, features=f) * watched,
         shared=u[4] < probability(params.share, x, features=f) * watched,
         favorited=u[5] < probability(params.favorite, x, features=f) * watched,
-        followed=completed & (u[6] < probability(params.follow, x, features=f)),
-        not_interested=skipped & (u[6] < probability(params.not_interested, x, features=f)),
+        followed=followed,
+        not_interested=not_interested,
     )
+
+
+def _rows(features: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    return {name: np.take(values, rows) for name, values in features.items()}
