@@ -439,12 +439,13 @@ class Engine:
             keys = (u << 32) | v
             # Earlier rounds' picks are already in the seen filter, so only this round can repeat itself.
             where, bits = self.seen.locate(keys)
-            bad = self.seen.contains_at(where, bits) | _repeated(keys)
+            seen, words = self.seen.probe(where, bits)
+            bad = seen | _repeated(keys)
             bad |= ~_within_quota(v, bad, left, rng)
             ok = ~bad
             taken_u.append(u[ok])
             taken_v.append(v[ok])
-            self.seen.add_at(where[ok], bits[ok])
+            self.seen.add_at(where[ok], bits[ok], words[ok])
             left -= np.bincount(v[ok], minlength=left.size)
             # Rule the rejected video out of the slot's row (it may sit in more than one column).
             rows = pending[bad]

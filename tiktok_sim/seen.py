@@ -57,12 +57,17 @@ class SeenFilter:
         """(word index, bit mask) of each key: hash once, then test and set by location."""
         return self._locate(keys)
 
-    def contains_at(self, index: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Like :meth:`contains`, for keys already located."""
-        return (self._words[index] & mask) == mask
+    def probe(self, index: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`contains`, for keys already located; also the words read, for :meth:`add_at`."""
+        words = np.take(self._words, index)
+        return (words & mask) == mask, words
 
-    def add_at(self, index: np.ndarray, mask: np.ndarray) -> None:
-        """Like :meth:`add`, for keys already located."""
+    def add_at(self, index: np.ndarray, mask: np.ndarray, words: np.ndarray | None = None) -> None:
+        """Like :meth:`add`, for keys already located (``words``: as :meth:`probe` read them, if it did)."""
+        if words is not None:  # saves reading each word again
+            self._words[index] = words | mask
+            missing = (np.take(self._words, index) & mask) != mask
+            index, mask = index[missing], mask[missing]
         # Fancy-index assignment keeps one write per repeated word; repeat until every bit landed.
         while index.size:
             self._words[index] |= mask
@@ -76,7 +81,7 @@ class SeenFilter:
 
     def contains(self, keys: np.ndarray) -> np.ndarray:
         """(n,) bool: True if the key may have been added; False means certainly not."""
-        return self.contains_at(*self._locate(keys))
+        return self.probe(*self._locate(keys))[0]
 
     def add(self, keys: np.ndarray) -> None:
         """Insert keys (duplicates allowed)."""
