@@ -337,16 +337,16 @@ def test_ctrl_c_mid_sweep_keeps_finished_shards(tmp_path: Path) -> None:
     started = time.monotonic()
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
-    assert time.monotonic() - started < 10  # running tasks are stopped, not waited for
-    assert "finished tasks are kept as shards" in stderr and "Traceback" not in stderr
+    assert time.monotonic() - started < 20, stderr  # running tasks are stopped, not waited for
+    assert "finished tasks are kept as shards" in stderr and "Traceback" not in stderr, stderr
 
     kept = {p: p.read_bytes() for p in (out / "shards").iterdir()}
     records = [json.loads(p.read_text()) for p in kept if p.suffix == ".json"]
-    assert 1 <= len(records) < 24 and all(r["error"] is None for r in records)
+    assert 1 <= len(records) < 24 and all(r["error"] is None for r in records), records
     for record in records:  # a record is written last, so its tables are there too
         stem = f"point{record['point']:05d}-rep{record['replication']:05d}"
         assert (out / "shards" / f"{stem}.videos.csv").is_file() and (out / "shards" / f"{stem}.funnel.csv").is_file()
-    assert not [p for p in kept if p.name.startswith(".")]  # no temporary file left behind
+    assert not [p for p in kept if p.name.startswith(".")], kept.keys()  # no temporary file left behind
 
     resumed = subprocess.run([*command, "--resume", "--executor", "serial", "--json"], cwd=ROOT,
                              capture_output=True, text=True, timeout=600)  # fmt: skip

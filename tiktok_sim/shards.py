@@ -102,13 +102,15 @@ def _concatenated(parts: list[Path]) -> Iterator[str]:
 
 def _atomic_write(path: Path, text: str | Iterable[str]) -> None:
     """Write ``text`` (or its chunks) to a temporary file beside ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = ""
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "w", newline="") as handle:
             handle.writelines([text] if isinstance(text, str) else text)
         os.replace(tmp, path)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
