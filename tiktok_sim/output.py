@@ -10,9 +10,8 @@ import json
 import os
 import platform
 import signal
-import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -57,20 +56,16 @@ def write_outputs(result: RunResult, out_dir: str | Path, argv: list[str] | None
         "stages.csv": to_csv(_stage_columns(result.stages), None),
     }
     files["manifest.json"] = manifest_json(result, files, argv)
-    staged: list[tuple[str, Path]] = []
+    staged = [(temp_beside(out / name), out / name) for name in files]
     try:
-        for name, text in files.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
-            os.chmod(tmp, 0o666 & ~_umask())
-            staged.append((tmp, out / name))
+        for (tmp, _), text in zip(staged, files.values(), strict=True):
+            tmp.write_text(text, encoding="utf-8", newline="")
         with _signals_held():
             for tmp, final in staged:
                 os.replace(tmp, final)
     finally:
         for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
     return [out / name for name in files]
 
 
@@ -109,11 +104,24 @@ def _signals_held() -> Iterator[None]:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _umask() -> int:
-    """The process umask (mkstemp files are private; outputs should not be)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def temp_beside(final: Path) -> Path:
+    """The temporary name ``final`` is written under before its rename into place.
+
+    It is named before the file exists, so cleanup knows it however early an
+    interruption lands (a name returned by ``mkstemp`` can be lost in between).
+    """
+    return final.with_name(f".{final.name}.{os.getpid()}.tmp")
+
+
+def atomic_write(path: Path, text: str | Iterable[str]) -> None:
+    """Write ``text`` (or its chunks) beside ``path``, then rename it into place."""
+    tmp = temp_beside(path)
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
+            handle.writelines([text] if isinstance(text, str) else text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def to_csv(columns: Mapping[str, np.ndarray], order: tuple[str, ...] | None) -> str:

@@ -12,14 +12,13 @@ import csv
 import io
 import json
 import os
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tiktok_sim.output import finite, to_csv
+from tiktok_sim.output import atomic_write, finite, temp_beside, to_csv
 
 TABLES = ("videos", "funnel")
 """Per-task tidy tables, concatenated into ``videos.csv`` and ``funnel.csv`` at the end."""
@@ -46,8 +45,8 @@ class ShardStore:
         for name, columns in tables.items():
             rows = len(next(iter(columns.values()), ()))
             keyed = {key: np.full(rows, value) for key, value in identity.items()} | columns
-            _atomic_write(self.path(point, replication, name), to_csv(keyed, None))
-        _atomic_write(self.path(point, replication), json.dumps(finite(record)))
+            atomic_write(self.path(point, replication, name), to_csv(keyed, None))
+        atomic_write(self.path(point, replication), json.dumps(finite(record)))
 
     def finished(self, point: int, replication: int, seed: int, scenario_sha256: str) -> dict[str, Any] | None:
         """The stored record of a successful task with this identity, if any."""
@@ -63,7 +62,7 @@ class ShardStore:
 
     def write_json(self, name: str, document: dict[str, Any]) -> None:
         """A top-level JSON file of the experiment (manifest.json, summary.json)."""
-        _atomic_write(self.root / name, json.dumps(finite(document), indent=2))
+        atomic_write(self.root / name, json.dumps(finite(document), indent=2))
 
     def records(self) -> list[dict[str, Any]]:
         """Every task's record, in (point, replication) order."""
@@ -82,11 +81,11 @@ class ShardStore:
             for r in records
         ]  # fmt: skip
         for name, rows in (("runs", runs), ("summary", summary_rows)):
-            _atomic_write(self.root / f"{name}.csv", _csv(rows))
+            atomic_write(self.root / f"{name}.csv", _csv(rows))
             _maybe_parquet(self.root / f"{name}.csv")
         for table in TABLES:
             parts = [self.path(r["point"], r["replication"], table) for r in records if r.get("error") is None]
-            _atomic_write(self.root / f"{table}.csv", _concatenated([p for p in parts if p.is_file()]))
+            atomic_write(self.root / f"{table}.csv", _concatenated([p for p in parts if p.is_file()]))
             _maybe_parquet(self.root / f"{table}.csv")
 
 
@@ -98,19 +97,6 @@ def _concatenated(parts: list[Path]) -> Iterator[str]:
             if i == 0:
                 yield header
             yield from handle
-
-
-def _atomic_write(path: Path, text: str | Iterable[str]) -> None:
-    """Write ``text`` (or its chunks) to a temporary file beside ``path``, then rename it into place."""
-    tmp = ""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", newline="") as handle:
-            handle.writelines([text] if isinstance(text, str) else text)
-        os.replace(tmp, path)
-    finally:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
@@ -132,7 +118,7 @@ def _maybe_parquet(csv_path: Path) -> None:
     if csv_path.stat().st_size == 0:
         return  # no task finished: there are no columns to type
     path = csv_path.with_suffix(".parquet")
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = temp_beside(path)
     try:
         pq.write_table(pa_csv.read_csv(csv_path), tmp)
         os.replace(tmp, path)
