@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check tiktok_sim tests
 
 typecheck: $(STAMP)
-	$(BIN)/mypy tiktok_sim
+	$(BIN)/mypy tiktok_sim tests
 
 pytest: $(STAMP)
 	$(BIN)/pytest

@@ -158,9 +158,9 @@ def test_comparing_a_scenario_with_itself_gives_exactly_zero(short: Scenario) ->
 
 
 def test_in_words() -> None:
-    up = {"metric": "m", "rel": 0.23, "rel_lo": 0.15, "rel_hi": 0.31}
+    up: dict[str, float | str | int] = {"metric": "m", "rel": 0.23, "rel_lo": 0.15, "rel_hi": 0.31}
     assert in_words(up) == "B raises m by 23% (95% CI +15% to +31%)"
-    down = {"metric": "m", "rel": -0.1, "rel_lo": -0.2, "rel_hi": -0.05}
+    down: dict[str, float | str | int] = {"metric": "m", "rel": -0.1, "rel_lo": -0.2, "rel_hi": -0.05}
     assert in_words(down) == "B lowers m by 10% (95% CI -20% to -5%)"
     assert "not comparable" in in_words({"metric": "m", "rel": float("nan"), "rel_lo": 0.0, "rel_hi": 0.0})
 

@@ -116,7 +116,7 @@ def counts(views: int, **actions: int) -> np.ndarray:
 
 
 def stage(*gates: object) -> Stage:
-    return Stage(pool=100, window=60.0, gates=list(gates))  # type: ignore[arg-type]
+    return Stage(pool=100, window=60.0, gates=list(gates))
 
 
 def test_absolute_gate_passes_at_the_threshold_and_names_the_worst_miss() -> None:
