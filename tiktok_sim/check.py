@@ -5,9 +5,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 from pathlib import Path
 
-from tiktok_sim.scenario.schema import AbsoluteGate, Scenario, ScoreGate
+import numpy as np
+
+from tiktok_sim.model.exposure import MIN_HISTORY
+from tiktok_sim.scenario.schema import AbsoluteGate, PercentileGate, RateName, Scenario, ScoreGate
 
 RATE_COLUMNS = {"completion": "completions", "like": "likes", "comment": "comments", "share": "shares",
                 "follow": "follows"}  # fmt: skip
@@ -98,20 +102,68 @@ def _funnel_problems(funnel: list[dict[str, int]], videos: list[dict[str, str]],
 
 
 def _gate_problems(scenario: Scenario, stages: list[dict[str, str]]) -> list[str]:
+    """Every promotion against its stage's gates.
+
+    A percentile gate's cut-off is rebuilt the way the engine keeps it: from the scores of
+    the stage's earlier evaluation batches, in file order, before each batch joins them.
+    (Files without a ``batch`` column, from earlier versions, cannot be replayed.)
+    """
     problems = []
-    for row in stages:
-        if row.get("passed") != "1":
-            continue
-        views = int(row["views"])
-        rates = {gate: int(row[col]) / views if views else 0.0 for gate, col in RATE_COLUMNS.items()}
-        for gate in scenario.ladder[int(row["stage"])].gates:
-            if isinstance(gate, AbsoluteGate):
-                missed = [k for k, need in gate.thresholds().items() if rates[k] < need - TOLERANCE]
-            elif isinstance(gate, ScoreGate):
-                score = sum(w * rates[k] for k, w in gate.weights.items())
-                missed = ["score"] if score < gate.min - TOLERANCE else []
-            else:
-                missed = []  # a percentile gate depends on history the files do not keep
+    recent: dict[tuple[int, int], list[float]] = {}  # (stage, gate index) -> newest scores
+    for batch in _batches(stages):
+        stage = int(batch[0]["stage"])
+        gates = scenario.ladder[stage].gates
+        rates = [_rates(row) for row in batch]
+        cutoff = {}
+        for g, gate in enumerate(gates):
+            if isinstance(gate, PercentileGate) and "batch" in batch[0]:
+                scores = recent.get((stage, g), [])
+                cutoff[g] = float(np.quantile(scores, 1.0 - gate.top)) if len(scores) >= MIN_HISTORY else -np.inf
+                recent[(stage, g)] = (scores + [_score(r, gate.weights) for r in rates])[-gate.history :]
+        for row, r in zip(batch, rates, strict=True):
+            if row.get("passed") != "1":
+                problems += _cutoff_problems(row, list(cutoff.values()))
+                continue
+            missed = []
+            for g, gate in enumerate(gates):
+                if isinstance(gate, AbsoluteGate):
+                    missed += [k for k, need in gate.thresholds().items() if r[k] < need - TOLERANCE]
+                elif isinstance(gate, ScoreGate) and _score(r, gate.weights) < gate.min - TOLERANCE:
+                    missed.append("score")
+                elif g in cutoff and _score(r, gate.weights) < cutoff[g] - TOLERANCE:
+                    missed.append("percentile")
             if missed:
                 problems.append(f"video {row['video_id']} promoted from stage {row['stage']} below its {missed} gate")
     return problems
+
+
+def _cutoff_problems(row: dict[str, str], cutoffs: list[float]) -> list[str]:
+    """A percentile failure must quote a replayed cut-off (written to 6 significant digits)."""
+    if row.get("failed_gate") != "percentile" or not cutoffs:
+        return []
+    quoted = float(row["failed_threshold"])
+    if any(math.isclose(quoted, c, rel_tol=1e-5, abs_tol=TOLERANCE) for c in cutoffs):
+        return []
+    return [f"video {row['video_id']} failed stage {row['stage']}'s percentile gate at {quoted:.6g}, "
+            f"but the replayed cut-off is {', '.join(f'{c:.6g}' for c in cutoffs)}"]  # fmt: skip
+
+
+def _batches(stages: list[dict[str, str]]) -> list[list[dict[str, str]]]:
+    """Consecutive rows of one evaluation batch (each row alone if the file has no batches)."""
+    batches: list[list[dict[str, str]]] = []
+    for row in stages:
+        if batches and "batch" in row and batches[-1][0]["batch"] == row["batch"]:
+            batches[-1].append(row)
+        else:
+            batches.append([row])
+    return batches
+
+
+def _rates(row: dict[str, str]) -> dict[str, float]:
+    views = int(row["views"])
+    return {gate: int(row[col]) / views if views else 0.0 for gate, col in RATE_COLUMNS.items()}
+
+
+def _score(rates: dict[str, float], weights: dict[RateName, float]) -> float:
+    """The weighted sum, added in the engine's order so it rounds the same."""
+    return sum((w * rates[k] for k, w in weights.items()), 0.0)

@@ -314,6 +314,8 @@ class Engine:
                 {
                     "video_id": batch,
                     "stage": np.full(batch.size, stage),
+                    # Videos judged together share one relative cut-off: `check` replays them as a batch.
+                    "batch": np.full(batch.size, len(self._stage_rows)),
                     "entered_min": cat.stage_entered_min[batch],
                     "evaluated_min": np.full(batch.size, now),
                     **{name: counts[:, A[name]] for name in ACTIONS},

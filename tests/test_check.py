@@ -1,0 +1,84 @@
+"""`check` re-verifies a results directory, relative (percentile) gates included."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from tiktok_sim import simulate
+from tiktok_sim.check import check_results
+from tiktok_sim.model.exposure import MIN_HISTORY
+from tiktok_sim.output import write_outputs
+from tiktok_sim.scenario import load_scenario
+
+COUNTERS = ("completions", "likes", "comments", "shares", "follows")
+
+
+@pytest.fixture(scope="module")
+def percentile_run(tiny_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny world with a percentile gate on pool 0, where hundreds of videos are judged."""
+    scenario = load_scenario(tiny_file, ["ladder.0.gates=[{type: percentile, top: 0.3, history: 20}]"])
+    out = tmp_path_factory.mktemp("percentile")
+    write_outputs(simulate(scenario), out)
+    return out
+
+
+def _stages(out: Path) -> list[dict[str, str]]:
+    with (out / "stages.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    dst.mkdir()
+    for path in src.iterdir():
+        (dst / path.name).write_bytes(path.read_bytes())
+    return dst
+
+
+def _rewrite(out: Path, rows: list[dict[str, str]]) -> None:
+    with (out / "stages.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _judged_late(rows: list[dict[str, str]], passed: str) -> dict[str, str]:
+    """A stage-0 row with this outcome, judged once the gate had history to rank against."""
+    ranked, batch, in_batch = 0, None, 0  # stage-0 rows of earlier batches: the cut-off's history
+    for row in rows:
+        if row["batch"] != batch:
+            ranked, batch, in_batch = ranked + in_batch, row["batch"], 0
+        if row["stage"] == "0":
+            if row["passed"] == passed and ranked >= MIN_HISTORY and row["views"] != "0":
+                return row
+            in_batch += 1
+    raise AssertionError(f"no late stage-0 row with passed={passed}")
+
+
+def test_a_consistent_run_with_a_percentile_gate_checks_clean(percentile_run: Path) -> None:
+    rows = [r for r in _stages(percentile_run) if r["stage"] == "0"]
+    assert check_results(percentile_run) == []
+    # The replay met both outcomes: promotions and failures against a real (finite) cut-off.
+    assert sum(r["passed"] == "1" for r in rows) > 20
+    assert sum(r["failed_gate"] == "percentile" and float(r["failed_threshold"]) > 0 for r in rows) > 20
+
+
+def test_a_promotion_below_the_percentile_cut_off_is_reported(percentile_run: Path, tmp_path: Path) -> None:
+    out = _copy(percentile_run, tmp_path / "tampered")
+    rows = _stages(out)
+    row = _judged_late(rows, passed="1")
+    row.update(dict.fromkeys(COUNTERS, "0"))  # a score of 0 cannot be in the top 30%
+    _rewrite(out, rows)
+    problems = check_results(out)
+    assert f"video {row['video_id']} promoted from stage 0 below its ['percentile'] gate" in problems
+
+
+def test_a_percentile_failure_quoting_another_cut_off_is_reported(percentile_run: Path, tmp_path: Path) -> None:
+    out = _copy(percentile_run, tmp_path / "tampered")
+    rows = _stages(out)
+    row = next(r for r in rows if r["failed_gate"] == "percentile" and float(r["failed_threshold"]) > 0)
+    row["failed_threshold"] = f"{float(row['failed_threshold']) * 1.01:.6g}"
+    _rewrite(out, rows)
+    assert any(p.startswith(f"video {row['video_id']} failed stage 0's percentile gate") for p in check_results(out))
