@@ -8,12 +8,10 @@ from pathlib import Path
 import pytest
 
 from tiktok_sim import simulate
-from tiktok_sim.check import check_results
+from tiktok_sim.check import RATE_COLUMNS, check_results
 from tiktok_sim.model.exposure import MIN_HISTORY
 from tiktok_sim.output import write_outputs
 from tiktok_sim.scenario import load_scenario
-
-COUNTERS = ("completions", "likes", "comments", "shares", "follows")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +67,7 @@ def test_a_promotion_below_the_percentile_cut_off_is_reported(percentile_run: Pa
     out = _copy(percentile_run, tmp_path / "tampered")
     rows = _stages(out)
     row = _judged_late(rows, passed="1")
-    row.update(dict.fromkeys(COUNTERS, "0"))  # a score of 0 cannot be in the top 30%
+    row.update(dict.fromkeys(RATE_COLUMNS.values(), "0"))  # a score of 0 cannot be in the top 30%
     _rewrite(out, rows)
     problems = check_results(out)
     assert f"video {row['video_id']} promoted from stage 0 below its ['percentile'] gate" in problems
