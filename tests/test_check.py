@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
@@ -26,13 +27,6 @@ def percentile_run(tiny_file: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def _stages(out: Path) -> list[dict[str, str]]:
     with (out / "stages.csv").open(newline="") as handle:
         return list(csv.DictReader(handle))
-
-
-def _copy(src: Path, dst: Path) -> Path:
-    dst.mkdir()
-    for path in src.iterdir():
-        (dst / path.name).write_bytes(path.read_bytes())
-    return dst
 
 
 def _rewrite(out: Path, rows: list[dict[str, str]]) -> None:
@@ -64,7 +58,7 @@ def test_a_consistent_run_with_a_percentile_gate_checks_clean(percentile_run: Pa
 
 
 def test_a_promotion_below_the_percentile_cut_off_is_reported(percentile_run: Path, tmp_path: Path) -> None:
-    out = _copy(percentile_run, tmp_path / "tampered")
+    out = Path(shutil.copytree(percentile_run, tmp_path / "tampered"))
     rows = _stages(out)
     row = _judged_late(rows, passed="1")
     row.update(dict.fromkeys(RATE_COLUMNS.values(), "0"))  # a score of 0 cannot be in the top 30%
@@ -74,7 +68,7 @@ def test_a_promotion_below_the_percentile_cut_off_is_reported(percentile_run: Pa
 
 
 def test_a_percentile_failure_quoting_another_cut_off_is_reported(percentile_run: Path, tmp_path: Path) -> None:
-    out = _copy(percentile_run, tmp_path / "tampered")
+    out = Path(shutil.copytree(percentile_run, tmp_path / "tampered"))
     rows = _stages(out)
     row = next(r for r in rows if r["failed_gate"] == "percentile" and float(r["failed_threshold"]) > 0)
     row["failed_threshold"] = f"{float(row['failed_threshold']) * 1.01:.6g}"
