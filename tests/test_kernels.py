@@ -78,33 +78,33 @@ def test_finishing_a_long_video_is_harder() -> None:
 
 def test_choose_takes_the_best_valid_candidate_or_none() -> None:
     scores = np.array([[0.1, 0.9, 0.5], [-np.inf, -np.inf, -np.inf], [2.0, -np.inf, 1.0]], dtype=np.float32)
-    col = ranking.choose(scores, np.zeros(3, dtype=bool), np.random.default_rng(0))
-    assert col.tolist() == [1, -1, 0]
+    best = ranking.choose(scores.T, np.zeros(3, dtype=bool), np.random.default_rng(0))
+    assert best.tolist() == [1, -1, 0]
 
 
 @pytest.mark.parametrize("width", [2, 6, 8, 9, 64])
 def test_choose_agrees_with_argmax_on_random_scores(width: int) -> None:
     rng = np.random.default_rng(width)
-    scores = (rng.lognormal(0.0, 2.0, size=(20_000, width))).astype(np.float32)
+    scores = (rng.lognormal(0.0, 2.0, size=(width, 20_000))).astype(np.float32)
     scores[rng.random(scores.shape) < 0.3] = -np.inf
-    col = ranking.choose(scores, np.zeros(len(scores), dtype=bool), rng)
-    valid = np.isfinite(scores).any(axis=1)
-    expected = np.where(valid, np.argmax(scores, axis=1), -1)
-    assert (col == expected).all()
+    none = np.zeros(scores.shape[1], dtype=bool)
+    best = ranking.choose(scores, none, rng)
+    valid = np.isfinite(scores).any(axis=0)
+    assert (best == np.where(valid, np.argmax(scores, axis=0), -1)).all()
     close = scores.copy()
-    finite = np.isfinite(close[:, 0])
-    close[finite, 1] = np.nextafter(close[finite, 0], np.float32(np.inf))  # within column 0's packed bits
-    best = ranking.choose(close, np.zeros(len(close), dtype=bool), rng)
-    assert (best == np.where(np.isfinite(close).any(axis=1), np.argmax(close, axis=1), -1)).all()
+    finite = np.isfinite(close[0])
+    close[1, finite] = np.nextafter(close[0, finite], np.float32(np.inf))  # within row 0's packed bits
+    best = ranking.choose(close, none, rng)
+    assert (best == np.where(np.isfinite(close).any(axis=0), np.argmax(close, axis=0), -1)).all()
     scores = np.minimum(scores, np.float32(2.0))
-    scores[:, 0] = scores[:, -1] = np.float32(3.0)  # an exact tie goes to the first column
-    assert (ranking.choose(scores, np.zeros(len(scores), dtype=bool), rng) == 0).all()
+    scores[0] = scores[-1] = np.float32(3.0)  # an exact tie goes to the first candidate
+    assert (ranking.choose(scores, none, rng) == 0).all()
 
 
 def test_exploration_only_takes_valid_candidates() -> None:
-    scores = np.tile(np.array([[-np.inf, 0.1, -np.inf, 0.2]], dtype=np.float32), (2000, 1))
-    col = ranking.choose(scores, np.ones(2000, dtype=bool), np.random.default_rng(0))
-    assert set(col.tolist()) == {1, 3}  # both valid ones, never an invalid one, despite 0.1 < 0.2
+    scores = np.tile(np.array([[-np.inf], [0.1], [-np.inf], [0.2]], dtype=np.float32), (1, 2000))
+    best = ranking.choose(scores, np.ones(2000, dtype=bool), np.random.default_rng(0))
+    assert set(best.tolist()) == {1, 3}  # both valid ones, never an invalid one, despite 0.1 < 0.2
 
 
 def counts(views: int, **actions: int) -> np.ndarray:

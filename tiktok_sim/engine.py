@@ -111,6 +111,20 @@ def _within_quota(v: np.ndarray, bad: np.ndarray, left: np.ndarray, rng: np.rand
     return fits
 
 
+@dataclasses.dataclass(frozen=True)
+class _Offer:
+    """The videos one feed tick can show, compacted so per-candidate gathers hit small arrays.
+
+    Index ``ids.size`` is a sentinel meaning "no candidate": its weight is -inf.
+    """
+
+    ids: np.ndarray  # (M,) ascending video ids: the open videos and every creator's latest
+    topic: np.ndarray  # (M + 1,)
+    weight: np.ndarray  # (language groups, M + 1) float32: expected action value x language factor
+    open_index: np.ndarray  # (open,) each open video's index
+    latest_index: np.ndarray  # (creators,) each creator's latest video's index, or the sentinel
+
+
 class Engine:
     """Owns all mutable state of one run; the scenario stays frozen."""
 
@@ -163,9 +177,12 @@ class Engine:
         self._affinity = np.exp(self.estimates)  # exp of the estimates, refreshed where they change
         self.user_views = np.zeros(n_users, dtype=np.int32)
         languages = np.arange(len(self.pop.languages), dtype=np.int64)
-        speaks = ((self.pop.langmask[:, None] >> languages) & 1).astype(bool)
-        self._speakers = speaks.sum(axis=0)
-        self._language_factor = np.where(speaks, np.float32(1.0), LANGUAGE_PENALTY).astype(np.float32)
+        self._speakers = ((self.pop.langmask[:, None] >> languages) & 1).sum(axis=0)
+        # Users who speak the same languages share a row of language factors: few rows, whatever the audience.
+        masks, group = np.unique(self.pop.langmask, return_inverse=True)
+        self._language_group = group.astype(np.intp)
+        speaks = ((masks[:, None] >> languages) & 1).astype(bool)
+        self._group_factor = np.where(speaks, np.float32(1.0), LANGUAGE_PENALTY).astype(np.float32)
         self.seen = SeenFilter(int(expected_impressions(scenario) * 1.2) + 1024)
 
         diurnal = np.asarray(scenario.users.diurnal, dtype=np.float64)
@@ -364,80 +381,96 @@ class Engine:
         unreached = self._speakers[cat.language[ids]] - cat.total[ids, A["views"]]
         return ids, np.maximum(np.minimum(remaining, unreached), 0)
 
-    def _candidates(self, users: np.ndarray, open_ids: np.ndarray, remaining: np.ndarray) -> np.ndarray:
-        """(S, C) int64 candidate videos per slot (-1 = none).
+    def _offer(self, open_ids: np.ndarray) -> _Offer:
+        """This tick's candidate videos, compacted, with what scoring needs of each."""
+        cat, latest = self.catalog, self.creator_latest
+        offered = np.zeros(len(cat), dtype=bool)
+        offered[open_ids] = True
+        offered[latest[latest >= 0]] = True
+        ids = np.flatnonzero(offered)
+        none = ids.size  # the sentinel's index
+        index = np.cumsum(offered) - 1  # video id -> its index in ids
+        weight = np.empty((self._group_factor.shape[0], none + 1), dtype=np.float32)
+        np.multiply(cat.value[ids], self._group_factor[:, cat.language[ids]], out=weight[:, :none])
+        weight[:, none] = -np.inf
+        return _Offer(
+            ids=ids,
+            topic=np.append(cat.topic[ids], 0),
+            weight=weight,
+            open_index=index[open_ids],
+            latest_index=np.where(latest >= 0, index[latest], none),
+        )
+
+    def _candidates(self, users: np.ndarray, offer: _Offer, remaining: np.ndarray) -> np.ndarray:
+        """(C, S) candidates per slot, as indices into the offer (its sentinel = none).
 
         Pool candidates are drawn in proportion to each open video's paced demand
-        (remaining quota over remaining ticks), through a table of tickets so a draw is
-        one integer index; one column may instead hold a followed creator's latest video,
-        which is how stopped videos keep a follower trickle.
+        (remaining quota over remaining ticks), through a table of exactly ``TICKETS``
+        entries so a draw is 16 random bits; the last candidate may instead be a followed
+        creator's latest video, which is how stopped videos keep a follower trickle.
         """
-        rng, cat, rec = self._feed_rng, self.catalog, self.scenario.recommender
-        n_slots, width = users.size, rec.candidates
-        cands = None
-        if open_ids.size:
-            deadline = cat.stage_deadline_min[open_ids]
-            ticks_left = np.maximum(1.0, np.ceil((deadline - self.env.now) / self.scenario.run.tick))
-            demand = remaining / ticks_left
-            if demand.sum() > 0:
-                # Stochastic rounding keeps every video's expected share exact.
-                scaled = demand * (TICKETS / demand.sum())
-                table = np.repeat(open_ids, np.floor(scaled + rng.random(scaled.size)).astype(np.int64))
-                if table.size:
-                    cands = np.take(table, rng.integers(0, table.size, size=(n_slots, width)))
-        if cands is None:
-            cands = np.full((n_slots, width), -1, dtype=np.int64)
+        rng, rec = self._feed_rng, self.scenario.recommender
+        n_slots, width, none = users.size, rec.candidates, offer.ids.size
+        open_ids = offer.ids[offer.open_index]
+        deadline = self.catalog.stage_deadline_min[open_ids]
+        ticks_left = np.maximum(1.0, np.ceil((deadline - self.env.now) / self.scenario.run.tick))
+        demand = remaining / ticks_left
+        if demand.sum() > 0:
+            # Systematic rounding: every video's expected share is exact and the table has exactly TICKETS entries.
+            edges = np.floor(np.cumsum(demand * (TICKETS / demand.sum())) + rng.random()).astype(np.int64)
+            edges = np.minimum(edges, TICKETS)  # float error must not overshoot the table
+            edges[-1] = TICKETS
+            table = np.repeat(offer.open_index, np.diff(edges, prepend=0))
+            draws = rng.bit_generator.random_raw(-(-n_slots * width // 4)).view(np.uint16)[: n_slots * width]
+            cands = np.take(table, draws.astype(np.intp)).reshape(width, n_slots)
+        else:
+            cands = np.full((width, n_slots), none, dtype=np.intp)
 
         follow_slots = np.flatnonzero(rng.random(n_slots) < rec.follow_candidates)
         fu = users[follow_slots]
-        n_creators = self.cre.count
         lo, hi = self.follow_start[fu], self.follow_start[fu + 1]
         has = hi > lo
         pick = lo[has] + np.floor(rng.random(int(has.sum())) * (hi - lo)[has]).astype(np.int64)
-        latest = self.creator_latest[self.follow_keys[pick] % n_creators]
-        cands[follow_slots[has], width - 1] = np.where(latest >= 0, latest, cands[follow_slots[has], width - 1])
+        latest = offer.latest_index[self.follow_keys[pick] % self.cre.count]
+        slots = follow_slots[has]
+        cands[width - 1, slots] = np.where(latest != none, latest, cands[width - 1, slots])
         return cands
 
-    def _scores(self, users: np.ndarray, cands: np.ndarray) -> np.ndarray:
-        """(S, C) float32 ranking scores from the system's estimates; -inf where invalid.
+    def _scores(self, users: np.ndarray, cands: np.ndarray, offer: _Offer) -> np.ndarray:
+        """(C, S) float32 ranking scores from the system's estimates; -inf for no candidate.
 
         score = exp(estimated topic affinity) x the video's expected action value, scaled
-        down for a language the user does not speak.
+        down for a language the user does not speak. Every per-candidate gather but the
+        user's affinity hits the offer's small arrays.
         """
-        cat = self.catalog
-        invalid = cands < 0
-        any_invalid = bool(invalid.any())
-        safe = np.maximum(cands, 0) if any_invalid else cands
-        n_topics, n_languages = self._affinity.shape[1], self._language_factor.shape[1]
-        # np.take: the same gathers as fancy indexing, about a quarter faster.
-        score = np.take(self._affinity, (users * n_topics)[:, None] + np.take(cat.topic, safe))
-        score *= np.take(cat.value, safe)
-        score *= np.take(self._language_factor, (users * n_languages)[:, None] + np.take(cat.language, safe))
-        if any_invalid:
-            score[invalid] = -np.inf
+        n_topics = self._affinity.shape[1]
+        score = np.take(self._affinity, users * n_topics + np.take(offer.topic, cands))
+        score *= np.take(offer.weight, self._language_group[users] * offer.weight.shape[1] + cands)
         return score
 
     def _select(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fill slots with unseen, in-quota videos: (users, videos) of the impressions."""
         rng, cat = self._feed_rng, self.catalog
         open_ids, remaining = self._open()
-        cands = self._candidates(users, open_ids, remaining)
-        scores = self._scores(users, cands)
+        offer = self._offer(open_ids)
+        cands = self._candidates(users, offer, remaining)
+        scores = self._scores(users, cands, offer)
         explore = rng.random(users.size) < self.scenario.recommender.exploration
-        width = cands.shape[1]
+        n_slots, width = users.size, cands.shape[0]
 
         left = np.full(len(cat), np.inf)
         left[open_ids] = remaining
         taken_u: list[np.ndarray] = []
         taken_v: list[np.ndarray] = []
-        pending = np.arange(users.size)
+        pending = np.arange(n_slots)
         for round_ in range(RETRY_ROUNDS):
-            first = round_ == 0  # every slot is pending: skip the row copies
-            col = ranking.choose(scores if first else scores[pending], explore if first else explore[pending], rng)
-            pending, col = pending[col >= 0], col[col >= 0]
+            first = round_ == 0  # every slot is pending: skip the copies
+            row = ranking.choose(scores if first else scores[:, pending], explore if first else explore[pending], rng)
+            pending, row = pending[row >= 0], row[row >= 0]
             if not pending.size:
                 break
-            v, u = np.take(cands, pending * width + col), users[pending]
+            picked = np.take(cands, row * n_slots + pending)
+            v, u = np.take(offer.ids, picked), users[pending]
             keys = (u << 32) | v
             # Earlier rounds' picks are already in the seen filter, so only this round can repeat itself.
             where, bits = self.seen.locate(keys)
@@ -449,11 +482,11 @@ class Engine:
             taken_v.append(v[ok])
             self.seen.add_at(where[ok], bits[ok], words[ok])
             left -= np.bincount(v[ok], minlength=left.size)
-            # Rule the rejected video out of the slot's row (it may sit in more than one column).
-            rows = pending[bad]
-            cells = rows[:, None] * width + np.arange(width)
-            scores.reshape(-1)[cells[np.take(cands, cells) == v[bad][:, None]]] = -np.inf
-            pending = rows
+            # Rule the rejected video out of the slot (it may be more than one of its candidates).
+            slots = pending[bad]
+            cells = np.arange(width)[:, None] * n_slots + slots
+            scores.reshape(-1)[cells[np.take(cands, cells) == picked[bad]]] = -np.inf
+            pending = slots
         self.unfilled += int(pending.size)
         if not taken_u:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)

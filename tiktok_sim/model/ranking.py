@@ -82,43 +82,44 @@ def update_estimates(
 
 
 def choose(scores: np.ndarray, explore: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(S,) int column of the chosen candidate per slot, or -1 where none is valid.
+    """(S,) int index of the chosen candidate per slot, or -1 where none is valid.
 
     Args:
-        scores: (S, C) float32, non-negative, or -inf for invalid candidates.
+        scores: (C, S) float32, non-negative, or -inf for invalid candidates: candidate c
+            of slot s at ``[c, s]``, so each candidate rank is one contiguous row.
         explore: (S,) bool, slots that ignore the scores and take a random valid candidate.
         rng: draws the exploring slots' picks.
     """
-    col = _best_column(scores)
-    rows = np.flatnonzero(explore)
-    if rows.size:
-        noise = rng.random((rows.size, scores.shape[1]), dtype=np.float32)
-        picked = np.where(np.isfinite(scores[rows]), noise, np.float32(-np.inf))
-        col[rows] = _best_column(picked)
-    return col
+    best = _best_row(scores)
+    slots = np.flatnonzero(explore)
+    if slots.size:
+        noise = rng.random((scores.shape[0], slots.size), dtype=np.float32)
+        picked = np.where(np.isfinite(scores[:, slots]), noise, np.float32(-np.inf))
+        best[slots] = _best_row(picked)
+    return best
 
 
-def _best_column(scores: np.ndarray) -> np.ndarray:
-    """(S,) column of each row's largest value (ties: the first), or -1 if the row is all -inf.
+def _best_row(scores: np.ndarray) -> np.ndarray:
+    """(S,) row of each column's largest value (ties: the first), or -1 if the column is all -inf.
 
-    Exactly ``argmax``, about 3x faster on short rows: the column rides in the lowest
-    mantissa bits of each value's bit pattern (an order-preserving integer for
-    non-negative floats; -inf reads as negative), so a row's best is one integer maximum
-    per column. The rare rows whose best is within those bits of another value go to
-    ``argmax``.
+    Exactly ``argmax(axis=0)``, several times faster for few rows: the row rides in the
+    lowest mantissa bits of each value's bit pattern (an order-preserving integer for
+    non-negative floats; -inf reads as negative), so a column's best is one integer
+    maximum per row. The rare columns whose best is within those bits of another value
+    go to ``argmax``.
     """
-    width = scores.shape[1]
+    width = scores.shape[0]
     low = np.int32((1 << max(1, (width - 1).bit_length())) - 1)
-    keys = scores.view(np.int32)
-    best = (keys[:, 0] & ~low) | low
+    masked = scores.view(np.int32) & ~low
+    best = masked[0] | low
     for c in range(1, width):
-        np.maximum(best, (keys[:, c] & ~low) | (low - np.int32(c)), out=best)
-    col = np.where(best >= 0, low - (best & low), -1).astype(np.intp)
+        np.maximum(best, masked[c] | (low - np.int32(c)), out=best)
+    row = np.where(best >= 0, low - (best & low), -1).astype(np.intp)
     top = best & ~low
     near = np.zeros(best.size, dtype=np.int8)
     for c in range(width):
-        near += (keys[:, c] & ~low) == top
-    rows = np.flatnonzero((near > 1) & (best >= 0))
-    if rows.size:
-        col[rows] = np.argmax(scores[rows], axis=1)
-    return col
+        near += masked[c] == top
+    slots = np.flatnonzero((near > 1) & (best >= 0))
+    if slots.size:
+        row[slots] = np.argmax(scores[:, slots], axis=0)
+    return row
