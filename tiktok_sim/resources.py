@@ -49,7 +49,7 @@ def estimate(scenario: Scenario) -> Estimate:
     videos = expected_videos(scenario) * days / (scenario.run.duration / 1440.0)
     topics, languages = len(scenario.topics), len(language_index(scenario))
 
-    per_user = topics * 4 * 3 + languages * (4 + 8) + 64  # interests, estimates, affinities, language tables
+    per_user = topics * 4 * 3 + languages * 8 + 8 + 64  # interests, estimates, affinities, language bits, group
     seen_words = 2 ** math.ceil(math.log2(max(1.0, impressions * 1.2 * 16 / 64)))
     follow_mean = creators.followers.median * math.exp(creators.followers.sigma**2 / 2)
     edges = creators.count * min(follow_mean, users.count / 2) + sum(f.followers for f in scenario.featured)
