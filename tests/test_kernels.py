@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tiktok_sim.engine import TICKETS, ticket_counts
 from tiktok_sim.model import exposure, ranking
 from tiktok_sim.model.engagement import Exposure, probability, react
 from tiktok_sim.scenario.schema import AbsoluteGate, Engagement, PercentileGate, Reaction, ScoreGate, Stage
@@ -165,3 +166,14 @@ def test_seen_filter_has_no_false_negatives_and_few_false_positives() -> None:
     rate = seen.contains(unseen).mean()
     assert rate < 0.01  # tolerance: documented as well under 1% at 16 bits per key
     assert seen.false_positive_rate() == pytest.approx(rate, abs=0.005)
+
+
+def test_ticket_counts_fill_the_table_and_keep_each_share_in_expectation() -> None:
+    demand = np.array([0.0, 3.0, 1e-6, 7.5, 0.0, 2.25, 0.0])  # zeros at both ends, one share below a ticket
+    share = demand / demand.sum() * TICKETS
+    offsets = (np.arange(4000) + 0.5) / 4000  # an even grid standing in for the uniform offset
+    counts = np.array([ticket_counts(demand, float(u)) for u in offsets])
+    assert (counts.sum(axis=1) == TICKETS).all()
+    assert (counts >= np.floor(share)).all() and (counts <= np.ceil(share)).all()
+    # Over the offset each count averages its share; the grid's step bounds the error at 1/4000.
+    np.testing.assert_allclose(counts.mean(axis=0), share, rtol=0, atol=1 / 4000 + 1e-9)

@@ -62,6 +62,18 @@ def expected_videos(scenario: Scenario) -> float:
     return per_day * scenario.run.duration / 1440.0
 
 
+def ticket_counts(demand: np.ndarray, offset: float) -> np.ndarray:
+    """(n,) tickets per video, exactly ``TICKETS`` in all, by systematic rounding.
+
+    Each count is its share of ``TICKETS`` rounded down or up; over a uniform ``offset``
+    in [0, 1) its expectation is the share exactly.
+    """
+    edges = np.floor(np.cumsum(demand * (TICKETS / demand.sum())) + offset).astype(np.int64)
+    edges = np.minimum(edges, TICKETS)  # float error must not overshoot the table
+    edges[-1] = TICKETS
+    return np.diff(edges, prepend=0)
+
+
 def _zero_truncated_poisson(lam: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(n,) int64 draws of Poisson(lam) conditioned on being at least 1, by inversion."""
     target = rng.random(lam.size) * -np.expm1(-lam)  # uniform over the mass above zero
@@ -416,11 +428,7 @@ class Engine:
         ticks_left = np.maximum(1.0, np.ceil((deadline - self.env.now) / self.scenario.run.tick))
         demand = remaining / ticks_left
         if demand.sum() > 0:
-            # Systematic rounding: every video's expected share is exact and the table has exactly TICKETS entries.
-            edges = np.floor(np.cumsum(demand * (TICKETS / demand.sum())) + rng.random()).astype(np.int64)
-            edges = np.minimum(edges, TICKETS)  # float error must not overshoot the table
-            edges[-1] = TICKETS
-            table = np.repeat(offer.open_index, np.diff(edges, prepend=0))
+            table = np.repeat(offer.open_index, ticket_counts(demand, rng.random()))
             draws = rng.bit_generator.random_raw(-(-n_slots * width // 4)).view(np.uint16)[: n_slots * width]
             cands = np.take(table, draws.astype(np.intp)).reshape(width, n_slots)
         else:
