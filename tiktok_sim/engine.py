@@ -413,20 +413,22 @@ class Engine:
             latest_index=np.where(latest >= 0, index[latest], none),
         )
 
-    def _candidates(self, users: np.ndarray, offer: _Offer, remaining: np.ndarray) -> np.ndarray:
+    def _paced_demand(self, open_ids: np.ndarray, remaining: np.ndarray) -> np.ndarray:
+        """Each open video's remaining quota spread over the ticks left in its window."""
+        deadline = self.catalog.stage_deadline_min[open_ids]
+        ticks_left = np.maximum(1.0, np.ceil((deadline - self.env.now) / self.scenario.run.tick))
+        return remaining / ticks_left
+
+    def _candidates(self, users: np.ndarray, offer: _Offer, demand: np.ndarray) -> np.ndarray:
         """(C, S) candidates per slot, as indices into the offer (its sentinel = none).
 
         Pool candidates are drawn in proportion to each open video's paced demand
-        (remaining quota over remaining ticks), through a table of exactly ``TICKETS``
+        (aligned with ``offer.open_index``), through a table of exactly ``TICKETS``
         entries so a draw is 16 random bits; the last candidate may instead be a followed
         creator's latest video, which is how stopped videos keep a follower trickle.
         """
         rng, rec = self._feed_rng, self.scenario.recommender
         n_slots, width, none = users.size, rec.candidates, offer.ids.size
-        open_ids = offer.ids[offer.open_index]
-        deadline = self.catalog.stage_deadline_min[open_ids]
-        ticks_left = np.maximum(1.0, np.ceil((deadline - self.env.now) / self.scenario.run.tick))
-        demand = remaining / ticks_left
         if demand.sum() > 0:
             table = np.repeat(offer.open_index, ticket_counts(demand, rng.random()))
             draws = rng.bit_generator.random_raw(-(-n_slots * width // 4)).view(np.uint16)[: n_slots * width]
@@ -461,7 +463,7 @@ class Engine:
         rng, cat = self._feed_rng, self.catalog
         open_ids, remaining = self._open()
         offer = self._offer(open_ids)
-        cands = self._candidates(users, offer, remaining)
+        cands = self._candidates(users, offer, self._paced_demand(open_ids, remaining))
         scores = self._scores(users, cands, offer)
         explore = rng.random(users.size) < self.scenario.recommender.exploration
         n_slots, width = users.size, cands.shape[0]
