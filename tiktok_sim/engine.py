@@ -189,11 +189,11 @@ class Engine:
         self._affinity = np.exp(self.estimates)  # exp of the estimates, refreshed where they change
         self.user_views = np.zeros(n_users, dtype=np.int32)
         languages = np.arange(len(self.pop.languages), dtype=np.int64)
-        self._speakers = ((self.pop.langmask[:, None] >> languages) & 1).sum(axis=0)
         # Users who speak the same languages share a row of language factors: few rows, whatever the audience.
         masks, group = np.unique(self.pop.langmask, return_inverse=True)
         self._language_group = group.astype(np.intp)
         speaks = ((masks[:, None] >> languages) & 1).astype(bool)
+        self._speakers = np.bincount(self._language_group, minlength=masks.size) @ speaks
         self._group_factor = np.where(speaks, np.float32(1.0), LANGUAGE_PENALTY).astype(np.float32)
         self.seen = SeenFilter(int(expected_impressions(scenario) * 1.2) + 1024)
 

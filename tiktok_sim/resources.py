@@ -10,7 +10,6 @@ import psutil
 
 from tiktok_sim.engine import expected_impressions, expected_videos
 from tiktok_sim.scenario.schema import Scenario
-from tiktok_sim.world.population import language_index
 
 BASE_BYTES = 100e6  # interpreter and libraries; with it, estimates land within ~10% of measured peak RSS
 SECONDS_PER_IMPRESSION = 1 / 1.6e6  # measured by `make bench` on a 2-core machine
@@ -47,9 +46,9 @@ def estimate(scenario: Scenario) -> Estimate:
     impressions = expected_impressions(scenario)
     days = (scenario.run.duration + scenario.run.backlog) / 1440.0
     videos = expected_videos(scenario) * days / (scenario.run.duration / 1440.0)
-    topics, languages = len(scenario.topics), len(language_index(scenario))
+    topics = len(scenario.topics)
 
-    per_user = topics * 4 * 3 + languages * 8 + 8 + 64  # interests, estimates, affinities, language bits, group
+    per_user = topics * 4 * 3 + 8 + 64  # interests, estimates, affinities, language group
     seen_words = 2 ** math.ceil(math.log2(max(1.0, impressions * 1.2 * 16 / 64)))
     follow_mean = creators.followers.median * math.exp(creators.followers.sigma**2 / 2)
     edges = creators.count * min(follow_mean, users.count / 2) + sum(f.followers for f in scenario.featured)
