@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tiktok_sim.engine import Engine
+from tiktok_sim.metrics import collect
 from tiktok_sim.output import write_outputs
 from tiktok_sim.results import RunResult
 from tiktok_sim.scenario import Scenario
@@ -66,8 +67,8 @@ def test_each_stage_serves_at_most_its_pool(tiny_result: RunResult) -> None:
 
 
 def test_after_a_stop_only_followers_see_the_video(tiny: Scenario) -> None:
-    engine = Engine(tiny, seed=2, record_impressions=True)
-    result = engine.run()
+    engine = Engine(tiny, seed=2, record_impressions=True).run()
+    result = collect(engine)
     log, stages = result.impressions_log, result.stages
     assert log is not None
     stopped_at = np.full(result.n_videos, np.inf)
@@ -78,7 +79,7 @@ def test_after_a_stop_only_followers_see_the_video(tiny: Scenario) -> None:
     creators = result.videos["creator_id"][log["video"][after]]
     edges = log["user"][after] * result.creators + creators
     # Follow edges only grow, so the final graph contains every edge that existed at the time.
-    assert np.isin(edges, engine.follow_keys).all()
+    assert np.isin(edges, engine.follows.keys).all()
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +110,7 @@ def test_summary_has_the_contracted_fields(written: Path) -> None:
         "impressions", "rates", "watch_ratio", "views_gini", "top_share", "funnel", "runtime_s",
     )  # fmt: skip
     assert set(contracted) <= set(summary)
-    assert set(summary["rates"]) == {"completion", "like", "comment", "share", "follow", "not_interested"}
+    assert set(summary["rates"]) == {"completion", "like", "comment", "share", "follow", "not_interested", "report"}
     assert set(summary["watch_ratio"]) == {"p25", "p50", "p75", "mean"}
     assert set(summary["top_share"]) == {"1%", "4%", "20%"}
     assert summary["watch_ratio"]["p25"] <= summary["watch_ratio"]["p50"] <= summary["watch_ratio"]["p75"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tiktok_sim.engine import TICKETS, ticket_counts
+from tiktok_sim.feed import request
+from tiktok_sim.feed.sourcing import TICKETS, ticket_counts
 from tiktok_sim.model import exposure, ranking
 from tiktok_sim.model.engagement import Exposure, probability, react
 from tiktok_sim.scenario.schema import AbsoluteGate, Engagement, PercentileGate, Reaction, ScoreGate, Stage
@@ -23,6 +24,10 @@ def impressions(n: int = N, *, length: float = 10.0, language_ok: bool = True) -
         hook=rng.random(n, dtype=np.float32),
         length_s=np.full(n, length, dtype=np.float32),
         language_ok=np.full(n, language_ok),
+        style=rng.random(n, dtype=np.float32) * 2,
+        trend=np.zeros(n, dtype=np.float32),
+        complete_shift=np.zeros(n, dtype=np.float32),
+        flagged=np.zeros(n, dtype=bool),
     )
 
 
@@ -77,35 +82,40 @@ def test_finishing_a_long_video_is_harder() -> None:
     assert long < short - 0.3
 
 
-def test_choose_takes_the_best_valid_candidate_or_none() -> None:
-    scores = np.array([[0.1, 0.9, 0.5], [-np.inf, -np.inf, -np.inf], [2.0, -np.inf, 1.0]], dtype=np.float32)
-    best = ranking.choose(scores.T, np.zeros(3, dtype=bool), np.random.default_rng(0))
-    assert best.tolist() == [1, -1, 0]
+def test_blocks_rank_by_band_then_score_and_stay_in_place() -> None:
+    owner = np.array([0, 0, 0, 0, 1, 1, 1])
+    offset = np.array([0, 1, 2, 3, 0, 1, 2])
+    band = np.array([request.REGULAR, request.INVALID, request.REGULAR, request.RESERVE,
+                     request.RESERVE, request.REGULAR, request.EXPLORE])  # fmt: skip
+    score = np.array([0.5, 9.0, 2.0, 7.0, 1.0, 0.1, 0.0], dtype=np.float32)
+    ranked = request.sort_blocks(owner, offset, band, score, np.random.default_rng(0))
+    assert ranked.tolist() == [2, 0, 3, 1, 2, 1, 0]
 
 
-@pytest.mark.parametrize("width", [2, 6, 8, 9, 64])
-def test_choose_agrees_with_argmax_on_random_scores(width: int) -> None:
-    rng = np.random.default_rng(width)
-    scores = (rng.lognormal(0.0, 2.0, size=(width, 20_000))).astype(np.float32)
-    scores[rng.random(scores.shape) < 0.3] = -np.inf
-    none = np.zeros(scores.shape[1], dtype=bool)
-    best = ranking.choose(scores, none, rng)
-    valid = np.isfinite(scores).any(axis=0)
-    assert (best == np.where(valid, np.argmax(scores, axis=0), -1)).all()
-    close = scores.copy()
-    finite = np.isfinite(close[0])
-    close[1, finite] = np.nextafter(close[0, finite], np.float32(np.inf))  # within row 0's packed bits
-    best = ranking.choose(close, none, rng)
-    assert (best == np.where(np.isfinite(close).any(axis=0), np.argmax(close, axis=0), -1)).all()
-    scores = np.minimum(scores, np.float32(2.0))
-    scores[0] = scores[-1] = np.float32(3.0)  # an exact tie goes to the first candidate
-    assert (ranking.choose(scores, none, rng) == 0).all()
+def test_block_ranks_count_valid_entries_within_each_block() -> None:
+    valid = np.array([True, False, True, True, True, False, True])
+    ranks = request.block_ranks(valid, np.array([0, 4]), np.array([4, 3]))
+    assert ranks[valid].tolist() == [0, 1, 2, 0, 1]
 
 
-def test_exploration_only_takes_valid_candidates() -> None:
-    scores = np.tile(np.array([[-np.inf], [0.1], [-np.inf], [0.2]], dtype=np.float32), (1, 2000))
-    best = ranking.choose(scores, np.ones(2000, dtype=bool), np.random.default_rng(0))
-    assert set(best.tolist()) == {1, 3}  # both valid ones, never an invalid one, despite 0.1 < 0.2
+def test_previous_chosen_stays_within_the_block() -> None:
+    chosen = np.array([True, False, True, True, False, True])
+    block_start = np.array([0, 0, 0, 3, 3, 3])
+    assert request.previous_chosen(chosen, block_start).tolist() == [-1, 0, 0, -1, 3, 3]
+
+
+def test_scores_order_like_floats_within_a_band() -> None:
+    rng = np.random.default_rng(3)
+    score = rng.lognormal(0.0, 2.0, 5000).astype(np.float32)
+    owner = np.zeros(score.size, dtype=np.int64)
+    ranked = request.sort_blocks(owner, np.arange(score.size), np.full(score.size, request.REGULAR), score, rng)
+    ordered = score[ranked]
+    assert (np.diff(ordered) <= ordered[:-1] * 2.0**-14).all()  # descending, to the 14 mantissa bits kept
+
+
+def test_completion_counts_more_for_longer_videos() -> None:
+    factor = ranking.completion_factor(np.array([10.0, 40.0]), 0.5)
+    assert factor.tolist() == [1.0, 2.0]
 
 
 def counts(views: int, **actions: int) -> np.ndarray:
@@ -116,6 +126,10 @@ def counts(views: int, **actions: int) -> np.ndarray:
     return row
 
 
+def watch(watched: float = 50.0, length: float = 10.0, n: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    return np.full(n, watched), np.full(n, length)
+
+
 def stage(*gates: object) -> Stage:
     return Stage(pool=100, window=60.0, gates=list(gates))
 
@@ -123,9 +137,9 @@ def stage(*gates: object) -> Stage:
 def test_absolute_gate_passes_at_the_threshold_and_names_the_worst_miss() -> None:
     gate = AbsoluteGate(completion=0.30, like=0.05)
     history = exposure.ScoreHistory()
-    ok = exposure.evaluate(0, stage(gate), counts(100, completions=30, likes=5), history)
+    ok = exposure.evaluate(0, stage(gate), counts(100, completions=30, likes=5), *watch(), history)
     assert ok.passed.tolist() == [True]
-    miss = exposure.evaluate(0, stage(gate), counts(100, completions=29, likes=1), history)
+    miss = exposure.evaluate(0, stage(gate), counts(100, completions=29, likes=1), *watch(), history)
     assert miss.passed.tolist() == [False]
     assert exposure.GATE_NAMES[miss.failed[0]] == "like"  # 1% of 5% is a worse miss than 29% of 30%
     assert (miss.value[0], miss.threshold[0]) == (0.01, 0.05)
@@ -134,8 +148,8 @@ def test_absolute_gate_passes_at_the_threshold_and_names_the_worst_miss() -> Non
 def test_score_gate() -> None:
     gate = ScoreGate(weights={"like": 10.0}, min=0.5)
     history = exposure.ScoreHistory()
-    assert exposure.evaluate(0, stage(gate), counts(100, likes=5), history).passed.tolist() == [True]
-    assert exposure.evaluate(0, stage(gate), counts(100, likes=4), history).passed.tolist() == [False]
+    assert exposure.evaluate(0, stage(gate), counts(100, likes=5), *watch(), history).passed.tolist() == [True]
+    assert exposure.evaluate(0, stage(gate), counts(100, likes=4), *watch(), history).passed.tolist() == [False]
 
 
 def test_percentile_gate_passes_the_top_share_of_recent_scores() -> None:
@@ -144,14 +158,25 @@ def test_percentile_gate_passes_the_top_share_of_recent_scores() -> None:
     batch = np.zeros((100, len(ACTIONS)), dtype=np.int64)
     batch[:, A["views"]] = 100
     batch[:, A["likes"]] = np.arange(100)
-    first = exposure.evaluate(0, stage(gate), batch, history)
+    first = exposure.evaluate(0, stage(gate), batch, *watch(n=100), history)
     assert first.passed.all()  # no history yet: nothing to rank against
-    second = exposure.evaluate(0, stage(gate), batch, history)
+    second = exposure.evaluate(0, stage(gate), batch, *watch(n=100), history)
     assert 24 <= second.passed.sum() <= 26  # the top quarter of the same spread
 
 
+def test_watch_gates_measure_share_and_seconds_watched() -> None:
+    gate = AbsoluteGate(avg_watched=0.5, watch_time=12.0)
+    history = exposure.ScoreHistory()
+    ok = exposure.evaluate(0, stage(gate), counts(100), *watch(50.0, 24.0), history)
+    assert ok.passed.tolist() == [True]  # half of 24 s is exactly 12 s
+    short = exposure.evaluate(0, stage(gate), counts(100), *watch(50.0, 20.0), history)
+    assert exposure.GATE_NAMES[short.failed[0]] == "watch_time" and short.value[0] == 10.0
+    shallow = exposure.evaluate(0, stage(gate), counts(100), *watch(40.0, 60.0), history)
+    assert exposure.GATE_NAMES[shallow.failed[0]] == "avg_watched"
+
+
 def test_no_audience() -> None:
-    verdict = exposure.evaluate(0, stage(), counts(0), exposure.ScoreHistory())
+    verdict = exposure.evaluate(0, stage(), counts(0), *watch(0.0), exposure.ScoreHistory())
     assert exposure.GATE_NAMES[verdict.failed[0]] == "no_audience"
 
 

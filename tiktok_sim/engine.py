@@ -2,7 +2,9 @@
 
 SimPy events are coarse (a day's upload times, one feed tick, one batch's stage
 deadline); each feed tick serves every active user's slots as numpy batches, so no
-Python code runs per impression or per user.
+Python code runs per impression or per user. Where candidates come from, what viewers
+ruled out and the user-side figures live in ``tiktok_sim.feed``; the world's reactions
+and the system's ranking are kernels in ``tiktok_sim.model``.
 """
 
 from __future__ import annotations
@@ -14,13 +16,18 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
+from tiktok_sim.feed import request, sourcing
+from tiktok_sim.feed.context import build_contexts
+from tiktok_sim.feed.controls import ViewerControls
+from tiktok_sim.feed.follows import FollowGraph
+from tiktok_sim.feed.offer import Offer, context_weights, slice_factor, with_sentinel
+from tiktok_sim.feed.viewers import ViewerStats
 from tiktok_sim.model import engagement, exposure, ranking
 from tiktok_sim.results import (
     PERSONALIZATION_BUCKET,
     PERSONALIZATION_BUCKETS,
     WATCH_BIN_WIDTH,
     WATCH_BINS,
-    RunResult,
 )
 from tiktok_sim.scenario.schema import Scenario
 from tiktok_sim.seen import SeenFilter
@@ -35,14 +42,14 @@ from tiktok_sim.world import (
     sample_lengths,
 )
 from tiktok_sim.world.catalog import A
+from tiktok_sim.world.sounds import bucket_of, build_trends, style_of
 
 Progress = Callable[[float, float], None]
 """Called after each feed tick with (simulated minutes done, total)."""
 
-LANGUAGE_PENALTY = np.float32(0.05)  # score factor for a language the user does not speak: rare, not banned
-RETRY_ROUNDS = 3  # a slot whose pick was seen or over quota falls back to its next-best candidate
-TICKETS = 1 << 16  # resolution of the candidate-sampling table
-FOLLOW_MERGE_MINUTES = 60.0  # new follow edges join the graph (and the follower trickle) hourly
+SELECT_ROUNDS = 4  # rounds in which ruled-out picks give way to the next entries of their block
+VALUE_FLOOR = 1e-3  # smallest expected value per impression: keeps ratios finite
+ticket_counts = sourcing.ticket_counts  # re-exported: its exactness is pinned by a test
 
 
 def expected_impressions(scenario: Scenario) -> float:
@@ -62,18 +69,6 @@ def expected_videos(scenario: Scenario) -> float:
     return per_day * scenario.run.duration / 1440.0
 
 
-def ticket_counts(demand: np.ndarray, offset: float) -> np.ndarray:
-    """(n,) tickets per video, exactly ``TICKETS`` in all, by systematic rounding.
-
-    Each count is its share of ``TICKETS`` rounded down or up; over a uniform ``offset``
-    in [0, 1) its expectation is the share exactly.
-    """
-    edges = np.floor(np.cumsum(demand * (TICKETS / demand.sum())) + offset).astype(np.int64)
-    edges = np.minimum(edges, TICKETS)  # float error must not overshoot the table
-    edges[-1] = TICKETS
-    return np.diff(edges, prepend=0)
-
-
 def _zero_truncated_poisson(lam: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(n,) int64 draws of Poisson(lam) conditioned on being at least 1, by inversion."""
     target = rng.random(lam.size) * -np.expm1(-lam)  # uniform over the mass above zero
@@ -89,14 +84,6 @@ def _zero_truncated_poisson(lam: np.ndarray, rng: np.random.Generator) -> np.nda
         draws[more] = k
         more = more[target[more] > cumulative[more]]
     return draws
-
-
-def _contains_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """(n,) bool membership of ``keys`` in an ascending array."""
-    if not sorted_keys.size:
-        return np.zeros(keys.size, dtype=bool)
-    pos = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
-    return sorted_keys[pos] == keys
 
 
 def _repeated(keys: np.ndarray) -> np.ndarray:
@@ -124,17 +111,39 @@ def _within_quota(v: np.ndarray, bad: np.ndarray, left: np.ndarray, rng: np.rand
 
 
 @dataclasses.dataclass(frozen=True)
-class _Offer:
-    """The videos one feed tick can show, compacted so per-candidate gathers hit small arrays.
+class _Requests:
+    """This tick's feed requests: one block of candidates per active user.
 
-    Index ``ids.size`` is a sentinel meaning "no candidate": its weight is -inf.
+    Attributes:
+        user: (A,) ascending active users.
+        slots: (A,) their slots this tick.
+        segment: (A,) their segment: the system's estimated top topic.
+        start: (A,) where each block starts.
+        size: (A,) each block's size.
+        owner: (M,) block of each candidate.
+        cand: (M,) offer index of each candidate (the offer's sentinel for none).
+        band: (M,) int8 band of each candidate (see ``tiktok_sim.feed.request``).
     """
 
-    ids: np.ndarray  # (M,) ascending video ids: the open videos and every creator's latest
-    topic: np.ndarray  # (M + 1,)
-    weight: np.ndarray  # (language groups, M + 1) float32: expected action value x language factor
-    open_index: np.ndarray  # (open,) each open video's index
-    latest_index: np.ndarray  # (creators,) each creator's latest video's index, or the sentinel
+    user: np.ndarray
+    slots: np.ndarray
+    segment: np.ndarray
+    start: np.ndarray
+    size: np.ndarray
+    owner: np.ndarray
+    cand: np.ndarray
+    band: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class _Served:
+    """The impressions of one tick, in feed order: viewer, offer index and video, and whether explored."""
+
+    user: np.ndarray
+    owner: np.ndarray
+    pick: np.ndarray
+    video: np.ndarray
+    explored: np.ndarray
 
 
 class Engine:
@@ -159,42 +168,45 @@ class Engine:
         self.seed = seed
         self._progress = progress
         root = np.random.SeedSequence(seed)
-        world_seq, upload_seq, feed_seq, react_seq = root.spawn(4)
-        pop_rng, creator_rng, follow_rng = (np.random.default_rng(s) for s in world_seq.spawn(3))
+        world_seq, upload_seq, feed_seq, react_seq, review_seq = root.spawn(5)
+        pop_rng, creator_rng, follow_rng, trend_rng = (np.random.default_rng(s) for s in world_seq.spawn(4))
         self._upload_rng = np.random.default_rng(upload_seq)
         self._feed_rng = np.random.default_rng(feed_seq)
         self._react_rng = np.random.default_rng(react_seq)
+        self._review_rng = np.random.default_rng(review_seq)
 
         self.pop = build_population(scenario, pop_rng)
         self.cre = build_creators(scenario, creator_rng)
+        self.trends = build_trends(scenario, trend_rng)
         targets = initial_followers(scenario, follow_rng)
-        self.follow_keys = build_follow_keys(self.cre, self.pop, targets, follow_rng)
-        self.initial_followers = np.bincount(self.follow_keys % self.cre.count, minlength=self.cre.count)
-        # follow_keys[follow_start[u]:follow_start[u + 1]] are user u's edges (keys sort by user first)
-        self.follow_start = np.searchsorted(
-            self.follow_keys, np.arange(scenario.users.count + 1, dtype=np.int64) * self.cre.count
+        self.follows = FollowGraph(
+            build_follow_keys(self.cre, self.pop, targets, follow_rng), scenario.users.count, self.cre.count
         )
-        self.followers_gained = np.zeros(self.cre.count, dtype=np.int64)
-        self._pending_follows = np.empty(0, dtype=np.int64)
-        self._next_follow_merge = FOLLOW_MERGE_MINUTES
 
-        self.catalog = Catalog(int(expected_videos(scenario) * 1.3) + 16, scenario.videos.hashtags_per_video)
+        n_users, n_topics, rec = self.pop.count, len(scenario.topics), scenario.recommender
+        self.catalog = Catalog(
+            int(expected_videos(scenario) * 1.3) + 16,
+            scenario.videos.hashtags_per_video,
+            segments=n_topics,
+            devices=len(scenario.users.devices),
+        )
         self.creator_latest = np.full(self.cre.count, -1, dtype=np.int64)
         self._in_review = np.empty(0, dtype=np.int64)
 
-        n_users, n_topics = self.pop.count, len(scenario.topics)
-        self.estimates = np.zeros((n_users, n_topics), dtype=np.float32)
+        # The system's estimates: topics, then hashed sound buckets, then hashed hashtag buckets.
+        self._sound_column = n_topics
+        self._hashtag_column = n_topics + rec.sound_buckets
+        self.estimates = np.zeros((n_users, n_topics + rec.sound_buckets + rec.hashtag_buckets), dtype=np.float32)
         rows = np.flatnonzero(self.pop.picked)
-        self.estimates[rows[:, None], self.pop.picked_topics[rows]] = np.log(scenario.recommender.picked_prior)
+        self.estimates[rows[:, None], self.pop.picked_topics[rows]] = np.log(rec.picked_prior)
         self._affinity = np.exp(self.estimates)  # exp of the estimates, refreshed where they change
         self.user_views = np.zeros(n_users, dtype=np.int32)
-        languages = np.arange(len(self.pop.languages), dtype=np.int64)
-        # Users who speak the same languages share a row of language factors: few rows, whatever the audience.
-        masks, group = np.unique(self.pop.langmask, return_inverse=True)
-        self._language_group = group.astype(np.intp)
-        speaks = ((masks[:, None] >> languages) & 1).astype(bool)
-        self._speakers = np.bincount(self._language_group, minlength=masks.size) @ speaks
-        self._group_factor = np.where(speaks, np.float32(1.0), LANGUAGE_PENALTY).astype(np.float32)
+        self.contexts = build_contexts(self.pop)
+        self._speakers = (
+            np.bincount(self.contexts.group, minlength=self.contexts.speaks.shape[0]) @ self.contexts.speaks
+        )
+        self.controls = ViewerControls(n_users, self.cre.count, scenario.videos.sounds)
+        self.viewers = ViewerStats(n_users, n_topics, scenario.run.duration)
         self.seen = SeenFilter(int(expected_impressions(scenario) * 1.2) + 1024)
 
         diurnal = np.asarray(scenario.users.diurnal, dtype=np.float64)
@@ -203,6 +215,7 @@ class Engine:
         self._rates: tuple[np.ndarray, np.ndarray] = (np.empty(0), np.empty(0))
         self._pools = np.array([s.pool for s in scenario.ladder], dtype=np.int64)
         self._history = exposure.ScoreHistory()
+        self._device_completion = np.array([d.completion_length for d in scenario.users.devices], dtype=np.float32)
 
         self.totals = np.zeros(len(ACTIONS), dtype=np.int64)
         self.watch_hist = np.zeros(WATCH_BINS, dtype=np.int64)
@@ -221,14 +234,12 @@ class Engine:
 
     # ------------------------------------------------------------------ processes
 
-    def run(self) -> RunResult:
-        """Simulate the scenario's duration and collect the result."""
+    def run(self) -> Engine:
+        """Simulate the scenario's duration; read the outcome with ``tiktok_sim.metrics.collect``."""
         self.env.process(self._uploads())
         self.env.process(self._feed())
         self.env.run(until=self.scenario.run.duration + 1e-9)
-        from tiktok_sim.metrics import collect  # metrics imports the package root, which imports this module
-
-        return collect(self)
+        return self
 
     def _uploads(self) -> simpy.events.ProcessGenerator:
         """Each simulated day, draw every creator's uploads and release them tick by tick.
@@ -268,47 +279,124 @@ class Engine:
             if self._progress is not None:
                 self._progress(self.env.now, duration)
 
-    # ------------------------------------------------------------------ uploads and stages
+    # ------------------------------------------------------------------ uploads, review and stages
+
+    def _sounds(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(n,) sounds for new uploads and whether each is trending.
+
+        Creators who use a trending sound ride the trends that are strong now.
+        """
+        rng, videos = self._upload_rng, self.scenario.videos
+        trending = (rng.random(n) < videos.trending_sound_prob) & (videos.trending_sounds > 0)
+        trending |= videos.trending_sounds >= videos.sounds  # nothing else to use
+        sound = rng.integers(min(videos.trending_sounds, videos.sounds - 1), videos.sounds, n)
+        if trending.any():
+            pull = self.trends.now(self.env.now).astype(np.float64)
+            sound[trending] = rng.choice(pull.size, size=int(trending.sum()), p=pull / pull.sum())
+        return sound, trending
+
+    def _hashtags(self, n: int) -> np.ndarray:
+        """(n, hashtags_per_video) hashtags sharing one style per video (the first one's)."""
+        rng, videos = self._upload_rng, self.scenario.videos
+        tags = rng.integers(0, videos.hashtags, (n, videos.hashtags_per_video))
+        styles = videos.styles
+        aligned = tags - tags % styles + (tags[:, :1] % styles)
+        aligned = np.where(aligned >= videos.hashtags, aligned - styles, aligned)
+        return np.where(aligned >= 0, aligned, tags)
 
     def _upload(self, creators: np.ndarray, at: np.ndarray) -> None:
-        """Add videos for ``creators`` uploaded at minutes ``at``; they start in review."""
-        rng, cre, spec = self._upload_rng, self.cre, self.scenario
+        """Add videos for ``creators`` uploaded at minutes ``at``; they start in review.
+
+        Spam is of poor quality; a duplicate re-uploads an earlier video's content.
+        """
+        rng, cre, spec, cat = self._upload_rng, self.cre, self.scenario, self.catalog
         n = creators.size
         column = np.floor(rng.random(n) * cre.niche_count[creators]).astype(np.int64)
         spread = spec.creators.video_spread
         videos = spec.videos
-        trending = rng.random(n) < videos.trending_sound_prob
-        sound = np.where(
-            trending | (videos.trending_sounds >= videos.sounds),
-            rng.integers(0, max(videos.trending_sounds, 1), n),
-            rng.integers(videos.trending_sounds, videos.sounds, n) if videos.trending_sounds < videos.sounds else 0,
-        )
+        sound, trending = self._sounds(n)
+        flags = rng.random((3, n))
+        spam = flags[0] < videos.spam_prob
+        duplicate = (flags[1] < videos.duplicate_prob) & (len(cat) > 0)
+        quality = np.clip(cre.quality[creators] + spread * rng.standard_normal(n), 0.0, 1.0)
+        content = {
+            "topic": cre.niche[creators, column],
+            "sound": sound,
+            "trending": trending,
+            "length_s": sample_lengths(spec, cre.length_median_s[creators], rng),
+            "quality": np.where(spam, 0.3 * quality, quality),
+            "hook": np.clip(cre.hook[creators] + spread * rng.standard_normal(n), 0.0, 1.0),
+            "hashtags": self._hashtags(n),
+        }
+        copies = np.flatnonzero(duplicate)
+        if copies.size:
+            original = rng.integers(0, len(cat), copies.size)
+            for name in content:
+                content[name][copies] = getattr(cat, name)[original]
         delay = videos.review_delay.median * np.exp(videos.review_delay.sigma * rng.standard_normal(n))
-        ids = self.catalog.append(
+        ids = cat.append(
             creator=creators,
-            topic=cre.niche[creators, column],
             language=cre.language[creators],
-            sound=sound,
-            trending=trending & (videos.trending_sounds > 0),
-            length_s=sample_lengths(spec, cre.length_median_s[creators], rng),
-            quality=np.clip(cre.quality[creators] + spread * rng.standard_normal(n), 0.0, 1.0),
-            hook=np.clip(cre.hook[creators] + spread * rng.standard_normal(n), 0.0, 1.0),
             upload_min=at,
             eligible_min=at + delay,
-            hashtags=rng.integers(0, videos.hashtags, (n, videos.hashtags_per_video)),
+            spam=spam,
+            duplicate=duplicate,
+            sensitive=flags[2] < videos.sensitive_prob,
             value=np.full(n, self._prior_value(), dtype=np.float32),
+            **content,
         )
         self._in_review = np.concatenate([self._in_review, ids])
 
     def _admit_reviewed(self) -> None:
-        """Videos whose review has ended enter pool 0 now."""
-        done = self.catalog.eligible_min[self._in_review] <= self.env.now
+        """Videos whose review has ended: blocked if caught as spam or a duplicate, else eligible.
+
+        A first review opens pool 0; a review triggered by reports returns the video
+        where it was (its pool restarts).
+        """
+        cat = self.catalog
+        done = cat.eligible_min[self._in_review] <= self.env.now
         if not done.any():
             return
         ids = self._in_review[done]
         self._in_review = self._in_review[~done]
-        self.creator_latest[self.catalog.creator[ids]] = ids  # ids ascend, so the newest wins
-        self._enter(ids, 0)
+        flagged = cat.spam[ids] | cat.duplicate[ids]
+        caught = flagged & (self._review_rng.random(ids.size) < self.scenario.videos.review_catch)
+        cat.status[ids[caught]] = Status.REMOVED
+        ids = ids[~caught]
+        back = cat.rereviewed[ids]
+        first = ids[~back]
+        self.creator_latest[cat.creator[first]] = first  # ids ascend, so the newest wins
+        self._enter(first, 0)
+        again = ids[back]
+        reopen = cat.resume_status[again] == Status.OPEN
+        cat.status[again[~reopen]] = cat.resume_status[again[~reopen]]
+        for stage in np.unique(cat.stage[again[reopen]]):
+            self._enter(again[reopen][cat.stage[again[reopen]] == stage], int(stage))
+
+    def _send_back_to_review(self) -> None:
+        """Videos reported often enough go back to review once, leaving the feed meanwhile."""
+        cat, rec = self.catalog, self.scenario.recommender
+        n = len(cat)
+        reports, views = cat.total[:n, A["reports"]], np.maximum(cat.total[:n, A["views"]], 1)
+        live = (
+            (cat.status[:n] == Status.OPEN) | (cat.status[:n] == Status.STOPPED) | (cat.status[:n] == Status.COMPLETE)
+        )
+        ids = np.flatnonzero(
+            live
+            & ~cat.rereviewed[:n]
+            & (reports >= rec.reports_to_review)
+            & (reports >= rec.report_rate_to_review * views)
+        )
+        if not ids.size:
+            return
+        delay = self.scenario.videos.review_delay
+        cat.resume_status[ids] = cat.status[ids]
+        cat.status[ids] = Status.REVIEW
+        cat.rereviewed[ids] = True
+        cat.eligible_min[ids] = self.env.now + delay.median * np.exp(
+            delay.sigma * self._review_rng.standard_normal(ids.size)
+        )
+        self._in_review = np.concatenate([self._in_review, ids])
 
     def _enter(self, ids: np.ndarray, stage: int) -> None:
         """Open ``stage``'s pool for ``ids`` and schedule its evaluation at the window's end."""
@@ -321,6 +409,7 @@ class Engine:
         cat.stage_entered_min[ids] = self.env.now
         cat.stage_deadline_min[ids] = self.env.now + window
         cat.stage_counts[ids] = 0
+        cat.stage_watched[ids] = 0.0
         epochs = cat.stage_epoch[ids].copy()
         deadline = self.env.timeout(window)
         deadline.callbacks.append(lambda _event: self._on_deadline(ids, epochs))
@@ -338,7 +427,8 @@ class Engine:
         for stage in np.unique(stages):
             batch = ids[stages == stage]
             counts = cat.stage_counts[batch]
-            verdict = exposure.evaluate(int(stage), ladder[stage], counts, self._history)
+            watched, length = cat.stage_watched[batch], cat.length_s[batch].astype(np.float64)
+            verdict = exposure.evaluate(int(stage), ladder[stage], counts, watched, length, self._history)
             self._stage_rows.append(
                 {
                     "video_id": batch,
@@ -348,6 +438,8 @@ class Engine:
                     "entered_min": cat.stage_entered_min[batch],
                     "evaluated_min": np.full(batch.size, now),
                     **{name: counts[:, A[name]] for name in ACTIONS},
+                    "watched": watched,
+                    "length_s": length,
                     "passed": verdict.passed,
                     "failed_gate": verdict.failed,
                     "failed_value": verdict.value,
@@ -362,11 +454,12 @@ class Engine:
                 self._enter(passed, int(stage) + 1)
             else:
                 cat.status[passed] = Status.COMPLETE
+                cat.completed_min[passed] = now
 
     # ------------------------------------------------------------------ feed tick
 
-    def _active_slots(self) -> np.ndarray:
-        """User id per feed slot this tick, sorted: active users repeated by their slot count."""
+    def _active_users(self) -> tuple[np.ndarray, np.ndarray]:
+        """Users active this tick (ascending) and their feed slots."""
         tick, pop, rng = self.scenario.run.tick, self.pop, self._feed_rng
         mid = self.env.now - tick / 2.0
         hour = (np.floor((mid + pop.region_offset_min) / 60.0) % 24).astype(np.int64)
@@ -380,7 +473,8 @@ class Engine:
         active = np.flatnonzero(rng.random(lam.size, dtype=np.float32) < any_session)
         sessions = _zero_truncated_poisson(lam[active].astype(np.float64), rng)
         slots = rng.poisson(sessions * pop.videos_per_session[active])
-        return np.repeat(active, slots)
+        keep = slots > 0
+        return active[keep], slots[keep]
 
     def _open(self) -> tuple[np.ndarray, np.ndarray]:
         """Open videos and how many more impressions each may take this tick.
@@ -393,25 +487,100 @@ class Engine:
         unreached = self._speakers[cat.language[ids]] - cat.total[ids, A["views"]]
         return ids, np.maximum(np.minimum(remaining, unreached), 0)
 
-    def _offer(self, open_ids: np.ndarray) -> _Offer:
+    def _popular(self) -> tuple[np.ndarray, np.ndarray]:
+        """The most popular eligible videos and their pull: high on the ladder or high in value, fading with age.
+
+        Videos still climbing and those that completed the ladder qualify; a stopped video
+        keeps only its followers' trickle.
+        """
+        cat, n = self.catalog, len(self.catalog)
+        status = cat.status[:n]
+        ids = np.flatnonzero((status == Status.OPEN) | (status == Status.COMPLETE))
+        weight = sourcing.popular_weight(
+            cat.value[ids],
+            cat.stage[ids],
+            self.env.now - cat.upload_min[ids],
+            self.scenario.recommender.popular_half_life,
+        )
+        if ids.size > sourcing.POPULAR_SET:
+            top = np.argpartition(-weight, sourcing.POPULAR_SET - 1)[: sourcing.POPULAR_SET]
+            ids, weight = ids[top], weight[top]
+        return ids, weight
+
+    def _offer(self, open_ids: np.ndarray, popular_ids: np.ndarray) -> Offer:
         """This tick's candidate videos, compacted, with what scoring needs of each."""
-        cat, latest = self.catalog, self.creator_latest
+        cat, latest, rec = self.catalog, self.creator_latest, self.scenario.recommender
+        status = cat.status[latest]
+        latest = latest[(latest >= 0) & (status != Status.REVIEW) & (status != Status.REMOVED)]
         offered = np.zeros(len(cat), dtype=bool)
         offered[open_ids] = True
-        offered[latest[latest >= 0]] = True
+        offered[latest] = True
+        offered[popular_ids] = True
         ids = np.flatnonzero(offered)
-        none = ids.size  # the sentinel's index
-        index = np.cumsum(offered) - 1  # video id -> its index in ids
-        weight = np.empty((self._group_factor.shape[0], none + 1), dtype=np.float32)
-        np.multiply(cat.value[ids], self._group_factor[:, cat.language[ids]], out=weight[:, :none])
-        weight[:, none] = -np.inf
-        return _Offer(
-            ids=ids,
-            topic=np.append(cat.topic[ids], 0),
-            weight=weight,
-            open_index=index[open_ids],
-            latest_index=np.where(latest >= 0, index[latest], none),
+        index = np.where(offered, np.cumsum(offered) - 1, ids.size)
+        floor = max(VALUE_FLOOR, self.signal_sum / max(int(self.totals[A["views"]]), 1))
+        device_log = slice_factor(cat.device_views[ids], cat.device_signal[ids], rec.prior_views, floor)
+        weak = rec.weak_signals
+        weight = context_weights(
+            self.contexts,
+            cat.value[ids],
+            cat.language[ids],
+            self.cre.region[cat.creator[ids]],
+            device_log,
+            (weak.language, weak.country, weak.device),
         )
+        similar = None
+        if rec.similar_users:
+            log = slice_factor(cat.segment_views[ids], cat.segment_signal[ids], rec.prior_views, floor)
+            similar = np.exp(np.float32(rec.similar_users) * log).astype(np.float32)
+            similar = np.concatenate([similar, np.full((similar.shape[0], 1), -np.inf, dtype=np.float32)], axis=1)
+        sounds = cat.sound[ids]
+        columns = np.stack(
+            [
+                cat.topic[ids],
+                self._sound_column + bucket_of(sounds, rec.sound_buckets),
+                self._hashtag_column + bucket_of(cat.hashtags[ids, 0], rec.hashtag_buckets),
+            ]
+        )
+        return Offer(
+            ids=ids,
+            columns=np.concatenate([columns, np.zeros((3, 1), dtype=columns.dtype)], axis=1).astype(np.intp),
+            creator=with_sentinel(cat.creator[ids].astype(np.int64), -1),
+            sound=with_sentinel(sounds.astype(np.int64), -1),
+            weight=weight,
+            sensitive=with_sentinel(cat.sensitive[ids], False),
+            similar=similar,
+            index=index,
+        )
+
+    def _sources(
+        self,
+        offer: Offer,
+        open_ids: np.ndarray,
+        demand: np.ndarray,
+        popular: tuple[np.ndarray, np.ndarray],
+        users: np.ndarray,
+        slots: np.ndarray,
+    ) -> sourcing.Sources:
+        """This tick's pool tables (per language group, and any language) and popular tables."""
+        ctx, cat, rng = self.contexts, self.catalog, self._feed_rng
+        group_slots = np.bincount(ctx.group[users], weights=slots, minlength=ctx.speaks.shape[0])
+        offset = rng.random()
+        groups = ctx.speaks.shape[0]
+        tables = np.empty((2 * groups + 1, sourcing.TICKETS), dtype=np.int32)
+        open_index = offer.index[open_ids]
+        sourcing.group_tables(
+            tables[:groups], open_index, demand, cat.language[open_ids], ctx.speaks, group_slots, offer.none, offset
+        )
+        tables[groups] = sourcing.ticket_table(open_index, demand, offer.none, offset)
+        pop_ids, pop_weight = popular
+        hits = tables[groups + 1 :]
+        sourcing.group_tables(
+            hits, offer.index[pop_ids], pop_weight, cat.language[pop_ids], ctx.speaks, group_slots, offer.none, offset
+        )
+        empty = hits[:, 0] == offer.none  # nothing popular in those languages yet: the pools stand in
+        hits[empty] = tables[:groups][empty]
+        return sourcing.Sources(tables=tables, groups=groups)
 
     def _paced_demand(self, open_ids: np.ndarray, remaining: np.ndarray) -> np.ndarray:
         """Each open video's remaining quota spread over the ticks left in its window."""
@@ -419,147 +588,198 @@ class Engine:
         ticks_left = np.maximum(1.0, np.ceil((deadline - self.env.now) / self.scenario.run.tick))
         return remaining / ticks_left
 
-    def _candidates(self, users: np.ndarray, offer: _Offer, demand: np.ndarray) -> np.ndarray:
-        """(C, S) candidates per slot, as indices into the offer (its sentinel = none).
+    def _requests(self, users: np.ndarray, slots: np.ndarray, offer: Offer, sources: sourcing.Sources) -> _Requests:
+        """One block of candidates per active user: exploring, regular and reserve draws.
 
-        Pool candidates are drawn in proportion to each open video's paced demand
-        (aligned with ``offer.open_index``), through a table of exactly ``TICKETS``
-        entries so a draw is 16 random bits; the last candidate may instead be a followed
-        creator's latest video, which is how stopped videos keep a follower trickle.
+        Regular candidates come from the pools of the viewer's languages (a few from any
+        language); a cold-start viewer (no signup picks, few views) draws part of them
+        from popular videos, and some are followed creators' latest videos, which is how
+        stopped videos keep a follower trickle. Exploring candidates come half from
+        popular videos, reserves all from them.
         """
-        rng, rec = self._feed_rng, self.scenario.recommender
-        n_slots, width, none = users.size, rec.candidates, offer.ids.size
-        if demand.sum() > 0:
-            table = np.repeat(offer.open_index, ticket_counts(demand, rng.random()))
-            draws = rng.bit_generator.random_raw(-(-n_slots * width // 4)).view(np.uint16)[: n_slots * width]
-            cands = np.take(table, draws.astype(np.intp)).reshape(width, n_slots)
-        else:
-            cands = np.full((width, n_slots), none, dtype=np.intp)
+        rng, rec, pop = self._feed_rng, self.scenario.recommender, self.pop
+        width = rec.candidates
+        explore = rng.binomial(slots, rec.exploration)
+        regular = slots + width - 1
+        size = explore + regular + (width - 1)
+        start = np.cumsum(size) - size
+        owner = np.repeat(np.arange(users.size), size)
+        offset = np.arange(owner.size) - start[owner]
+        # Within a block: [exploring | regular | reserves]. How many draws of each kind come
+        # from where is drawn per user; which positions they take does not matter, since
+        # blocks are ranked before use.
+        cold = ~pop.picked[users] & (self.user_views[users] < rec.cold_start_views)
+        popular_n = np.where(explore > 0, rng.binomial(explore, 0.5), 0)
+        cold_n = np.where(cold, rng.binomial(regular, rec.popular_candidates), 0)
+        any_n = rng.binomial(regular, rec.other_language)
+        follow_n = rng.binomial(slots, rec.follow_candidates)
+        e, o = explore[owner], offset - explore[owner]  # o: offset within the regular part
+        band = np.where(offset < e, request.EXPLORE, np.where(o < regular[owner], request.REGULAR, request.RESERVE))
+        popular = (offset < popular_n[owner]) | ((o >= 0) & (o < cold_n[owner])) | (band == request.RESERVE)
+        any_language = (o >= cold_n[owner]) & (o < (cold_n + any_n)[owner])
+        group = self.contexts.group[users][owner]
+        cand = sources.draw(sources.rows(group, any_language, popular), rng)
 
-        follow_slots = np.flatnonzero(rng.random(n_slots) < rec.follow_candidates)
-        fu = users[follow_slots]
-        lo, hi = self.follow_start[fu], self.follow_start[fu + 1]
-        has = hi > lo
-        pick = lo[has] + np.floor(rng.random(int(has.sum())) * (hi - lo)[has]).astype(np.int64)
-        latest = offer.latest_index[self.follow_keys[pick] % self.cre.count]
-        slots = follow_slots[has]
-        cands[width - 1, slots] = np.where(latest != none, latest, cands[width - 1, slots])
-        return cands
+        # The last follow_n regular draws are followed creators' latest videos.
+        follow = np.flatnonzero((o >= (regular - follow_n)[owner]) & (band == request.REGULAR))
+        rows, creators = self.follows.random_followed(users[owner[follow]], rng)
+        latest = self.creator_latest[creators]
+        latest_index = np.where(latest >= 0, offer.index[np.maximum(latest, 0)], offer.none)
+        hit = latest_index != offer.none
+        cand[follow[rows[hit]]] = latest_index[hit]
 
-    def _scores(self, users: np.ndarray, cands: np.ndarray, offer: _Offer) -> np.ndarray:
-        """(C, S) float32 ranking scores from the system's estimates; -inf for no candidate.
+        n_topics = len(self.scenario.topics)
+        estimates = self.estimates[users, :n_topics]
+        segment = np.argmax(estimates, axis=1).astype(np.intp)
+        explorers = np.flatnonzero(explore > 0)
+        if explorers.size:  # exploring candidates inside the user's estimated top 3 rank as regular ones
+            top = np.argpartition(-estimates[explorers], min(3, n_topics) - 1, axis=1)[:, :3]
+            mask = np.zeros(users.size, dtype=np.int64)
+            mask[explorers] = np.bitwise_or.reduce(np.left_shift(1, top.astype(np.int64)), axis=1)
+            exploring = np.flatnonzero(band == request.EXPLORE)
+            familiar = (mask[owner[exploring]] >> offer.columns[0][cand[exploring]]) & 1
+            band[exploring[familiar == 1]] = request.REGULAR
+        band[cand == offer.none] = request.INVALID
+        band[offer.sensitive[cand] & ~pop.opted_in[users][owner]] = request.INVALID
+        return _Requests(users, slots, segment, start, size, owner, cand, band.astype(np.int8))
 
-        score = exp(estimated topic affinity) x the video's expected action value, scaled
-        down for a language the user does not speak. Every per-candidate gather but the
-        user's affinity hits the offer's small arrays.
+    def _scores(self, req: _Requests, offer: Offer) -> np.ndarray:
+        """(M,) float32 ranking scores from the system's estimates; -inf for no candidate.
+
+        score = exp(estimated affinity for the topic, sound and hashtag) x the video's
+        expected action value x its weak-signal factors for the viewer's context x the
+        similar-users factor for the viewer's segment. Every per-candidate gather but
+        the user's estimates hits the offer's small arrays.
         """
-        n_topics = self._affinity.shape[1]
-        score = np.take(self._affinity, users * n_topics + np.take(offer.topic, cands))
-        score *= np.take(offer.weight, self._language_group[users] * offer.weight.shape[1] + cands)
+        users, cand, width = req.user[req.owner], req.cand, self._affinity.shape[1]
+        row = users * width
+        score = np.take(self._affinity, row + np.take(offer.columns[0], cand))
+        score *= np.take(self._affinity, row + np.take(offer.columns[1], cand))
+        score *= np.take(self._affinity, row + np.take(offer.columns[2], cand))
+        m = offer.weight.shape[1]
+        score *= np.take(offer.weight, self.contexts.context[users] * m + cand)
+        if offer.similar is not None:
+            score *= np.take(offer.similar, req.segment[req.owner] * m + cand)
         return score
 
-    def _select(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Fill slots with unseen, in-quota videos: (users, videos) of the impressions."""
-        rng, cat = self._feed_rng, self.catalog
-        open_ids, remaining = self._open()
-        offer = self._offer(open_ids)
-        cands = self._candidates(users, offer, self._paced_demand(open_ids, remaining))
-        scores = self._scores(users, cands, offer)
-        explore = rng.random(users.size) < self.scenario.recommender.exploration
-        n_slots, width = users.size, cands.shape[0]
+    def _select(self, users: np.ndarray, slots: np.ndarray) -> tuple[_Requests, _Served, Offer]:
+        """Fill each request's slots with its best unseen, in-quota videos the viewer did not rule out.
 
-        left = np.full(len(cat), np.inf)
-        left[open_ids] = remaining
-        taken_u: list[np.ndarray] = []
-        taken_v: list[np.ndarray] = []
-        pending = np.arange(n_slots)
-        for round_ in range(RETRY_ROUNDS):
-            first = round_ == 0  # every slot is pending: skip the copies
-            row = ranking.choose(scores if first else scores[:, pending], explore if first else explore[pending], rng)
-            pending, row = pending[row >= 0], row[row >= 0]
-            if not pending.size:
+        Entries are confirmed in rounds: the first ``slots`` valid entries of each block
+        are checked, the ruled-out ones drop out, and the next ones move up. No two
+        consecutive videos share a creator or a sound; a pick that follows a pick made
+        in the same round waits for the next round.
+        """
+        rng, rec = self._feed_rng, self.scenario.recommender
+        open_ids, remaining = self._open()
+        popular = self._popular()
+        offer = self._offer(open_ids, popular[0])
+        sources = self._sources(offer, open_ids, self._paced_demand(open_ids, remaining), popular, users, slots)
+        req = self._requests(users, slots, offer, sources)
+        score = self._scores(req, offer)
+        band = np.where(score >= 0, req.band, request.INVALID)  # -inf: never shown in this context
+        block_start = req.start[req.owner]
+        order = block_start + request.sort_blocks(req.owner, np.arange(band.size) - block_start, band, score, rng)
+        cand, owner = req.cand[order], req.owner
+        valid = band[order] < request.INVALID
+        explored = band[order] == request.EXPLORE
+        viewer = req.user[owner]
+        video = with_sentinel(offer.ids.astype(np.int64), -1)[cand]
+        creator, sound = offer.creator[cand], offer.sound[cand]
+        quota = np.full(offer.none + 1, np.inf)
+        quota[offer.index[open_ids]] = remaining
+        confirmed = np.zeros(cand.size, dtype=bool)
+        last_creator, last_sound = self.controls.last_creator, self.controls.last_sound
+        for _ in range(SELECT_ROUNDS):
+            chosen = valid & (request.block_ranks(valid, req.start, req.size) < slots[owner])
+            new = np.flatnonzero(chosen & ~confirmed)
+            if not new.size:
                 break
-            picked = np.take(cands, row * n_slots + pending)
-            v, u = np.take(offer.ids, picked), users[pending]
+            u, v = viewer[new], video[new]
             keys = (u << 32) | v
-            # Earlier rounds' picks are already in the seen filter, so only this round can repeat itself.
+            # Confirmed picks are already in the seen filter, so only this round can repeat itself.
             where, bits = self.seen.locate(keys)
             seen, words = self.seen.probe(where, bits)
             bad = seen | _repeated(keys)
-            bad |= ~_within_quota(v, bad, left, rng)
-            ok = ~bad
-            taken_u.append(u[ok])
-            taken_v.append(v[ok])
+            bad |= self.controls.passed_over(u, creator[new], sound[new], rec.not_interested_damping, rng)
+            prev = request.previous_chosen(chosen, block_start)[new]
+            has = prev >= 0
+            p = np.maximum(prev, 0)
+            before_c = np.where(has, creator[p], last_creator[u])
+            before_s = np.where(has, sound[p], last_sound[u])
+            clash = (before_c == creator[new]) | (before_s == sound[new])
+            wait = clash & has & ~confirmed[p]  # its neighbour is new too: decide next round
+            bad |= clash & ~wait
+            bad |= ~_within_quota(cand[new], bad | wait, quota, rng)
+            ok = ~bad & ~wait
+            valid[new[bad]] = False
+            confirmed[new[ok]] = True
             self.seen.add_at(where[ok], bits[ok], words[ok])
-            left -= np.bincount(v[ok], minlength=left.size)
-            # Rule the rejected video out of the slot (it may be more than one of its candidates).
-            slots = pending[bad]
-            cells = np.arange(width)[:, None] * n_slots + slots
-            scores.reshape(-1)[cells[np.take(cands, cells) == picked[bad]]] = -np.inf
-            pending = slots
-        self.unfilled += int(pending.size)
-        if not taken_u:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        return np.concatenate(taken_u), np.concatenate(taken_v)
+            quota -= np.bincount(cand[new[ok]], minlength=quota.size)
+        kept = np.flatnonzero(confirmed)
+        self.unfilled += int(slots.sum()) - kept.size
+        served = _Served(
+            user=viewer[kept], owner=owner[kept], pick=cand[kept], video=video[kept], explored=explored[kept]
+        )
+        self._remember_last(served.user, creator[kept], sound[kept])
+        return req, served, offer
+
+    def _remember_last(self, users: np.ndarray, creators: np.ndarray, sounds: np.ndarray) -> None:
+        """Each user's last shown creator and sound (impressions are in feed order), for the next tick's rule."""
+        if not users.size:
+            return
+        last = np.r_[users[1:] != users[:-1], True]
+        self.controls.last_creator[users[last]] = creators[last]
+        self.controls.last_sound[users[last]] = sounds[last]
 
     def _tick(self) -> None:
-        users, videos = self._select(self._active_slots())
-        if not videos.size:
+        req, served, offer = self._select(*self._active_users())
+        if not served.video.size:
             return
+        users, videos = served.user, served.video
         cat, pop, scenario = self.catalog, self.pop, self.scenario
         topics = np.take(cat.topic, videos)
-        n_topics = len(scenario.topics)
+        sounds = np.take(cat.sound, videos)
+        n_topics, styles = len(scenario.topics), scenario.videos.styles
+        taste = pop.style_taste.reshape(-1)
+        style = np.take(taste, users * styles + style_of(sounds, styles))
+        style += np.take(taste, users * styles + style_of(cat.hashtags[videos, 0], styles))
+        length = np.take(cat.length_s, videos)
+        language_ok = ((np.take(pop.langmask, users) >> np.take(cat.language, videos)) & 1) == 1
         x = engagement.Exposure(
             affinity=np.take(pop.interest, users * n_topics + topics) * np.float32(n_topics),
             quality=np.take(cat.quality, videos),
             hook=np.take(cat.hook, videos),
-            length_s=np.take(cat.length_s, videos),
-            language_ok=((np.take(pop.langmask, users) >> np.take(cat.language, videos)) & 1) == 1,
+            length_s=length,
+            language_ok=language_ok,
+            style=style * np.float32(styles / 2),
+            trend=self.trends.popularity(sounds, self.env.now),
+            complete_shift=self._device_completion[pop.device[users]] * np.log2(length / np.float32(10.0)),
+            flagged=np.take(cat.spam, videos) | np.take(cat.duplicate, videos),
         )
         out = engagement.react(x, scenario.engagement, self._react_rng)
-        out = dataclasses.replace(out, followed=self._new_follows(users, videos, out.followed))
+        creators = np.take(cat.creator, videos).astype(np.int64)
+        out = dataclasses.replace(out, followed=self.follows.add(users, creators, out.followed, self.env.now))
+        self.controls.record(users, creators, sounds, out.not_interested, out.hid_creator, out.hid_sound)
 
+        finish = ranking.completion_factor(length, scenario.recommender.completion_length)
+        signal = ranking.signal(out, scenario.recommender.signal_weights, finish)
         self._count(users, videos, out)
-        self._learn(users, topics, out)
+        self._count_slices(served.pick, offer, req.segment[served.owner], pop.device[users], signal)
+        self._learn(users, videos, signal)
         self._measure_personalization(users, topics, x.affinity)
+        top3 = ((self.pop.top_topics[users] >> topics.astype(np.int64)) & 1).astype(bool)
+        self.viewers.observe(self.env.now, users, topics, top3, served.explored, language_ok)
         self.user_views += np.bincount(users, minlength=self.user_views.size).astype(np.int32)
+        self._mark_personalized(users)
         if self._log is not None:
             self._log.append((users, videos, self.env.now))
 
+        self._send_back_to_review()
         open_ids = np.flatnonzero(cat.status[: len(cat)] == Status.OPEN)
         full = open_ids[cat.stage_counts[open_ids, A["views"]] >= self._pools[cat.stage[open_ids]]]
         if full.size:
             self._evaluate(full)
-
-    def _new_follows(self, users: np.ndarray, videos: np.ndarray, wants: np.ndarray) -> np.ndarray:
-        """Keep only follows that create a new edge, and record those edges.
-
-        New edges wait in a small sorted buffer that is merged into the graph hourly:
-        merging copies the whole edge array, so doing it every tick would dominate.
-        Until then the duplicate check covers the buffer, so counts stay exact; only
-        the follower trickle sees a new edge up to an hour late.
-        """
-        n_creators = self.cre.count
-        idx = np.flatnonzero(wants)
-        keys = users[idx] * n_creators + self.catalog.creator[videos[idx]]
-        exists = _contains_sorted(self.follow_keys, keys) | _contains_sorted(self._pending_follows, keys)
-        idx, keys = idx[~exists], keys[~exists]
-        fresh, first = np.unique(keys, return_index=True)
-        followed = np.zeros(wants.size, dtype=bool)
-        followed[idx[first]] = True
-        self.followers_gained += np.bincount(fresh % n_creators, minlength=n_creators)
-        self._pending_follows = np.union1d(self._pending_follows, fresh)
-        if self.env.now >= self._next_follow_merge:
-            self._merge_follows()
-        return followed
-
-    def _merge_follows(self) -> None:
-        """Move buffered follow edges into the graph and its per-user offsets."""
-        fresh, n_creators = self._pending_follows, self.cre.count
-        self.follow_keys = np.insert(self.follow_keys, np.searchsorted(self.follow_keys, fresh), fresh)
-        self.follow_start[1:] += np.cumsum(np.bincount(fresh // n_creators, minlength=self.pop.count))
-        self._pending_follows = np.empty(0, dtype=np.int64)
-        self._next_follow_merge = self.env.now + FOLLOW_MERGE_MINUTES
 
     def _count(self, users: np.ndarray, videos: np.ndarray, out: engagement.Outcomes) -> None:
         """Add the impressions to per-video, per-stage and run-wide counters."""
@@ -568,7 +788,7 @@ class Engine:
         views = np.bincount(videos, minlength=n)
         uniq = np.flatnonzero(views)
         columns = (out.completed, out.replayed, out.liked, out.commented, out.shared, out.favorited,
-                   out.followed, out.not_interested)  # fmt: skip
+                   out.followed, out.not_interested, out.reported)  # fmt: skip
         agg = np.empty((uniq.size, len(ACTIONS)), dtype=np.int64)
         agg[:, 0] = views[uniq]
         for j, flags in enumerate(columns, start=1):
@@ -577,6 +797,8 @@ class Engine:
         cat.watch_sum[uniq] += np.bincount(videos, weights=out.watch_ratio, minlength=n)[uniq]
         is_open = cat.status[uniq] == Status.OPEN
         cat.stage_counts[uniq[is_open]] += agg[is_open]
+        watched = np.bincount(videos, weights=np.minimum(out.watch_ratio, np.float32(1.0)), minlength=n)[uniq]
+        cat.stage_watched[uniq[is_open]] += watched[is_open]
 
         self.totals += agg.sum(axis=0)
         bins = np.minimum((out.watch_ratio / WATCH_BIN_WIDTH).astype(np.int64), WATCH_BINS - 1)
@@ -584,10 +806,27 @@ class Engine:
         self.watch_sum += float(out.watch_ratio.sum(dtype=np.float64))
         hour = np.floor((self.env.now - cat.upload_min[uniq]) / 60.0).astype(np.int64)
         self._reach.append((uniq, hour, agg[:, A["views"]]))
+        rec = self.scenario.recommender
         cat.value[uniq] = ranking.video_value(
-            cat.total[uniq], cat.watch_sum[uniq], self._prior(), self.scenario.recommender.prior_views,
-            self.scenario.recommender.signal_weights,
+            cat.total[uniq], cat.watch_sum[uniq], self._prior(), rec.prior_views, rec.signal_weights,
+            ranking.completion_factor(cat.length_s[uniq], rec.completion_length),
         )  # fmt: skip
+
+    def _count_slices(
+        self, pick: np.ndarray, offer: Offer, segment: np.ndarray, device: np.ndarray, signal: np.ndarray
+    ) -> None:
+        """Views and positive signal per video and audience slice (the viewer's segment, device)."""
+        cat, m = self.catalog, offer.none
+        gain = np.maximum(signal, np.float32(0.0))
+        for views, total, key, width in (
+            (cat.segment_views, cat.segment_signal, segment, cat.segment_views.shape[1]),
+            (cat.device_views, cat.device_signal, device.astype(np.intp), cat.device_views.shape[1]),
+        ):
+            cell = pick * width + key
+            views[offer.ids] += np.bincount(cell, minlength=m * width).reshape(m, width).astype(np.float32)
+            total[offer.ids] += (
+                np.bincount(cell, weights=gain, minlength=m * width).reshape(m, width).astype(np.float32)
+            )
 
     def _prior(self) -> np.ndarray:
         """Platform-wide rates per view (last entry: mean watch ratio) that shrink new videos' rates."""
@@ -595,18 +834,23 @@ class Engine:
         return np.append(self.totals / views, self.watch_sum / views if self.totals[0] else 0.5)
 
     def _prior_value(self) -> float:
-        weights, prior = self.scenario.recommender.signal_weights, self._prior()
+        rec, prior = self.scenario.recommender, self._prior()
         zero = np.zeros((1, len(ACTIONS)), dtype=np.int64)
-        return float(ranking.video_value(zero, np.zeros(1), prior, 1.0, weights)[0])
+        return float(ranking.video_value(zero, np.zeros(1), prior, 1.0, rec.signal_weights, np.ones(1))[0])
 
-    def _learn(self, users: np.ndarray, topics: np.ndarray, out: engagement.Outcomes) -> None:
-        """Update the system's topic estimates from what the viewers did."""
-        rec = self.scenario.recommender
-        signal = ranking.signal(out, rec.signal_weights)
+    def _learn(self, users: np.ndarray, videos: np.ndarray, signal: np.ndarray) -> None:
+        """Update the system's topic, sound and hashtag estimates from what the viewers did."""
+        rec, cat = self.scenario.recommender, self.catalog
         self.signal_sum += float(signal.sum(dtype=np.float64))
         baseline = np.float32(self.signal_sum / max(int(self.totals[A["views"]]), 1))
-        ranking.update_estimates(self.estimates, users, topics, signal - baseline, rec.learning_rate)
-        touched = users * self.estimates.shape[1] + topics
+        columns = np.stack(
+            [
+                cat.topic[videos],
+                self._sound_column + bucket_of(cat.sound[videos], rec.sound_buckets),
+                self._hashtag_column + bucket_of(cat.hashtags[videos, 0], rec.hashtag_buckets),
+            ]
+        )
+        touched = ranking.update_estimates(self.estimates, users, columns, signal - baseline, rec.learning_rate)
         self._affinity.reshape(-1)[touched] = np.exp(self.estimates.reshape(-1)[touched])
 
     def _measure_personalization(self, users: np.ndarray, topics: np.ndarray, affinity: np.ndarray) -> None:
@@ -620,6 +864,15 @@ class Engine:
         hits = (self.pop.top_topics[users[early]] >> topics[early].astype(np.int64)) & 1
         self.exploit_hits += int(hits.sum())
         self.exploit_total += int(early.sum())
+
+    def _mark_personalized(self, users: np.ndarray) -> None:
+        """Note when cold-start users' estimates first put a true top-3 topic first."""
+        unique = np.unique(users)
+        waiting = unique[~self.pop.picked[unique] & (self.viewers.personalized_at[unique] < 0)]
+        n_topics = len(self.scenario.topics)
+        self.viewers.mark_personalized(
+            waiting, self.user_views[waiting], self.estimates[waiting, :n_topics], self.pop.top_topics[waiting]
+        )
 
     # ------------------------------------------------------------------ collected by metrics
 

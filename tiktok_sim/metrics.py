@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 TOP_SHARES = (0.01, 0.04, 0.20)
 REACH_TOP = 100
-VIDEO_COUNTS = ("views", "completions", "likes", "comments", "shares", "follows", "not_interested")
+VIDEO_COUNTS = ("views", "completions", "likes", "comments", "shares", "follows", "not_interested", "reports")
 
 
 def stop_reasons(status: np.ndarray, stop_code: np.ndarray) -> np.ndarray:
@@ -27,6 +27,7 @@ def stop_reasons(status: np.ndarray, stop_code: np.ndarray) -> np.ndarray:
     reason = np.full(status.size, "in_progress", dtype=object)
     reason[status == Status.REVIEW] = "in_review"
     reason[status == Status.COMPLETE] = "ladder_complete"
+    reason[status == Status.REMOVED] = "removed"
     stopped = status == Status.STOPPED
     reason[stopped] = gates[stop_code[stopped]]
     return reason
@@ -47,6 +48,10 @@ def collect(engine: Engine) -> RunResult:
         "quality": cat.quality[:n],
         "hook": cat.hook[:n],
         "trending_sound": cat.trending[:n],
+        "sound": cat.sound[:n].astype(np.int64),
+        "spam": cat.spam[:n],
+        "duplicate": cat.duplicate[:n],
+        "sensitive": cat.sensitive[:n],
         "stage_reached": cat.stage[:n].astype(np.int64),
         **{name: total[:, A[name]] for name in VIDEO_COUNTS},
         "stop_reason": stop_reasons(cat.status[:n], cat.stop_code[:n]),
@@ -56,8 +61,8 @@ def collect(engine: Engine) -> RunResult:
         "creator_id": np.arange(cre.count),
         "name": np.array(cre.names, dtype=object),
         "featured": cre.featured,
-        "initial_followers": engine.initial_followers,
-        "followers_gained": engine.followers_gained,
+        "initial_followers": engine.follows.initial,
+        "followers_gained": engine.follows.gained,
         "videos": np.bincount(cat.creator[:n], minlength=cre.count),
         "views": views_by_creator.astype(np.int64),
     }
@@ -80,6 +85,7 @@ def collect(engine: Engine) -> RunResult:
         watch_sum=engine.watch_sum,
         personalization=curve,
         exploit_share=exploit,
+        viewers=engine.viewers.summary(~engine.pop.picked, engine.controls.hides, int(engine.totals[A["reports"]])),
         engine={
             "seen_filter_false_positive_rate": engine.seen.false_positive_rate(),
             "seen_filter_mb": engine.seen.nbytes / 1e6,
@@ -183,7 +189,7 @@ def summary(result: RunResult) -> dict[str, Any]:
     """The ``summary.json`` document."""
     totals, views = result.action_totals, max(result.impressions, 1)
     rate_of = {"completion": "completions", "like": "likes", "comment": "comments", "share": "shares",
-               "follow": "follows", "not_interested": "not_interested"}  # fmt: skip
+               "follow": "follows", "not_interested": "not_interested", "report": "reports"}  # fmt: skip
     hist = result.watch_hist
     video_views = result.videos["views"]
     return {
@@ -206,6 +212,7 @@ def summary(result: RunResult) -> dict[str, Any]:
         "views_gini": round(gini(video_views), 4),
         "top_share": {f"{round(s * 100)}%": round(top_share(video_views, s), 4) for s in TOP_SHARES},
         "funnel": funnel(result),
+        "viewers": result.viewers,
         "calibration": calibration(result),
         "engine": {k: round(v, 6) if isinstance(v, float) else v for k, v in result.engine.items()},
         "runtime_s": round(result.runtime_s, 3),

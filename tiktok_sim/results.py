@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,7 @@ class RunResult:
         personalization: (PERSONALIZATION_BUCKETS,) mean true affinity (1 = an even spread)
             of what cold-start users were shown, by how many views they had had.
         exploit_share: share of users' first 200 impressions on one of their 3 strongest topics.
+        viewers: the user side: feed diversity, filter bubble, exploration, languages, controls.
         engine: diagnostics (false-positive rate of the seen filter, memory).
         runtime_s: wall time of the run.
         impressions_log: (user, video, minute) of every impression, when recorded.
@@ -57,6 +59,7 @@ class RunResult:
     watch_sum: float
     personalization: np.ndarray
     exploit_share: float
+    viewers: dict[str, Any] = field(default_factory=dict)
     engine: dict[str, float] = field(default_factory=dict)
     runtime_s: float = 0.0
     impressions_log: dict[str, np.ndarray] | None = None

@@ -6,6 +6,7 @@ import secrets
 import time
 
 from tiktok_sim.engine import Engine, Progress
+from tiktok_sim.metrics import collect
 from tiktok_sim.results import RunResult
 from tiktok_sim.scenario.schema import Scenario
 
@@ -31,6 +32,6 @@ def simulate(
     """
     root = seed if seed is not None else scenario.seed if scenario.seed is not None else draw_seed()
     started = time.perf_counter()
-    result = Engine(scenario, root, progress, record_impressions).run()
+    result = collect(Engine(scenario, root, progress, record_impressions).run())
     result.runtime_s = time.perf_counter() - started
     return result

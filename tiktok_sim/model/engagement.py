@@ -25,6 +25,11 @@ class Exposure:
         hook: (n,) float32 in [0, 1].
         length_s: (n,) float32 seconds.
         language_ok: (n,) bool, the user speaks the video's language.
+        style: (n,) float32 true taste for the sound's and hashtags' styles relative to an
+            even spread (1 = average).
+        trend: (n,) float32 the sound's trend popularity now, 0 (not trending) to 1 (peak).
+        complete_shift: (n,) float32 logit added to finishing (the viewer's device).
+        flagged: (n,) bool, spam or a duplicate (more often reported).
     """
 
     affinity: np.ndarray
@@ -32,6 +37,10 @@ class Exposure:
     hook: np.ndarray
     length_s: np.ndarray
     language_ok: np.ndarray
+    style: np.ndarray
+    trend: np.ndarray
+    complete_shift: np.ndarray
+    flagged: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -41,7 +50,8 @@ class Outcomes:
     Attributes:
         watch_ratio: (n,) float32 share of the video watched; above 1 for replays.
         skipped, completed, replayed, liked, commented, shared, favorited, followed,
-        not_interested: (n,) bool.
+        not_interested, reported: (n,) bool.
+        hid_creator, hid_sound: (n,) bool, a "not interested" that also hid the creator or sound.
     """
 
     watch_ratio: np.ndarray
@@ -54,6 +64,9 @@ class Outcomes:
     favorited: np.ndarray
     followed: np.ndarray
     not_interested: np.ndarray
+    reported: np.ndarray
+    hid_creator: np.ndarray
+    hid_sound: np.ndarray
 
 
 def probability(
@@ -72,7 +85,7 @@ def probability(
     base = min(max(reaction.base, 1e-9), 1 - 1e-9)
     z = np.full(f["quality"].size, np.log(base / (1 - base)), dtype=np.float32)
     z += shift
-    for name in ("quality", "hook", "interest", "length"):
+    for name in ("quality", "hook", "interest", "length", "style", "trend"):
         coefficient = getattr(reaction, name)
         if coefficient:
             z += np.float32(coefficient) * f[name]
@@ -89,6 +102,8 @@ def covariates(x: Exposure) -> dict[str, np.ndarray]:
         "hook": x.hook - np.float32(0.5),
         "interest": np.log(x.affinity + np.float32(_AFFINITY_FLOOR)),
         "length": np.log2(x.length_s / np.float32(10.0)),
+        "style": np.log(x.style + np.float32(_AFFINITY_FLOOR)),
+        "trend": x.trend,
     }
 
 
@@ -97,15 +112,16 @@ def react(x: Exposure, params: Engagement, rng: np.random.Generator) -> Outcomes
 
     The watch is an early skip (the first ~3 seconds), a partial watch, a completion
     or a replay (ratio above 1). Likes, comments, shares and saves scale with the share
-    watched; follows need a completion; "not interested" needs a skip.
+    watched; follows need a completion; "not interested" and reports need a skip, and a
+    "not interested" may also hide the creator or the sound.
     """
     n = x.affinity.size
-    u = rng.random((7, n), dtype=np.float32)
+    u = rng.random((8, n), dtype=np.float32)
     f = covariates(x)
     mismatch = np.where(x.language_ok, np.float32(0.0), np.float32(params.language_mismatch))
     # One uniform decides the watch chain by conditional inversion: skip, else complete, else replay.
     p_skip = probability(params.skip, x, mismatch, f)
-    p_complete = (1 - p_skip) * probability(params.complete, x, features=f)
+    p_complete = (1 - p_skip) * probability(params.complete, x, x.complete_shift, f)
     skipped = u[0] < p_skip
     completed = ~skipped & (u[0] < p_skip + p_complete)
     # Replays, follows and "not interested" only concern completions or skips: compute them there.
@@ -128,6 +144,15 @@ def react(x: Exposure, params: Engagement, rng: np.random.Generator) -> Outcomes
     followed[done] = u[6][done] < probability(params.follow, x, features=f_done)
     not_interested = np.zeros(n, dtype=bool)
     not_interested[gone] = u[6][gone] < probability(params.not_interested, x, features=f_gone)
+    reported = np.zeros(n, dtype=bool)
+    flag_shift = np.where(x.flagged[gone], np.float32(params.flagged_report), np.float32(0.0))
+    reported[gone] = u[7][gone] < probability(params.report, x, flag_shift, f_gone)
+    marked = np.flatnonzero(not_interested)
+    hide = rng.random((2, marked.size))
+    hid_creator = np.zeros(n, dtype=bool)
+    hid_sound = np.zeros(n, dtype=bool)
+    hid_creator[marked] = hide[0] < params.hide_creator
+    hid_sound[marked] = hide[1] < params.hide_sound
     return Outcomes(
         watch_ratio=ratio,
         skipped=skipped,
@@ -139,6 +164,9 @@ def react(x: Exposure, params: Engagement, rng: np.random.Generator) -> Outcomes
         favorited=u[5] < probability(params.favorite, x, features=f) * watched,
         followed=followed,
         not_interested=not_interested,
+        reported=reported,
+        hid_creator=hid_creator,
+        hid_sound=hid_sound,
     )
 
 

@@ -16,7 +16,7 @@ RATE_COLUMNS = {
     "share": A["shares"],
     "follow": A["follows"],
 }
-GATE_NAMES = (*RATE_COLUMNS, "score", "percentile", "no_audience")
+GATE_NAMES = (*RATE_COLUMNS, "score", "percentile", "no_audience", "avg_watched", "watch_time")
 """Failure codes: index into this tuple; -1 means passed."""
 GATE_CODE = {name: i for i, name in enumerate(GATE_NAMES)}
 MIN_HISTORY = 10  # a percentile gate passes everything until it has this many evaluations to rank against
@@ -39,10 +39,23 @@ class Verdict:
     threshold: np.ndarray
 
 
-def stage_rates(counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-impression rates a gate can check, from (n, len(ACTIONS)) stage counters."""
+def stage_rates(counts: np.ndarray, watched: np.ndarray, length_s: np.ndarray) -> dict[str, np.ndarray]:
+    """What a gate can check, per video.
+
+    Args:
+        counts: (n, len(ACTIONS)) stage counters.
+        watched: (n,) summed share watched (replays count once) at this stage.
+        length_s: (n,) video lengths.
+
+    Returns:
+        The per-impression rates, ``avg_watched`` (mean share watched) and ``watch_time``
+        (mean seconds watched per view).
+    """
     views = np.maximum(counts[:, A["views"]], 1)
-    return {name: counts[:, col] / views for name, col in RATE_COLUMNS.items()}
+    rates = {name: counts[:, col] / views for name, col in RATE_COLUMNS.items()}
+    rates["avg_watched"] = watched / views
+    rates["watch_time"] = rates["avg_watched"] * length_s
+    return rates
 
 
 def weighted_score(rates: dict[str, np.ndarray], weights: dict[RateName, float]) -> np.ndarray:
@@ -71,17 +84,26 @@ class ScoreHistory:
         self._rings[key] = [np.concatenate([old, scores])[-size:]]
 
 
-def evaluate(stage_index: int, stage: Stage, counts: np.ndarray, history: ScoreHistory) -> Verdict:
+def evaluate(
+    stage_index: int,
+    stage: Stage,
+    counts: np.ndarray,
+    watched: np.ndarray,
+    length_s: np.ndarray,
+    history: ScoreHistory,
+) -> Verdict:
     """Check a batch of videos against one stage's gates.
 
     Args:
         stage_index: position of the stage on the ladder (keys the relative history).
         stage: its pool, window and gates.
         counts: (n, len(ACTIONS)) counters of what each video got at this stage.
+        watched: (n,) summed share watched at this stage.
+        length_s: (n,) video lengths in seconds.
         history: recent scores for relative gates, updated with this batch.
     """
     n = counts.shape[0]
-    rates = stage_rates(counts)
+    rates = stage_rates(counts, watched, length_s)
     # Track the worst relative shortfall (value / threshold) across every failing check.
     worst = np.full(n, np.inf)
     failed = np.full(n, -1, dtype=np.int16)

@@ -36,6 +36,8 @@ Minutes = Annotated[
 ACTIONS = ("completion", "like", "comment", "share", "follow")
 """Per-impression rates a gate can check."""
 RateName = Literal["completion", "like", "comment", "share", "follow"]
+GATE_MEASURES = (*ACTIONS, "avg_watched", "watch_time")
+"""What an absolute gate can check: the rates, the average share watched, mean seconds watched."""
 
 
 class Strict(BaseModel):
@@ -75,6 +77,9 @@ class Device(Strict):
     name: str = Field(min_length=1, description="device label")
     share: Share = Field(description="share of users on this device")
     session_multiplier: Positive = Field(description="scales videos per session")
+    completion_length: float = Field(
+        default=0.0, ge=-3.0, le=3.0, description="logit added to finishing per doubling of length over 10 s"
+    )
 
 
 def _default_regions() -> list[Region]:
@@ -92,7 +97,7 @@ def _default_devices() -> list[Device]:
     return [
         Device(name="ios", share=0.45, session_multiplier=1.0),
         Device(name="android", share=0.50, session_multiplier=0.95),
-        Device(name="tablet", share=0.05, session_multiplier=1.4),
+        Device(name="tablet", share=0.05, session_multiplier=1.4, completion_length=0.4),
     ]
 
 
@@ -119,6 +124,10 @@ class Users(Strict):
     interest_concentration: Positive = Field(
         default=0.15, description="Dirichlet alpha of true topic interests; small = narrow tastes"
     )
+    style_concentration: Positive = Field(
+        default=0.5, description="Dirichlet alpha of true tastes over sound and hashtag styles; small = picky"
+    )
+    sensitive_opt_in: Prob = Field(default=0.2, description="share of users who opted in to sensitive content")
     signup_pick_prob: Prob = Field(default=0.5, description="share of users who picked interest categories at signup")
     signup_picks: int = Field(default=3, ge=1, description="categories picked by those who pick")
     sessions_per_day: Lognormal = Field(
@@ -251,7 +260,16 @@ class Videos(Strict):
     trending_sounds: int = Field(default=20, ge=0, description="sounds currently trending")
     trending_sound_prob: Prob = Field(default=0.25, description="chance an upload uses a trending sound")
     hashtags: int = Field(default=2000, gt=0, description="size of the hashtag vocabulary")
-    hashtags_per_video: int = Field(default=3, ge=0, le=30, description="hashtags on each upload")
+    hashtags_per_video: int = Field(default=3, ge=1, le=30, description="hashtags on each upload")
+    styles: int = Field(
+        default=8, ge=1, le=64, description="latent styles of sounds and hashtags users have tastes over"
+    )
+    trend_rise: Minutes = Field(default=parse_duration("1d"), description="time a trending sound takes to peak")
+    trend_decay: Minutes = Field(default=parse_duration("2d"), description="e-folding time of a trend's decline")
+    spam_prob: Prob = Field(default=0.02, description="share of uploads that are spam")
+    duplicate_prob: Prob = Field(default=0.03, description="share of uploads that re-upload an earlier video")
+    sensitive_prob: Prob = Field(default=0.02, description="share of uploads with sensitive content")
+    review_catch: Prob = Field(default=0.8, description="chance a review blocks a spam or duplicate video")
 
     @model_validator(mode="after")
     def _trending_within_library(self) -> Videos:
@@ -264,8 +282,10 @@ class Reaction(Strict):
     """One reaction's probability as a logistic model of the video and the match.
 
     ``logit p = logit(base) + quality*(q-0.5) + hook*(h-0.5) + interest*log(affinity)
-    + length*log2(seconds/10)``, where affinity is the user's true interest in the
-    topic relative to an even spread (1 = average).
+    + length*log2(seconds/10) + style*log(taste) + trend*popularity``, where affinity is
+    the user's true interest in the topic and taste their true taste for the sound's and
+    hashtags' styles, both relative to an even spread (1 = average), and popularity is
+    the sound's trend now, from 0 (not trending) to 1 (at its peak).
     """
 
     base: Prob = Field(description="probability for an average video, user and length")
@@ -273,41 +293,50 @@ class Reaction(Strict):
     hook: float = Field(default=0.0, description="logit per unit of hook")
     interest: float = Field(default=0.0, description="logit per unit of log affinity")
     length: float = Field(default=0.0, description="logit per doubling of length over 10 s")
+    style: float = Field(default=0.0, description="logit per unit of log style taste (sound and hashtags)")
+    trend: float = Field(default=0.0, description="logit at the peak of the sound's trend (0 off-trend)")
 
 
 class Engagement(Strict):
     """How synthetic users react (the world, never seen by the recommender)."""
 
     skip: Reaction = Field(
-        default=Reaction(base=0.25, quality=-1.0, hook=-3.0, interest=-0.5, length=0.2),
+        default=Reaction(base=0.25, quality=-1.0, hook=-3.0, interest=-0.5, length=0.2, style=-0.3, trend=-0.4),
         description="swipe away within the first seconds",
     )
     complete: Reaction = Field(
-        default=Reaction(base=0.70, quality=2.5, hook=0.5, interest=0.5, length=-0.9),
+        default=Reaction(base=0.70, quality=2.5, hook=0.5, interest=0.5, length=-0.9, style=0.3),
         description="finish, given not skipped (longer is harder)",
     )
     replay: Reaction = Field(
-        default=Reaction(base=0.15, quality=2.0, interest=0.4, length=-0.6),
+        default=Reaction(base=0.15, quality=2.0, interest=0.4, length=-0.6, trend=0.3),
         description="watch again, given finished",
     )
     like: Reaction = Field(
-        default=Reaction(base=0.046, quality=2.5, interest=0.6),
+        default=Reaction(base=0.046, quality=2.5, interest=0.6, style=0.3, trend=0.5),
         description="like, scaled by the share watched",
     )
     comment: Reaction = Field(
         default=Reaction(base=0.006, quality=2.0, interest=0.5), description="comment, scaled by watch"
     )
     share: Reaction = Field(
-        default=Reaction(base=0.007, quality=2.5, interest=0.5), description="share, scaled by watch"
+        default=Reaction(base=0.007, quality=2.5, interest=0.5, trend=0.5), description="share, scaled by watch"
     )
     favorite: Reaction = Field(
-        default=Reaction(base=0.006, quality=2.0, interest=0.5), description="save, scaled by watch"
+        default=Reaction(base=0.006, quality=2.0, interest=0.5, style=0.3), description="save, scaled by watch"
     )
     follow: Reaction = Field(
         default=Reaction(base=0.004, quality=2.0, interest=0.7), description="follow, given finished"
     )
     not_interested: Reaction = Field(
-        default=Reaction(base=0.02, quality=-1.0, interest=-0.8), description="mark not interested, given skipped"
+        default=Reaction(base=0.004, quality=-1.0, interest=-0.2, style=-0.2),
+        description="mark not interested, given skipped",
+    )
+    hide_creator: Prob = Field(default=0.1, description="chance a 'not interested' also hides the creator")
+    hide_sound: Prob = Field(default=0.05, description="chance a 'not interested' also hides the sound")
+    report: Reaction = Field(default=Reaction(base=0.0005, quality=-1.0), description="report the video, given skipped")
+    flagged_report: float = Field(
+        default=4.0, ge=0.0, le=20.0, description="logit added to reporting spam and duplicates"
     )
     language_mismatch: float = Field(
         default=3.0, ge=0.0, description="logit added to skip when the user does not speak the language"
@@ -323,10 +352,14 @@ class AbsoluteGate(Strict):
     comment: Prob | None = Field(default=None, description="minimum comment rate")
     share: Prob | None = Field(default=None, description="minimum share rate")
     follow: Prob | None = Field(default=None, description="minimum follow rate")
+    avg_watched: Prob | None = Field(
+        default=None, description="minimum average share of the video watched (replays count once)"
+    )
+    watch_time: Positive | None = Field(default=None, description="minimum mean seconds watched per view")
 
     def thresholds(self) -> dict[str, float]:
         """The rates this gate checks, with their minimums."""
-        return {a: v for a in ACTIONS if (v := getattr(self, a)) is not None}
+        return {a: v for a in GATE_MEASURES if (v := getattr(self, a)) is not None}
 
 
 def _default_score_weights() -> dict[RateName, float]:
@@ -397,20 +430,65 @@ def _default_signal_weights() -> dict[Signal, float]:
 Signal = Literal["watch", "completion", "replay", "like", "comment", "share", "favorite", "follow", "not_interested"]
 
 
+class WeakSignals(Strict):
+    """Signals users do not actively express: each multiplies a score by at most exp(weight)."""
+
+    language: float = Field(default=1.0, ge=0.0, le=10.0, description="log-score bonus for a language the user speaks")
+    country: float = Field(
+        default=0.1, ge=0.0, le=10.0, description="log-score bonus for a creator in the user's region"
+    )
+    device: float = Field(
+        default=0.1, ge=0.0, le=10.0, description="log-score weight of the video's observed value on the user's device"
+    )
+
+
 class Recommender(Strict):
     """The system: what it learns from signals and how it fills feeds."""
 
     signal_weights: dict[Signal, float] = Field(
         default_factory=_default_signal_weights, description="value of each observed action"
     )
-    learning_rate: Prob = Field(default=0.5, description="step of a user's topic estimate per view")
+    completion_length: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=3.0,
+        description="a completion counts (seconds / 10) ** this: longer finishes weigh more",
+    )
+    learning_rate: Prob = Field(default=0.5, description="step of a user's topic, sound and hashtag estimates per view")
     picked_prior: Positive = Field(
         default=2.0, description="starting estimate of a topic picked at signup (others start at 1)"
     )
-    exploration: Prob = Field(default=0.08, description="share of slots given to a random candidate")
+    sound_buckets: int = Field(default=16, ge=1, le=256, description="hashed sound estimates kept per user")
+    hashtag_buckets: int = Field(default=16, ge=1, le=256, description="hashed hashtag estimates kept per user")
+    exploration: Prob = Field(
+        default=0.08, description="share of slots given to a video outside the user's estimated top interests"
+    )
     candidates: int = Field(default=6, ge=2, le=64, description="candidates ranked per feed slot")
     follow_candidates: Prob = Field(
         default=0.35, description="chance a slot's candidates include a followed creator's latest video"
+    )
+    other_language: Prob = Field(
+        default=0.03, description="share of slots whose pool candidates may be in any language"
+    )
+    weak_signals: WeakSignals = Field(default_factory=WeakSignals, description="language, country and device")
+    similar_users: float = Field(
+        default=0.5, ge=0.0, le=10.0, description="log-score weight of a video's observed value in the user's segment"
+    )
+    cold_start_views: int = Field(
+        default=30, ge=0, description="views before a user who picked no categories leaves the popular feed"
+    )
+    popular_candidates: Prob = Field(
+        default=0.5, description="share of a cold-start user's candidates drawn from popular videos"
+    )
+    popular_half_life: Minutes = Field(
+        default=parse_duration("1d"), description="age at which a popular video's pull halves"
+    )
+    not_interested_damping: Prob = Field(
+        default=0.8, description="chance a video whose creator or sound the user marked not interested is passed over"
+    )
+    reports_to_review: int = Field(default=3, ge=1, description="reports that can send a video back to review")
+    report_rate_to_review: Prob = Field(
+        default=0.003, description="reports per view that, with reports_to_review reached, send it back to review"
     )
     prior_views: Positive = Field(
         default=50.0, description="pseudo-views shrinking a video's observed rates toward the average"

@@ -6,7 +6,10 @@ from enum import IntEnum
 
 import numpy as np
 
-ACTIONS = ("views", "completions", "replays", "likes", "comments", "shares", "favorites", "follows", "not_interested")
+ACTIONS = (
+    "views", "completions", "replays", "likes", "comments", "shares", "favorites", "follows", "not_interested",
+    "reports",
+)  # fmt: skip
 """Columns of the per-video counters, in order."""
 A = {name: i for i, name in enumerate(ACTIONS)}
 
@@ -17,7 +20,8 @@ class Status(IntEnum):
     REVIEW = 0
     OPEN = 1  # in a pool, being served
     STOPPED = 2  # failed a gate; followers' trickle only
-    COMPLETE = 3  # passed the last gate
+    COMPLETE = 3  # passed the last gate; stays eligible as popular content
+    REMOVED = 4  # blocked by review (spam or a duplicate)
 
 
 _COLUMNS: dict[str, tuple[type, int | float]] = {
@@ -26,6 +30,12 @@ _COLUMNS: dict[str, tuple[type, int | float]] = {
     "language": (np.intp, 0),
     "sound": (np.int32, 0),
     "trending": (np.bool_, False),
+    "spam": (np.bool_, False),
+    "duplicate": (np.bool_, False),
+    "sensitive": (np.bool_, False),
+    "rereviewed": (np.bool_, False),  # sent back to review by reports once already
+    "resume_status": (np.int8, Status.REVIEW),  # where a re-reviewed video returns to
+    "completed_min": (np.float64, np.nan),  # when it completed the ladder
     "length_s": (np.float32, 0.0),
     "quality": (np.float32, 0.0),
     "hook": (np.float32, 0.0),
@@ -39,6 +49,7 @@ _COLUMNS: dict[str, tuple[type, int | float]] = {
     "stop_code": (np.int16, -1),
     "value": (np.float32, 0.0),
     "watch_sum": (np.float64, 0.0),
+    "stage_watched": (np.float64, 0.0),  # summed share watched (replays count once) in the current stage
 }
 
 
@@ -47,7 +58,8 @@ class Catalog:
 
     Columns are attributes (``catalog.topic``, ...) sized to the capacity; rows at and
     past ``len(catalog)`` are unused. ``total`` and ``stage_counts`` are
-    (capacity, len(ACTIONS)) counters for the whole life and for the current stage.
+    (capacity, len(ACTIONS)) counters for the whole life and for the current stage;
+    the segment and device tables hold views and positive signal per audience slice.
     Always index through the catalog: growing replaces the arrays.
     """
 
@@ -56,6 +68,12 @@ class Catalog:
     language: np.ndarray
     sound: np.ndarray
     trending: np.ndarray
+    spam: np.ndarray
+    duplicate: np.ndarray
+    sensitive: np.ndarray
+    rereviewed: np.ndarray
+    resume_status: np.ndarray
+    completed_min: np.ndarray
     length_s: np.ndarray
     quality: np.ndarray
     hook: np.ndarray
@@ -69,14 +87,35 @@ class Catalog:
     stop_code: np.ndarray
     value: np.ndarray
     watch_sum: np.ndarray
+    stage_watched: np.ndarray
     total: np.ndarray
     stage_counts: np.ndarray
+    hashtags: np.ndarray
+    segment_views: np.ndarray
+    segment_signal: np.ndarray
+    device_views: np.ndarray
+    device_signal: np.ndarray
 
-    def __init__(self, capacity: int = 1024, hashtags_per_video: int = 0) -> None:
-        """Allocate empty columns."""
+    def __init__(self, capacity: int = 1024, hashtags_per_video: int = 0, segments: int = 1, devices: int = 1) -> None:
+        """Allocate empty columns.
+
+        Args:
+            capacity: rows to allocate at first.
+            hashtags_per_video: width of ``hashtags``.
+            segments: width of ``segment_views`` and ``segment_signal`` (the system's audience segments).
+            devices: width of ``device_views`` and ``device_signal``.
+        """
         self._n = 0
         self._capacity = 0
-        self._hashtag_width = hashtags_per_video
+        self._wide: dict[str, tuple[int, type, int | float]] = {
+            "total": (len(ACTIONS), np.int64, 0),
+            "stage_counts": (len(ACTIONS), np.int64, 0),
+            "hashtags": (hashtags_per_video, np.int32, -1),
+            "segment_views": (segments, np.float32, 0.0),
+            "segment_signal": (segments, np.float32, 0.0),
+            "device_views": (devices, np.float32, 0.0),
+            "device_signal": (devices, np.float32, 0.0),
+        }
         self._grow(max(capacity, 16))
 
     def __len__(self) -> int:
@@ -92,9 +131,8 @@ class Catalog:
 
         for name, (dtype, fill) in _COLUMNS.items():
             setattr(self, name, grow(getattr(self, name, None), (capacity,), dtype, fill))
-        self.total = grow(getattr(self, "total", None), (capacity, len(ACTIONS)), np.int64, 0)
-        self.stage_counts = grow(getattr(self, "stage_counts", None), (capacity, len(ACTIONS)), np.int64, 0)
-        self.hashtags = grow(getattr(self, "hashtags", None), (capacity, self._hashtag_width), np.int32, -1)
+        for name, (width, dtype, fill) in self._wide.items():
+            setattr(self, name, grow(getattr(self, name, None), (capacity, width), dtype, fill))
         self._capacity = capacity
 
     def append(self, **columns: np.ndarray) -> np.ndarray:
@@ -114,4 +152,4 @@ class Catalog:
 
     def nbytes(self) -> int:
         """Memory held by the columns."""
-        return sum(getattr(self, name).nbytes for name in (*_COLUMNS, "total", "stage_counts", "hashtags"))
+        return sum(getattr(self, name).nbytes for name in (*_COLUMNS, *self._wide))

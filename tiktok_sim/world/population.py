@@ -18,6 +18,8 @@ class Population:
         langmask: (n_users,) int64 bitmask over ``languages``.
         device: (n_users,) int8 index into ``scenario.users.devices``.
         interest: (n_users, n_topics) float32 true interests, rows sum to 1.
+        style_taste: (n_users, styles) float32 true tastes over sound and hashtag styles, rows sum to 1.
+        opted_in: (n_users,) bool, opted in to sensitive content.
         top_topics: (n_users,) int64 bitmask of each user's three strongest true topics.
         picked: (n_users,) bool, picked interest categories at signup.
         picked_topics: (n_users, signup_picks) int16, the picks (valid where ``picked``).
@@ -31,6 +33,8 @@ class Population:
     langmask: np.ndarray
     device: np.ndarray
     interest: np.ndarray
+    style_taste: np.ndarray
+    opted_in: np.ndarray
     top_topics: np.ndarray
     picked: np.ndarray
     picked_topics: np.ndarray
@@ -82,6 +86,10 @@ def build_population(scenario: Scenario, rng: np.random.Generator) -> Population
     strongest = np.argpartition(-interest, min(3, k) - 1, axis=1)[:, : min(3, k)]
     top_topics = np.bitwise_or.reduce(np.left_shift(1, strongest.astype(np.int64)), axis=1)
 
+    styles = scenario.videos.styles
+    style_taste = rng.dirichlet(np.full(styles, spec.style_concentration), size=n).astype(np.float32)
+    opted_in = rng.random(n) < spec.sensitive_opt_in
+
     # Signup picks follow true tastes: sampled in proportion to interest, without replacement.
     picks = min(spec.signup_picks, k)
     gumbel = np.log(interest + 1e-12) - np.log(-np.log(rng.random((n, k))))
@@ -96,6 +104,8 @@ def build_population(scenario: Scenario, rng: np.random.Generator) -> Population
         langmask=langmask,
         device=device,
         interest=interest,
+        style_taste=style_taste,
+        opted_in=opted_in,
         top_topics=top_topics,
         picked=picked,
         picked_topics=picked_topics,

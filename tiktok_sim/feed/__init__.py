@@ -1,0 +1,1 @@
+"""The system's feed: where candidates come from, what the viewer ruled out, and who gets what."""

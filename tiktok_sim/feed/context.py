@@ -1,0 +1,52 @@
+"""What the system knows of a viewer without watching them: account settings.
+
+Users who share languages, region and device share one *context*: the per-tick table
+of weak-signal factors has a row per context, not per user, so it stays small whatever
+the audience.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tiktok_sim.world import Population
+
+
+@dataclass(frozen=True)
+class Contexts:
+    """Users grouped by their settings.
+
+    Attributes:
+        group: (users,) intp language group (users who speak the same languages).
+        speaks: (groups, languages) bool.
+        context: (users,) intp context id.
+        group_of: (contexts,) intp each context's language group.
+        region: (contexts,) intp.
+        device: (contexts,) intp.
+    """
+
+    group: np.ndarray
+    speaks: np.ndarray
+    context: np.ndarray
+    group_of: np.ndarray
+    region: np.ndarray
+    device: np.ndarray
+
+
+def build_contexts(pop: Population) -> Contexts:
+    """Group the population by language set, then by (languages, region, device)."""
+    masks, group = np.unique(pop.langmask, return_inverse=True)
+    languages = np.arange(len(pop.languages), dtype=np.int64)
+    speaks = ((masks[:, None] >> languages) & 1).astype(bool)
+    combined = np.stack([group, pop.region, pop.device]).astype(np.int64)
+    rows, context = np.unique(combined, axis=1, return_inverse=True)
+    return Contexts(
+        group=group.astype(np.intp),
+        speaks=speaks,
+        context=context.reshape(-1).astype(np.intp),
+        group_of=rows[0].astype(np.intp),
+        region=rows[1].astype(np.intp),
+        device=rows[2].astype(np.intp),
+    )

@@ -1,0 +1,98 @@
+"""Candidate sourcing: which videos a feed slot gets to rank.
+
+Pool candidates come from a table of exactly ``TICKETS`` entries per language group, so a
+draw is 16 random bits and videos reach mostly viewers who speak their language; a
+scenario-set share of slots draws from every language. Cold-start users and exploring
+slots also draw from popular videos (high on the ladder or high in observed value, fading
+with age), and a slot's last candidate may be a followed creator's latest video.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+TICKETS = 1 << 16  # resolution of a candidate-sampling table
+POPULAR_SET = 1024  # popular videos kept per tick: enough for every language to have its own
+
+
+def ticket_counts(demand: np.ndarray, offset: float) -> np.ndarray:
+    """(n,) tickets per video, exactly ``TICKETS`` in all, by systematic rounding.
+
+    Each count is its share of ``TICKETS`` rounded down or up; over a uniform ``offset``
+    in [0, 1) its expectation is the share exactly.
+    """
+    edges = np.floor(np.cumsum(demand * (TICKETS / demand.sum())) + offset).astype(np.int64)
+    edges = np.minimum(edges, TICKETS)  # float error must not overshoot the table
+    edges[-1] = TICKETS
+    return np.diff(edges, prepend=0)
+
+
+def ticket_table(index: np.ndarray, weight: np.ndarray, none: int, offset: float) -> np.ndarray:
+    """(TICKETS,) int32 entries of ``index`` in proportion to ``weight``; all ``none`` if no weight."""
+    if not weight.size or weight.sum() <= 0:
+        return np.full(TICKETS, none, dtype=np.int32)
+    return np.repeat(index.astype(np.int32), ticket_counts(weight, offset))
+
+
+def group_tables(
+    out: np.ndarray,
+    index: np.ndarray,
+    weight: np.ndarray,
+    language: np.ndarray,
+    speaks: np.ndarray,
+    group_slots: np.ndarray,
+    none: int,
+    offset: float,
+) -> None:
+    """Fill ``out`` (groups, TICKETS) with each language group's share of every video's weight.
+
+    A video's weight is split over the groups that speak its language in proportion to
+    their slots this tick, so its expected draws match its weight whatever the mix.
+
+    Args:
+        out: (groups, TICKETS) int32 tables to fill.
+        index: (n,) what the table holds for each video (its offer index).
+        weight: (n,) float64 demand.
+        language: (n,) each video's language.
+        speaks: (groups, languages) bool.
+        group_slots: (groups,) slots of each group this tick.
+        none: the sentinel for a group with nothing to draw.
+        offset: uniform in [0, 1) for systematic rounding.
+    """
+    speak = speaks[:, language]  # (groups, n)
+    audience = (group_slots[:, None] * speak).sum(axis=0)
+    share = np.where(speak, group_slots[:, None] / np.maximum(audience, 1e-12), 0.0)
+    for g in range(speaks.shape[0]):
+        out[g] = ticket_table(index, weight * share[g], none, offset)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """This tick's tables of candidate draws, as offer indices.
+
+    Attributes:
+        tables: (2 * groups + 1, TICKETS) int32: rows 0..groups-1 the pool tables per language
+            group, row ``groups`` any language, then the popular tables per group.
+        groups: number of language groups.
+    """
+
+    tables: np.ndarray
+    groups: int
+
+    def rows(self, group: np.ndarray, any_language: np.ndarray, popular: np.ndarray) -> np.ndarray:
+        """(n,) table row of each draw: the group's pool, any language's, or the group's popular."""
+        pool = np.where(any_language, self.groups, group)
+        return np.where(popular, self.groups + 1 + group, pool).astype(np.intp)
+
+    def draw(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """(n,) intp offer indices, one draw from each row: 16 random bits each."""
+        n = rows.size
+        bits = rng.bit_generator.random_raw(-(-n // 4)).view(np.uint16)[:n]
+        return np.take(self.tables, rows * TICKETS + bits).astype(np.intp)
+
+
+def popular_weight(value: np.ndarray, stage: np.ndarray, age_min: np.ndarray, half_life: float) -> np.ndarray:
+    """(n,) float64 pull of popular content: observed value, doubled per stage climbed, halving with age."""
+    return value.astype(np.float64) * np.exp2(stage.astype(np.float64) - age_min / half_life)

@@ -1,0 +1,65 @@
+"""Sounds and hashtags: the styles users have tastes over, and trends that rise and fade.
+
+Sound ``s`` has style ``s % styles`` and hashtag ``h`` has style ``h % styles``, so no
+table is needed. Sounds ``0 .. trending_sounds - 1`` trend: each has a peak minute, and
+its popularity rises toward it exponentially (``trend_rise``) and decays after it
+(``trend_decay``), from 0 (not trending) to 1 (at its peak).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tiktok_sim.scenario.schema import Scenario
+
+
+@dataclass(frozen=True)
+class Trends:
+    """When each trending sound peaks.
+
+    Attributes:
+        peak_min: (trending_sounds,) float64 minute of each trend's peak.
+        rise: minutes a trend takes to grow e-fold toward its peak.
+        decay: minutes a trend takes to fade e-fold after its peak.
+    """
+
+    peak_min: np.ndarray
+    rise: float
+    decay: float
+
+    def popularity(self, sounds: np.ndarray, now: float) -> np.ndarray:
+        """(n,) float32 popularity in [0, 1] of ``sounds`` at minute ``now`` (0 if not trending)."""
+        out = np.zeros(sounds.size, dtype=np.float32)
+        trending = sounds < self.peak_min.size
+        if trending.any():
+            out[trending] = self.now(now)[sounds[trending]]
+        return out
+
+    def now(self, now: float) -> np.ndarray:
+        """(trending_sounds,) float32 popularity of every trending sound at minute ``now``."""
+        lag = now - self.peak_min
+        return np.exp(np.where(lag < 0, lag / self.rise, -lag / self.decay)).astype(np.float32)
+
+
+def build_trends(scenario: Scenario, rng: np.random.Generator) -> Trends:
+    """Trend peaks spread evenly at random over the backlog and the run."""
+    videos, run = scenario.videos, scenario.run
+    peaks = rng.uniform(-run.backlog, run.duration, videos.trending_sounds)
+    return Trends(peak_min=peaks, rise=videos.trend_rise, decay=videos.trend_decay)
+
+
+def style_of(ids: np.ndarray, styles: int) -> np.ndarray:
+    """(n,) intp style of sounds or hashtags."""
+    return (ids % styles).astype(np.intp)
+
+
+def bucket_of(ids: np.ndarray, buckets: int) -> np.ndarray:
+    """(n,) intp hashed bucket of sounds or hashtags: the system's compact view of them.
+
+    A multiplicative (Fibonacci) hash, so neighbouring ids, and hence styles, spread over
+    buckets: the system does not know the styles, it only sees which sound was used.
+    """
+    mixed = (ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+    return (mixed % np.uint64(buckets)).astype(np.intp)
