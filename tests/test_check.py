@@ -1,4 +1,4 @@
-"""`check` re-verifies a results directory, relative (percentile) gates included."""
+"""`check` re-verifies a results directory, relative (percentile) gates and watch measures included."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tiktok_sim import simulate
-from tiktok_sim.check import RATE_COLUMNS, check_results
+from tiktok_sim.check import RATE_COLUMNS, WATCH_MEASURES, check_results
 from tiktok_sim.model.exposure import MIN_HISTORY
 from tiktok_sim.output import write_outputs
 from tiktok_sim.scenario import load_scenario
@@ -20,6 +20,15 @@ def percentile_run(tiny_file: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """The tiny world with a percentile gate on pool 0, where hundreds of videos are judged."""
     scenario = load_scenario(tiny_file, ["ladder.0.gates=[{type: percentile, top: 0.3, history: 20}]"])
     out = tmp_path_factory.mktemp("percentile")
+    write_outputs(simulate(scenario), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def watch_run(tiny_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny world with pool 0 gated on how much of each video is watched, which splits it."""
+    scenario = load_scenario(tiny_file, ["ladder.0.gates=[{type: absolute, avg_watched: 0.3, watch_time: 3}]"])
+    out = tmp_path_factory.mktemp("watch")
     write_outputs(simulate(scenario), out)
     return out
 
@@ -74,3 +83,33 @@ def test_a_percentile_failure_quoting_another_cut_off_is_reported(percentile_run
     row["failed_threshold"] = f"{float(row['failed_threshold']) * 1.01:.6g}"
     _rewrite(out, rows)
     assert any(p.startswith(f"video {row['video_id']} failed stage 0's percentile gate") for p in check_results(out))
+
+
+def test_a_consistent_run_with_watch_gates_checks_clean(watch_run: Path) -> None:
+    rows = [r for r in _stages(watch_run) if r["stage"] == "0"]
+    assert check_results(watch_run) == []
+    # Both measures decided real videos: some promoted through them, some stopped by each.
+    assert sum(r["passed"] == "1" and r["views"] != "0" for r in rows) > 20
+    assert all(sum(r["failed_gate"] == m for r in rows) > 5 for m in WATCH_MEASURES)
+
+
+@pytest.mark.parametrize(
+    ("column", "missed"), [("watched", ["avg_watched", "watch_time"]), ("length_s", ["watch_time"])]
+)
+def test_a_promotion_below_a_watch_gate_is_reported(
+    watch_run: Path, tmp_path: Path, column: str, missed: list[str]
+) -> None:
+    out = Path(shutil.copytree(watch_run, tmp_path / "tampered"))
+    rows = _stages(out)
+    row = next(r for r in rows if r["stage"] == "0" and r["passed"] == "1" and r["views"] != "0")
+    row[column] = "0"  # nothing watched, or a video with no length: no watch time either way
+    _rewrite(out, rows)
+    assert f"video {row['video_id']} promoted from stage 0 below its {missed} gate" in check_results(out)
+
+
+def test_stages_without_watch_columns_are_checked_without_them(watch_run: Path, tmp_path: Path) -> None:
+    out = Path(shutil.copytree(watch_run, tmp_path / "older"))
+    rows = [{k: v for k, v in r.items() if k not in ("watched", "length_s")} for r in _stages(out)]
+    _rewrite(out, rows)
+    # Only the edit itself is noticed: the watch measures are skipped, not read as missing.
+    assert check_results(out) == ["stages.csv: SHA-256 differs from manifest.json"]

@@ -99,9 +99,9 @@ def test_block_ranks_count_valid_entries_within_each_block() -> None:
 
 
 def test_previous_chosen_stays_within_the_block() -> None:
-    chosen = np.array([True, False, True, True, False, True])
-    block_start = np.array([0, 0, 0, 3, 3, 3])
-    assert request.previous_chosen(chosen, block_start).tolist() == [-1, 0, 0, -1, 3, 3]
+    chosen = np.array([0, 2, 3, 5])
+    block_start = np.array([0, 0, 3, 3])
+    assert request.previous_chosen(chosen, block_start).tolist() == [-1, 0, -1, 3]
 
 
 def test_scores_order_like_floats_within_a_band() -> None:

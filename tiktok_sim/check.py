@@ -16,6 +16,8 @@ from tiktok_sim.scenario.schema import AbsoluteGate, PercentileGate, RateName, S
 RATE_COLUMNS = {"completion": "completions", "like": "likes", "comment": "comments", "share": "shares",
                 "follow": "follows"}  # fmt: skip
 TOLERANCE = 1e-9  # rates are recomputed from integer counts, so only float rounding may differ
+WRITTEN_REL_TOL = 1e-5  # a float written to 6 significant digits is within half this of the engine's, relatively
+WATCH_MEASURES = {"avg_watched": 1, "watch_time": 2}  # how many written floats (`watched`, `length_s`) each uses
 
 
 def check_results(directory: str | Path) -> list[str]:
@@ -106,7 +108,8 @@ def _gate_problems(scenario: Scenario, stages: list[dict[str, str]]) -> list[str
 
     A percentile gate's cut-off is rebuilt the way the engine keeps it: from the scores of
     the stage's earlier evaluation batches, in file order, before each batch joins them.
-    (Files without a ``batch`` column, from earlier versions, cannot be replayed.)
+    (Files without a ``batch`` column, from earlier versions, cannot be replayed; nor can an
+    absolute gate's watch measures in files without ``watched`` and ``length_s``.)
     """
     problems = []
     recent: dict[tuple[int, int], list[float]] = {}  # (stage, gate index) -> newest scores
@@ -127,7 +130,7 @@ def _gate_problems(scenario: Scenario, stages: list[dict[str, str]]) -> list[str
             missed = []
             for g, gate in enumerate(gates):
                 if isinstance(gate, AbsoluteGate):
-                    missed += [k for k, need in gate.thresholds().items() if r[k] < need - TOLERANCE]
+                    missed += [k for k, need in gate.thresholds().items() if k in r and r[k] < need - _slack(k, need)]
                 elif isinstance(gate, ScoreGate) and _score(r, gate.weights) < gate.min - TOLERANCE:
                     missed.append("score")
                 elif g in cutoff and _score(r, gate.weights) < cutoff[g] - TOLERANCE:
@@ -142,7 +145,7 @@ def _cutoff_problems(row: dict[str, str], cutoffs: list[float]) -> list[str]:
     if row.get("failed_gate") != "percentile" or not cutoffs:
         return []
     quoted = float(row["failed_threshold"])
-    if any(math.isclose(quoted, c, rel_tol=1e-5, abs_tol=TOLERANCE) for c in cutoffs):
+    if any(math.isclose(quoted, c, rel_tol=WRITTEN_REL_TOL, abs_tol=TOLERANCE) for c in cutoffs):
         return []
     return [f"video {row['video_id']} failed stage {row['stage']}'s percentile gate at {quoted:.6g}, "
             f"but the replayed cut-off is {', '.join(f'{c:.6g}' for c in cutoffs)}"]  # fmt: skip
@@ -160,8 +163,25 @@ def _batches(stages: list[dict[str, str]]) -> list[list[dict[str, str]]]:
 
 
 def _rates(row: dict[str, str]) -> dict[str, float]:
+    """What a gate can check, computed as :func:`~tiktok_sim.model.exposure.stage_rates` does.
+
+    The watch measures are left out for files written before ``watched`` and ``length_s``.
+    """
     views = int(row["views"])
-    return {gate: int(row[col]) / views if views else 0.0 for gate, col in RATE_COLUMNS.items()}
+    rates = {gate: int(row[col]) / views if views else 0.0 for gate, col in RATE_COLUMNS.items()}
+    if "watched" in row and "length_s" in row:
+        rates["avg_watched"] = float(row["watched"]) / max(views, 1)
+        rates["watch_time"] = rates["avg_watched"] * float(row["length_s"])
+    return rates
+
+
+def _slack(measure: str, need: float) -> float:
+    """How far below ``need`` a replayed passing value may fall through rounding alone.
+
+    Each written float a watch measure is built from adds its own rounding error.
+    """
+    floats = WATCH_MEASURES.get(measure, 0)
+    return need * WRITTEN_REL_TOL * floats if floats else TOLERANCE
 
 
 def _score(rates: dict[str, float], weights: dict[RateName, float]) -> float:

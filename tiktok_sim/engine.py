@@ -110,6 +110,16 @@ def _within_quota(v: np.ndarray, bad: np.ndarray, left: np.ndarray, rng: np.rand
     return fits
 
 
+# The kinds of draw in a request block, and for each: its band, and its table row as
+# row_kind * (groups + 1) + group (if per group) + groups (if any language). Tables are
+# [pool per group | any language | popular per group], see ``sourcing.Sources``.
+_EXPLORE_POPULAR, _EXPLORE_POOL, _COLD_POPULAR, _ANY_LANGUAGE, _POOL, _FOLLOW, _RESERVE = range(7)
+_KIND_BAND = np.array([request.EXPLORE, request.EXPLORE] + [request.REGULAR] * 4 + [request.RESERVE], dtype=np.int8)
+_KIND_ROW = np.array([1, 0, 1, 0, 0, 0, 1], dtype=np.int32)  # 1: the popular tables
+_KIND_GROUP = np.array([1, 1, 1, 0, 1, 1, 1], dtype=np.int32)
+_KIND_ANY = np.array([0, 0, 0, 1, 0, 0, 0], dtype=np.int32)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Requests:
     """This tick's feed requests: one block of candidates per active user.
@@ -591,6 +601,10 @@ class Engine:
     def _requests(self, users: np.ndarray, slots: np.ndarray, offer: Offer, sources: sourcing.Sources) -> _Requests:
         """One block of candidates per active user: exploring, regular and reserve draws.
 
+        A user with k slots gets k x ``candidates`` regular draws, so each slot is chosen
+        from as many as in a one-candidate-set-per-slot feed, while the block as a whole is
+        ranked once and its order can keep neighbours apart.
+
         Regular candidates come from the pools of the viewer's languages (a few from any
         language); a cold-start viewer (no signup picks, few views) draws part of them
         from popular videos, and some are followed creators' latest videos, which is how
@@ -600,28 +614,33 @@ class Engine:
         rng, rec, pop = self._feed_rng, self.scenario.recommender, self.pop
         width = rec.candidates
         explore = rng.binomial(slots, rec.exploration)
-        regular = slots + width - 1
-        size = explore + regular + (width - 1)
+        regular = slots * width
+        # How many draws of each kind a block holds is drawn per user; their order within
+        # the block does not matter, since blocks are ranked before use.
+        counts = np.zeros((users.size, len(_KIND_BAND)), dtype=np.int64)
+        explorers = np.flatnonzero(explore > 0)
+        counts[explorers, _EXPLORE_POPULAR] = rng.binomial(explore[explorers], 0.5)
+        counts[:, _EXPLORE_POOL] = explore - counts[:, _EXPLORE_POPULAR]
+        cold = np.flatnonzero(~pop.picked[users] & (self.user_views[users] < rec.cold_start_views))
+        counts[cold, _COLD_POPULAR] = rng.binomial(regular[cold], rec.popular_candidates)
+        left = regular - counts[:, _COLD_POPULAR]
+        counts[:, _ANY_LANGUAGE] = np.minimum(rng.binomial(regular, rec.other_language), left)
+        left -= counts[:, _ANY_LANGUAGE]
+        counts[:, _FOLLOW] = np.minimum(rng.binomial(slots, rec.follow_candidates), left)
+        counts[:, _POOL] = left - counts[:, _FOLLOW]
+        counts[:, _RESERVE] = width - 1
+        size = counts.sum(axis=1)
         start = np.cumsum(size) - size
         owner = np.repeat(np.arange(users.size), size)
-        offset = np.arange(owner.size) - start[owner]
-        # Within a block: [exploring | regular | reserves]. How many draws of each kind come
-        # from where is drawn per user; which positions they take does not matter, since
-        # blocks are ranked before use.
-        cold = ~pop.picked[users] & (self.user_views[users] < rec.cold_start_views)
-        popular_n = np.where(explore > 0, rng.binomial(explore, 0.5), 0)
-        cold_n = np.where(cold, rng.binomial(regular, rec.popular_candidates), 0)
-        any_n = rng.binomial(regular, rec.other_language)
-        follow_n = rng.binomial(slots, rec.follow_candidates)
-        e, o = explore[owner], offset - explore[owner]  # o: offset within the regular part
-        band = np.where(offset < e, request.EXPLORE, np.where(o < regular[owner], request.REGULAR, request.RESERVE))
-        popular = (offset < popular_n[owner]) | ((o >= 0) & (o < cold_n[owner])) | (band == request.RESERVE)
-        any_language = (o >= cold_n[owner]) & (o < (cold_n + any_n)[owner])
-        group = self.contexts.group[users][owner]
-        cand = sources.draw(sources.rows(group, any_language, popular), rng)
+        kind = np.repeat(np.tile(np.arange(len(_KIND_BAND), dtype=np.int8), users.size), counts.reshape(-1))
+        group = np.repeat(self.contexts.group[users].astype(np.int32), size)
+        cand = sources.draw(
+            _KIND_ROW[kind] * (sources.groups + 1) + _KIND_GROUP[kind] * group + _KIND_ANY[kind] * sources.groups, rng
+        )
+        band = _KIND_BAND[kind]
 
-        # The last follow_n regular draws are followed creators' latest videos.
-        follow = np.flatnonzero((o >= (regular - follow_n)[owner]) & (band == request.REGULAR))
+        # Follow draws become followed creators' latest videos where there is one.
+        follow = np.flatnonzero(kind == _FOLLOW)
         rows, creators = self.follows.random_followed(users[owner[follow]], rng)
         latest = self.creator_latest[creators]
         latest_index = np.where(latest >= 0, offer.index[np.maximum(latest, 0)], offer.none)
@@ -629,9 +648,8 @@ class Engine:
         cand[follow[rows[hit]]] = latest_index[hit]
 
         n_topics = len(self.scenario.topics)
-        estimates = self.estimates[users, :n_topics]
+        estimates = np.take(self.estimates[:, :n_topics], users, axis=0)
         segment = np.argmax(estimates, axis=1).astype(np.intp)
-        explorers = np.flatnonzero(explore > 0)
         if explorers.size:  # exploring candidates inside the user's estimated top 3 rank as regular ones
             top = np.argpartition(-estimates[explorers], min(3, n_topics) - 1, axis=1)[:, :3]
             mask = np.zeros(users.size, dtype=np.int64)
@@ -640,8 +658,9 @@ class Engine:
             familiar = (mask[owner[exploring]] >> offer.columns[0][cand[exploring]]) & 1
             band[exploring[familiar == 1]] = request.REGULAR
         band[cand == offer.none] = request.INVALID
-        band[offer.sensitive[cand] & ~pop.opted_in[users][owner]] = request.INVALID
-        return _Requests(users, slots, segment, start, size, owner, cand, band.astype(np.int8))
+        sensitive = np.flatnonzero(offer.sensitive[cand])  # shown only to users who opted in
+        band[sensitive[~pop.opted_in[users[owner[sensitive]]]]] = request.INVALID
+        return _Requests(users, slots, segment, start, size, owner, cand, band)
 
     def _scores(self, req: _Requests, offer: Offer) -> np.ndarray:
         """(M,) float32 ranking scores from the system's estimates; -inf for no candidate.
@@ -691,10 +710,12 @@ class Engine:
         confirmed = np.zeros(cand.size, dtype=bool)
         last_creator, last_sound = self.controls.last_creator, self.controls.last_sound
         for _ in range(SELECT_ROUNDS):
-            chosen = valid & (request.block_ranks(valid, req.start, req.size) < slots[owner])
-            new = np.flatnonzero(chosen & ~confirmed)
+            chosen = np.flatnonzero(valid & (request.block_ranks(valid, req.start, req.size) < slots[owner]))
+            fresh = ~confirmed[chosen]
+            new = chosen[fresh]
             if not new.size:
                 break
+            prev = request.previous_chosen(chosen, block_start[chosen])[fresh]
             u, v = viewer[new], video[new]
             keys = (u << 32) | v
             # Confirmed picks are already in the seen filter, so only this round can repeat itself.
@@ -702,7 +723,6 @@ class Engine:
             seen, words = self.seen.probe(where, bits)
             bad = seen | _repeated(keys)
             bad |= self.controls.passed_over(u, creator[new], sound[new], rec.not_interested_damping, rng)
-            prev = request.previous_chosen(chosen, block_start)[new]
             has = prev >= 0
             p = np.maximum(prev, 0)
             before_c = np.where(has, creator[p], last_creator[u])
@@ -867,7 +887,7 @@ class Engine:
 
     def _mark_personalized(self, users: np.ndarray) -> None:
         """Note when cold-start users' estimates first put a true top-3 topic first."""
-        unique = np.unique(users)
+        unique = users[np.r_[True, users[1:] != users[:-1]]]  # impressions come grouped by user
         waiting = unique[~self.pop.picked[unique] & (self.viewers.personalized_at[unique] < 0)]
         n_topics = len(self.scenario.topics)
         self.viewers.mark_personalized(

@@ -27,7 +27,7 @@ from tiktok_sim.scenario.loader import scenario_sha256
 VIDEO_COLUMNS = (
     "video_id", "creator_id", "creator_name", "upload_min", "length_s", "stage_reached", "views", "completions",
     "likes", "comments", "shares", "follows", "not_interested", "stop_reason", "topic", "quality", "hook",
-    "trending_sound", "eligible_min",
+    "trending_sound", "eligible_min", "sound", "spam", "duplicate", "sensitive", "reports",
 )  # fmt: skip
 CREATOR_COLUMNS = ("creator_id", "name", "featured", "initial_followers", "followers_gained", "videos", "views")
 REACH_COLUMNS = ("video_id", "hour", "views")

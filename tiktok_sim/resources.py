@@ -13,7 +13,8 @@ from tiktok_sim.scenario.schema import Scenario
 
 BASE_BYTES = 100e6  # interpreter and libraries; with it, estimates land within ~10% of measured peak RSS
 SECONDS_PER_IMPRESSION = 1 / 1.6e6  # measured by `make bench` on a 2-core machine
-TEMPORARY_ARRAYS = 12  # live (slots x candidates) 8-byte temporaries during one feed tick
+TEMPORARY_ARRAYS = 12  # live (request candidates) 8-byte temporaries during one feed tick
+CANDIDATES_PER_SLOT = 4.0  # a request's block: its slots plus a few regular, exploring and reserve draws
 
 
 @dataclass(frozen=True)
@@ -48,15 +49,20 @@ def estimate(scenario: Scenario) -> Estimate:
     videos = expected_videos(scenario) * days / (scenario.run.duration / 1440.0)
     topics = len(scenario.topics)
 
-    per_user = topics * 4 * 3 + 8 + 64  # interests, estimates, affinities, language group
+    rec, ring = scenario.recommender, 2
+    columns = topics + rec.sound_buckets + rec.hashtag_buckets
+    # true interests and style tastes; estimates and their exp; "not interested" ring; last shown; the rest
+    per_user = topics * 4 + scenario.videos.styles * 4 + columns * 4 * 2 + ring * 8 + 8 + 96
     seen_words = 2 ** math.ceil(math.log2(max(1.0, impressions * 1.2 * 16 / 64)))
     follow_mean = creators.followers.median * math.exp(creators.followers.sigma**2 / 2)
     edges = creators.count * min(follow_mean, users.count / 2) + sum(f.followers for f in scenario.featured)
-    per_video = 2 * 9 * 8 + 160  # two counter rows and the other columns
+    slices = topics + len(users.devices)
+    # two counter rows, views and signal per audience slice, hashtags, the other columns
+    per_video = 2 * 10 * 8 + slices * 2 * 4 + scenario.videos.hashtags_per_video * 4 + 200
     peak_share = max(users.diurnal) / sum(users.diurnal)
     per_day = impressions / (scenario.run.duration / 1440.0)
     peak_slots = per_day * peak_share * scenario.run.tick / 60.0
-    tick_bytes = peak_slots * scenario.recommender.candidates * 8 * TEMPORARY_ARRAYS
+    tick_bytes = peak_slots * CANDIDATES_PER_SLOT * 8 * TEMPORARY_ARRAYS
     reach_bytes = videos * (scenario.run.duration / scenario.run.tick) * 0.1 * 24  # ~10% of videos shown per tick
 
     memory = (

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-RING = 4  # recent "not interested" creators and sounds remembered per user
+RING = 2  # recent "not interested" marks remembered per user: at realistic rates a user makes about one a run
 
 
 def _contains_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:

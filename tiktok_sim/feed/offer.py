@@ -59,9 +59,10 @@ def slice_factor(views: np.ndarray, signal: np.ndarray, prior_views: float, floo
         prior_views: pseudo-views shrinking each slice's rate toward the video's own.
         floor: the smallest rate considered, so a silent video's ratio stays finite.
     """
-    total = np.maximum(signal.sum(axis=1) / np.maximum(views.sum(axis=1), 1.0), floor)
-    rate = (signal + prior_views * total[:, None]) / (views + prior_views)
-    return np.clip(np.log(np.maximum(rate, floor) / total[:, None]), -RATIO_CLIP, RATIO_CLIP).T
+    floor32, prior32 = np.float32(floor), np.float32(prior_views)
+    total = np.maximum(signal.sum(axis=1) / np.maximum(views.sum(axis=1), np.float32(1.0)), floor32)
+    rate = (signal + prior32 * total[:, None]) / (views + prior32)
+    return np.clip(np.log(np.maximum(rate, floor32) / total[:, None]), -RATIO_CLIP, RATIO_CLIP).T
 
 
 def context_weights(

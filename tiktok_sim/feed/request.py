@@ -1,7 +1,7 @@
 """A feed request is a ranked batch: one candidate set per active user per tick.
 
 A user with ``k`` slots this tick gets one block of candidates: a few exploring ones,
-``k + C - 1`` regular ones (``C`` = ``recommender.candidates``), and ``C - 1`` popular
+``k x C`` regular ones (``C`` = ``recommender.candidates``), and ``C - 1`` popular
 reserves. The block is ordered by band, then by score:
 
 * band 0, exploring candidates outside the user's estimated top interests, in random order;
@@ -58,13 +58,11 @@ def block_ranks(valid: np.ndarray, start: np.ndarray, size: np.ndarray) -> np.nd
 
 
 def previous_chosen(chosen: np.ndarray, block_start: np.ndarray) -> np.ndarray:
-    """(M,) position of the previous chosen entry in the same block, or -1.
+    """(n,) position of the chosen entry before each chosen one in the same block, or -1.
 
     Args:
-        chosen: (M,) bool.
-        block_start: (M,) start position of each entry's block.
+        chosen: (n,) ascending positions of the chosen entries.
+        block_start: (n,) start position of each one's block.
     """
-    at = np.where(chosen, np.arange(chosen.size), -1)
-    last = np.maximum.accumulate(at)
-    prev = np.r_[-1, last[:-1]]
+    prev = np.r_[-1, chosen[:-1]]
     return np.where(prev >= block_start, prev, -1)

@@ -81,16 +81,11 @@ class Sources:
     tables: np.ndarray
     groups: int
 
-    def rows(self, group: np.ndarray, any_language: np.ndarray, popular: np.ndarray) -> np.ndarray:
-        """(n,) table row of each draw: the group's pool, any language's, or the group's popular."""
-        pool = np.where(any_language, self.groups, group)
-        return np.where(popular, self.groups + 1 + group, pool).astype(np.intp)
-
     def draw(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """(n,) intp offer indices, one draw from each row: 16 random bits each."""
         n = rows.size
         bits = rng.bit_generator.random_raw(-(-n // 4)).view(np.uint16)[:n]
-        return np.take(self.tables, rows * TICKETS + bits).astype(np.intp)
+        return np.take(self.tables, rows * np.int32(TICKETS) + bits).astype(np.intp)
 
 
 def popular_weight(value: np.ndarray, stage: np.ndarray, age_min: np.ndarray, half_life: float) -> np.ndarray:

@@ -313,14 +313,14 @@ class Engagement(Strict):
         description="watch again, given finished",
     )
     like: Reaction = Field(
-        default=Reaction(base=0.046, quality=2.5, interest=0.6, style=0.3, trend=0.5),
+        default=Reaction(base=0.033, quality=2.5, interest=0.6, style=0.3, trend=0.5),
         description="like, scaled by the share watched",
     )
     comment: Reaction = Field(
-        default=Reaction(base=0.006, quality=2.0, interest=0.5), description="comment, scaled by watch"
+        default=Reaction(base=0.005, quality=2.0, interest=0.5), description="comment, scaled by watch"
     )
     share: Reaction = Field(
-        default=Reaction(base=0.007, quality=2.5, interest=0.5, trend=0.5), description="share, scaled by watch"
+        default=Reaction(base=0.0055, quality=2.5, interest=0.5, trend=0.5), description="share, scaled by watch"
     )
     favorite: Reaction = Field(
         default=Reaction(base=0.006, quality=2.0, interest=0.5, style=0.3), description="save, scaled by watch"
@@ -463,7 +463,12 @@ class Recommender(Strict):
     exploration: Prob = Field(
         default=0.08, description="share of slots given to a video outside the user's estimated top interests"
     )
-    candidates: int = Field(default=6, ge=2, le=64, description="candidates ranked per feed slot")
+    candidates: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="regular candidates ranked per feed slot: a request of k slots ranks k x this",
+    )
     follow_candidates: Prob = Field(
         default=0.35, description="chance a slot's candidates include a followed creator's latest video"
     )
