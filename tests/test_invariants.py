@@ -144,3 +144,45 @@ def test_reach_is_cumulative_and_covers_featured_videos(tiny_result: RunResult) 
 
 def test_followers_gained_match_follows(tiny_result: RunResult) -> None:
     assert tiny_result.creators_table["followers_gained"].sum() == tiny_result.videos["follows"].sum()
+
+
+@pytest.fixture(scope="module")
+def flagged_run(tiny: Scenario) -> tuple[Engine, RunResult]:
+    """A recorded run with plenty of spam, duplicates and sensitive videos."""
+    videos = tiny.videos.model_copy(update={"spam_prob": 0.1, "duplicate_prob": 0.1, "sensitive_prob": 0.2})
+    engine = Engine(tiny.model_copy(update={"videos": videos}), seed=3, record_impressions=True).run()
+    return engine, collect(engine)
+
+
+def test_no_two_in_a_row_share_a_creator_or_a_sound(flagged_run: tuple[Engine, RunResult]) -> None:
+    _, result = flagged_run
+    log = result.impressions_log
+    assert log is not None
+    order = np.argsort(log["user"], kind="stable")  # each user's feed, in the order it was served
+    user, video = log["user"][order], log["video"][order]
+    same_user = user[1:] == user[:-1]
+    assert same_user.sum() > 10_000
+    for column in ("creator_id", "sound"):
+        attribute = result.videos[column][video]
+        assert not (same_user & (attribute[1:] == attribute[:-1])).any(), column
+
+
+def test_sensitive_videos_reach_only_opted_in_users(flagged_run: tuple[Engine, RunResult]) -> None:
+    engine, result = flagged_run
+    log = result.impressions_log
+    assert log is not None
+    sensitive = result.videos["sensitive"][log["video"]]
+    assert sensitive.sum() > 100
+    assert engine.pop.opted_in[log["user"][sensitive]].all()
+
+
+def test_review_blocks_most_spam_and_duplicates(flagged_run: tuple[Engine, RunResult]) -> None:
+    _, result = flagged_run
+    v = result.videos
+    flagged = v["spam"] | v["duplicate"]
+    removed = v["stop_reason"] == "removed"
+    assert removed.sum() > 20 and not (removed & ~flagged).any()
+    never_admitted = removed & (v["stage_reached"] < 0)
+    assert (v["views"][never_admitted] == 0).all()
+    # review_catch 0.8 blocks about 80% at upload; reports catch some of the rest later (binomial sd ~3%)
+    assert removed[flagged].mean() > 0.7

@@ -314,8 +314,8 @@ class Engine:
         aligned = np.where(aligned >= videos.hashtags, aligned - styles, aligned)
         return np.where(aligned >= 0, aligned, tags)
 
-    def _upload(self, creators: np.ndarray, at: np.ndarray) -> None:
-        """Add videos for ``creators`` uploaded at minutes ``at``; they start in review.
+    def _upload(self, creators: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """Add videos for ``creators`` uploaded at minutes ``at``; they start in review. Returns their ids.
 
         Spam is of poor quality; a duplicate re-uploads an earlier video's content.
         """
@@ -356,6 +356,7 @@ class Engine:
             **content,
         )
         self._in_review = np.concatenate([self._in_review, ids])
+        return ids
 
     def _admit_reviewed(self) -> None:
         """Videos whose review has ended: blocked if caught as spam or a duplicate, else eligible.
@@ -364,7 +365,10 @@ class Engine:
         where it was (its pool restarts).
         """
         cat = self.catalog
-        done = cat.eligible_min[self._in_review] <= self.env.now
+        waiting = self._in_review
+        done = (
+            np.where(cat.rereviewed[waiting], cat.rereview_end_min[waiting], cat.eligible_min[waiting]) <= self.env.now
+        )
         if not done.any():
             return
         ids = self._in_review[done]
@@ -403,7 +407,7 @@ class Engine:
         cat.resume_status[ids] = cat.status[ids]
         cat.status[ids] = Status.REVIEW
         cat.rereviewed[ids] = True
-        cat.eligible_min[ids] = self.env.now + delay.median * np.exp(
+        cat.rereview_end_min[ids] = self.env.now + delay.median * np.exp(
             delay.sigma * self._review_rng.standard_normal(ids.size)
         )
         self._in_review = np.concatenate([self._in_review, ids])
@@ -708,14 +712,12 @@ class Engine:
         quota = np.full(offer.none + 1, np.inf)
         quota[offer.index[open_ids]] = remaining
         confirmed = np.zeros(cand.size, dtype=bool)
-        last_creator, last_sound = self.controls.last_creator, self.controls.last_sound
         for _ in range(SELECT_ROUNDS):
             chosen = np.flatnonzero(valid & (request.block_ranks(valid, req.start, req.size) < slots[owner]))
             fresh = ~confirmed[chosen]
             new = chosen[fresh]
             if not new.size:
                 break
-            prev = request.previous_chosen(chosen, block_start[chosen])[fresh]
             u, v = viewer[new], video[new]
             keys = (u << 32) | v
             # Confirmed picks are already in the seen filter, so only this round can repeat itself.
@@ -723,15 +725,9 @@ class Engine:
             seen, words = self.seen.probe(where, bits)
             bad = seen | _repeated(keys)
             bad |= self.controls.passed_over(u, creator[new], sound[new], rec.not_interested_damping, rng)
-            has = prev >= 0
-            p = np.maximum(prev, 0)
-            before_c = np.where(has, creator[p], last_creator[u])
-            before_s = np.where(has, sound[p], last_sound[u])
-            clash = (before_c == creator[new]) | (before_s == sound[new])
-            wait = clash & has & ~confirmed[p]  # its neighbour is new too: decide next round
-            bad |= clash & ~wait
-            bad |= ~_within_quota(cand[new], bad | wait, quota, rng)
-            ok = ~bad & ~wait
+            bad |= ~_within_quota(cand[new], bad, quota, rng)
+            bad |= self._breaks_run(chosen, fresh, bad, block_start, creator, sound, viewer)
+            ok = ~bad
             valid[new[bad]] = False
             confirmed[new[ok]] = True
             self.seen.add_at(where[ok], bits[ok], words[ok])
@@ -743,6 +739,48 @@ class Engine:
         )
         self._remember_last(served.user, creator[kept], sound[kept])
         return req, served, offer
+
+    def _breaks_run(
+        self,
+        chosen: np.ndarray,
+        fresh: np.ndarray,
+        bad: np.ndarray,
+        block_start: np.ndarray,
+        creator: np.ndarray,
+        sound: np.ndarray,
+        viewer: np.ndarray,
+    ) -> np.ndarray:
+        """(new,) bool: new picks that would follow a video with the same creator or sound.
+
+        New picks always come after a block's confirmed ones, so dropping one can only give
+        a later new pick a different predecessor: repeat until no pick clashes.
+
+        Args:
+            chosen: ascending positions chosen this round (confirmed and new).
+            fresh: (chosen,) bool, the new ones.
+            bad: (new,) bool, new picks already ruled out.
+            block_start: (M,) where each position's block starts.
+            creator: (M,) creator at each position.
+            sound: (M,) sound at each position.
+            viewer: (M,) user at each position.
+        """
+        clash = np.zeros(bad.size, dtype=bool)
+        alive = np.ones(chosen.size, dtype=bool)
+        alive[np.flatnonzero(fresh)[bad]] = False
+        while True:
+            live = chosen[alive]
+            prev = request.previous_chosen(live, block_start[live])
+            has = prev >= 0
+            p = np.maximum(prev, 0)
+            u = viewer[live]
+            before_c = np.where(has, creator[p], self.controls.last_creator[u])
+            before_s = np.where(has, sound[p], self.controls.last_sound[u])
+            hit = ((before_c == creator[live]) | (before_s == sound[live])) & fresh[alive]
+            if not hit.any():
+                return clash
+            drop = np.flatnonzero(alive)[hit]
+            alive[drop] = False
+            clash[np.searchsorted(np.flatnonzero(fresh), drop)] = True
 
     def _remember_last(self, users: np.ndarray, creators: np.ndarray, sounds: np.ndarray) -> None:
         """Each user's last shown creator and sound (impressions are in feed order), for the next tick's rule."""

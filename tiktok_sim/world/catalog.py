@@ -34,6 +34,7 @@ _COLUMNS: dict[str, tuple[type, int | float]] = {
     "duplicate": (np.bool_, False),
     "sensitive": (np.bool_, False),
     "rereviewed": (np.bool_, False),  # sent back to review by reports once already
+    "rereview_end_min": (np.float64, np.inf),  # when that second review ends
     "resume_status": (np.int8, Status.REVIEW),  # where a re-reviewed video returns to
     "completed_min": (np.float64, np.nan),  # when it completed the ladder
     "length_s": (np.float32, 0.0),
@@ -72,6 +73,7 @@ class Catalog:
     duplicate: np.ndarray
     sensitive: np.ndarray
     rereviewed: np.ndarray
+    rereview_end_min: np.ndarray
     resume_status: np.ndarray
     completed_min: np.ndarray
     length_s: np.ndarray
