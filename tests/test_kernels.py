@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from tiktok_sim.feed import request
+from tiktok_sim.feed.context import Contexts
+from tiktok_sim.feed.offer import RATIO_CLIP, context_weights, slice_factor
 from tiktok_sim.feed.sourcing import TICKETS, ticket_counts
 from tiktok_sim.model import exposure, ranking
 from tiktok_sim.model.engagement import Exposure, probability, react
@@ -202,3 +204,45 @@ def test_ticket_counts_fill_the_table_and_keep_each_share_in_expectation() -> No
     assert (counts >= np.floor(share)).all() and (counts <= np.ceil(share)).all()
     # Over the offset each count averages its share; the grid's step bounds the error at 1/4000.
     np.testing.assert_allclose(counts.mean(axis=0), share, rtol=0, atol=1 / 4000 + 1e-9)
+
+
+def _contexts() -> Contexts:
+    """Two language groups (speaks language 0; speaks 0 and 1), two regions, two devices: every mix."""
+    mix = np.array([(g, r, d) for g in (0, 1) for r in (0, 1) for d in (0, 1)])
+    return Contexts(
+        group=np.zeros(1, dtype=np.intp),
+        speaks=np.array([[True, False], [True, True]]),
+        context=np.zeros(1, dtype=np.intp),
+        group_of=mix[:, 0],
+        region=mix[:, 1],
+        device=mix[:, 2],
+    )
+
+
+@pytest.mark.parametrize("weights", [(0.0, 0.0, 0.0), (1.0, 0.1, 0.1), (3.0, 0.5, 2.0)])
+def test_each_weak_signal_moves_a_score_by_at_most_its_weight(weights: tuple[float, float, float]) -> None:
+    rng = np.random.default_rng(7)
+    n = 400
+    language, region = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    device_log = np.clip(rng.normal(0.0, 2.0, (2, n)), -1.0, 1.0).astype(np.float32)  # as slice_factor clips it
+    value = rng.random(n).astype(np.float32) + 0.1
+    ctx = _contexts()
+    weight = context_weights(ctx, value, language, region, device_log, weights)[:, :n]
+    assert np.isneginf(context_weights(ctx, value, language, region, device_log, weights)[:, n]).all()
+    ratio = np.log(weight / value)
+    w_language, w_country, w_device = weights
+    speaks = ctx.speaks[ctx.group_of][:, language]
+    expected = -w_language * ~speaks - w_country * (ctx.region[:, None] != region) + w_device * device_log[ctx.device]
+    np.testing.assert_allclose(ratio, expected, atol=1e-5)
+    assert (np.abs(ratio) <= w_language + w_country + w_device + 1e-5).all()
+    if w_language:  # a language the viewer speaks is worth exactly exp(weight) more, other things equal
+        assert ratio.min() < -w_language + w_device + 1e-5
+
+
+def test_slice_factor_is_bounded_and_shrinks_quiet_slices_toward_the_video() -> None:
+    views = np.array([[1000.0, 0.0], [10.0, 10.0]], dtype=np.float32)
+    signal = np.array([[900.0, 0.0], [0.0, 30.0]], dtype=np.float32)
+    log = slice_factor(views, signal, prior_views=50.0, floor=1e-3)
+    assert log.shape == (2, 2) and (np.abs(log) <= RATIO_CLIP).all()
+    assert log[1, 0] == 0.0  # a slice with no views is the video's own rate
+    assert log[0, 1] < 0 < log[1, 1]  # the slice that delighted is favoured, the other not
