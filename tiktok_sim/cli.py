@@ -265,7 +265,10 @@ def _run_replications(
             console.print(chart)
 
 
-SWEEP_METRICS = ("views_per_video_mean", "views_gini", "pass_rate_stage_0")
+SWEEP_METRICS = (
+    "views_per_video_mean", "views_gini", "pass_rate_stage_0",
+    "viewers_exploration_share", "viewers_entropy_end", "viewers_top3_share_end",
+)  # fmt: skip
 """Tabulated for every sweep, followed by each featured creator's median views."""
 DEFAULT_SWEEP_REPS = 3
 VARY_ORIGIN: Origin = ("--vary", 0, 0)

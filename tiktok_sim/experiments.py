@@ -14,6 +14,7 @@ import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -30,6 +31,19 @@ EXECUTORS = ("serial", "process", "dask")
 CONFIDENCE = 0.95
 REACH_PREFIX = "reach:"
 """Metric keys holding a featured creator's median reach curve, one per hour since upload."""
+VIEWER_METRICS: dict[str, tuple[str, ...]] = {
+    "viewers_entropy_start": ("feed_topic_entropy_bits", "start"),
+    "viewers_entropy_end": ("feed_topic_entropy_bits", "end"),
+    "viewers_top3_share_start": ("top3_interest_share", "start"),
+    "viewers_top3_share_end": ("top3_interest_share", "end"),
+    "viewers_exploration_share": ("exploration_share",),
+    "viewers_other_language_share": ("other_language_share",),
+    "viewers_videos_to_personalization": ("median_videos_to_personalization",),
+    "viewers_personalized_share": ("personalized_share",),
+    "viewers_hides_per_1000": ("hides_per_1000",),
+    "viewers_reports_per_1000": ("reports_per_1000",),
+}
+"""Flat metric name -> path of its figure in ``RunResult.viewers`` (the summary's ``viewers`` block)."""
 
 
 def task_seed(root: int, scenario_index: int, replication: int) -> int:
@@ -88,6 +102,23 @@ def key_metrics(result: RunResult) -> dict[str, float]:
         metrics[f"median_views_{name}"] = float(np.median(views[mine])) if mine.size else math.nan
         for hour, value in enumerate(_median_reach(result.reach, mine, hours)):
             metrics[f"{REACH_PREFIX}{name}:{hour}"] = value
+    metrics.update(viewer_metrics(result.viewers))
+    return metrics
+
+
+def viewer_metrics(viewers: dict[str, Any]) -> dict[str, float]:
+    """The user-side figures of :data:`VIEWER_METRICS`; a figure without data is NaN.
+
+    Args:
+        viewers: a run's ``viewers`` block; missing keys count as no data, so results made
+            before the block existed still reduce to the same metric names.
+    """
+    metrics = {}
+    for name, path in VIEWER_METRICS.items():
+        value: Any = viewers
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        metrics[name] = math.nan if value is None else float(value)
     return metrics
 
 

@@ -26,7 +26,7 @@ def render_report(result: RunResult, width: int = 100) -> Group:
     parts: list[RenderableType] = [header(result), funnel_table(result), top_videos(result), creators_table(result)]
     for cid in np.flatnonzero(result.creators_table["featured"]):
         parts.append(featured_section(result, int(cid), width))
-    parts.append(calibration_table(result))
+    parts += [viewers_table(result), calibration_table(result)]
     return Group(*parts)
 
 
@@ -161,6 +161,38 @@ def _rates(v: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, float]:
     views = max(int(v["views"][idx].sum()), 1)
     plural = {"completion": "completions", "like": "likes", "share": "shares"}
     return {k: float(v[col][idx].sum()) / views for k, col in plural.items() if k in RATE_COLUMNS}
+
+
+def viewers_table(result: RunResult) -> Table:
+    """The user side: how fast cold-start feeds personalize, how narrow they get, what viewers push back on."""
+    v = result.viewers
+    table = Table(title="Viewers: personalization and filter bubble", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = (
+        ("cold-start feeds: median videos to personalize / share personalized",
+         f"{_shown(v.get('median_videos_to_personalization'), ',.0f')} / {_shown(v.get('personalized_share'), '.0%')}"),
+        ("feed topic entropy (bits), start -> end", _start_to_end(v.get("feed_topic_entropy_bits"), ".2f")),
+        ("impressions on true top-3 topics, start -> end", _start_to_end(v.get("top3_interest_share"), ".1%")),
+        ("exploring impressions", _shown(v.get("exploration_share"), ".1%")),
+        ("impressions in a language the viewer does not speak", _shown(v.get("other_language_share"), ".1%")),
+        ("hides / reports per 1,000 impressions",
+         f"{_shown(v.get('hides_per_1000'), '.2f')} / {_shown(v.get('reports_per_1000'), '.2f')}"),
+    )  # fmt: skip
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def _start_to_end(by_period: dict[str, float | None] | None, spec: str) -> str:
+    """E.g. "3.33 -> 3.38": a per-period figure at the run's first and last third."""
+    periods = by_period or {}
+    return f"{_shown(periods.get('start'), spec)} -> {_shown(periods.get('end'), spec)}"
+
+
+def _shown(value: float | None, spec: str) -> str:
+    """``value`` formatted, or "-" for a figure without data (a run too short or too small to tell)."""
+    return "-" if value is None else format(value, spec)
 
 
 PUBLISHED = {
