@@ -618,7 +618,7 @@ class Engine:
         rng, rec, pop = self._feed_rng, self.scenario.recommender, self.pop
         width = rec.candidates
         explore = rng.binomial(slots, rec.exploration)
-        regular = slots * width
+        regular = (slots - explore) * width  # exploring slots rank no regular draws of their own
         # How many draws of each kind a block holds is drawn per user; their order within
         # the block does not matter, since blocks are ranked before use.
         counts = np.zeros((users.size, len(_KIND_BAND)), dtype=np.int64)
