@@ -674,15 +674,14 @@ class Engine:
         similar-users factor for the viewer's segment. Every per-candidate gather but
         the user's estimates hits the offer's small arrays.
         """
-        users, cand, width = req.user[req.owner], req.cand, self._affinity.shape[1]
-        row = users * width
+        cand, m = req.cand, offer.weight.shape[1]
+        row = np.repeat(req.user * self._affinity.shape[1], req.size)  # per-user values expand block by block
         score = np.take(self._affinity, row + np.take(offer.columns[0], cand))
         score *= np.take(self._affinity, row + np.take(offer.columns[1], cand))
         score *= np.take(self._affinity, row + np.take(offer.columns[2], cand))
-        m = offer.weight.shape[1]
-        score *= np.take(offer.weight, self.contexts.context[users] * m + cand)
+        score *= np.take(offer.weight, np.repeat(self.contexts.context[req.user] * m, req.size) + cand)
         if offer.similar is not None:
-            score *= np.take(offer.similar, req.segment[req.owner] * m + cand)
+            score *= np.take(offer.similar, np.repeat(req.segment * m, req.size) + cand)
         return score
 
     def _select(self, users: np.ndarray, slots: np.ndarray) -> tuple[_Requests, _Served, Offer]:
@@ -701,19 +700,26 @@ class Engine:
         req = self._requests(users, slots, offer, sources)
         score = self._scores(req, offer)
         band = np.where(score >= 0, req.band, request.INVALID)  # -inf: never shown in this context
-        block_start = req.start[req.owner]
-        order = block_start + request.sort_blocks(req.owner, np.arange(band.size) - block_start, band, score, rng)
-        cand, owner = req.cand[order], req.owner
+        block_start = np.repeat(req.start, req.size)
+        offset = np.arange(band.size) - block_start
+        ranked = block_start + request.sort_blocks(req.owner, offset, band, score, rng)
+        # Only a block's first entries can be reached in a few rounds: keep three times its slots, plus a few.
+        depth = np.minimum(req.size, 3 * slots + rec.candidates)
+        order = ranked[offset < np.repeat(depth, req.size)]
+        start = np.cumsum(depth) - depth
+        owner = np.repeat(np.arange(users.size), depth)
+        block_start = np.repeat(start, depth)
+        cand = req.cand[order]
         valid = band[order] < request.INVALID
         explored = band[order] == request.EXPLORE
-        viewer = req.user[owner]
+        viewer = np.repeat(users, depth)
         video = with_sentinel(offer.ids.astype(np.int64), -1)[cand]
         creator, sound = offer.creator[cand], offer.sound[cand]
         quota = np.full(offer.none + 1, np.inf)
         quota[offer.index[open_ids]] = remaining
         confirmed = np.zeros(cand.size, dtype=bool)
         for _ in range(SELECT_ROUNDS):
-            chosen = np.flatnonzero(valid & (request.block_ranks(valid, req.start, req.size) < slots[owner]))
+            chosen = np.flatnonzero(valid & (request.block_ranks(valid, start, depth) < np.repeat(slots, depth)))
             fresh = ~confirmed[chosen]
             new = chosen[fresh]
             if not new.size:

@@ -40,13 +40,14 @@ def build_contexts(pop: Population) -> Contexts:
     masks, group = np.unique(pop.langmask, return_inverse=True)
     languages = np.arange(len(pop.languages), dtype=np.int64)
     speaks = ((masks[:, None] >> languages) & 1).astype(bool)
-    combined = np.stack([group, pop.region, pop.device]).astype(np.int64)
-    rows, context = np.unique(combined, axis=1, return_inverse=True)
+    regions, devices = int(pop.region_offset_min.size), int(pop.device.max(initial=0)) + 1
+    combined = (group.astype(np.int64) * regions + pop.region) * devices + pop.device
+    keys, context = np.unique(combined, return_inverse=True)
     return Contexts(
         group=group.astype(np.intp),
         speaks=speaks,
         context=context.reshape(-1).astype(np.intp),
-        group_of=rows[0].astype(np.intp),
-        region=rows[1].astype(np.intp),
-        device=rows[2].astype(np.intp),
+        group_of=(keys // (regions * devices)).astype(np.intp),
+        region=(keys // devices % regions).astype(np.intp),
+        device=(keys % devices).astype(np.intp),
     )
