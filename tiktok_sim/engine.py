@@ -636,12 +636,12 @@ class Engine:
         size = counts.sum(axis=1)
         start = np.cumsum(size) - size
         owner = np.repeat(np.arange(users.size), size)
-        kind = np.repeat(np.tile(np.arange(len(_KIND_BAND), dtype=np.int8), users.size), counts.reshape(-1))
-        group = np.repeat(self.contexts.group[users].astype(np.int32), size)
-        cand = sources.draw(
-            _KIND_ROW[kind] * (sources.groups + 1) + _KIND_GROUP[kind] * group + _KIND_ANY[kind] * sources.groups, rng
-        )
-        band = _KIND_BAND[kind]
+        runs = counts.reshape(-1)  # a block is one run per kind: per-user values expand run by run
+        kind = np.repeat(np.tile(np.arange(len(_KIND_BAND), dtype=np.int8), users.size), runs)
+        group = self.contexts.group[users].astype(np.int32)[:, None]
+        row = _KIND_ROW * (sources.groups + 1) + _KIND_GROUP * group + _KIND_ANY * sources.groups
+        cand = sources.draw(np.repeat(row.reshape(-1), runs), rng)
+        band = np.repeat(np.tile(_KIND_BAND, users.size), runs)
 
         # Follow draws become followed creators' latest videos where there is one.
         follow = np.flatnonzero(kind == _FOLLOW)
@@ -652,7 +652,7 @@ class Engine:
         cand[follow[rows[hit]]] = latest_index[hit]
 
         n_topics = len(self.scenario.topics)
-        estimates = np.take(self.estimates[:, :n_topics], users, axis=0)
+        estimates = self.estimates[users, :n_topics]
         segment = np.argmax(estimates, axis=1).astype(np.intp)
         if explorers.size:  # exploring candidates inside the user's estimated top 3 rank as regular ones
             top = np.argpartition(-estimates[explorers], min(3, n_topics) - 1, axis=1)[:, :3]
@@ -770,23 +770,31 @@ class Engine:
             sound: (M,) sound at each position.
             viewer: (M,) user at each position.
         """
+        new_at = np.flatnonzero(fresh)  # where the new picks sit among the chosen
         clash = np.zeros(bad.size, dtype=bool)
         alive = np.ones(chosen.size, dtype=bool)
-        alive[np.flatnonzero(fresh)[bad]] = False
-        while True:
-            live = chosen[alive]
-            prev = request.previous_chosen(live, block_start[live])
-            has = prev >= 0
-            p = np.maximum(prev, 0)
-            u = viewer[live]
-            before_c = np.where(has, creator[p], self.controls.last_creator[u])
-            before_s = np.where(has, sound[p], self.controls.last_sound[u])
-            hit = ((before_c == creator[live]) | (before_s == sound[live])) & fresh[alive]
+        alive[new_at[bad]] = False
+        live = np.flatnonzero(alive)
+        check = live[fresh[live]]
+        while check.size:
+            k = np.searchsorted(live, check)
+            prev = chosen[live[np.maximum(k - 1, 0)]]
+            pos = chosen[check]
+            has = (k > 0) & (prev >= block_start[pos])
+            u = viewer[pos]
+            before_c = np.where(has, creator[prev], self.controls.last_creator[u])
+            before_s = np.where(has, sound[prev], self.controls.last_sound[u])
+            hit = (before_c == creator[pos]) | (before_s == sound[pos])
             if not hit.any():
-                return clash
-            drop = np.flatnonzero(alive)[hit]
-            alive[drop] = False
-            clash[np.searchsorted(np.flatnonzero(fresh), drop)] = True
+                break
+            dropped = check[hit]
+            alive[dropped] = False
+            clash[np.searchsorted(new_at, dropped)] = True
+            live = np.flatnonzero(alive)
+            after = np.searchsorted(live, dropped)  # the pick after a dropped one has a new predecessor
+            following = live[after[after < live.size]]
+            check = np.unique(following[fresh[following]])
+        return clash
 
     def _remember_last(self, users: np.ndarray, creators: np.ndarray, sounds: np.ndarray) -> None:
         """Each user's last shown creator and sound (impressions are in feed order), for the next tick's rule."""
@@ -830,7 +838,7 @@ class Engine:
         signal = ranking.signal(out, scenario.recommender.signal_weights, finish)
         self._count(users, videos, out)
         self._count_slices(served.pick, offer, req.segment[served.owner], pop.device[users], signal)
-        self._learn(users, videos, signal)
+        self._learn(users, offer.columns[:, served.pick], signal)
         self._measure_personalization(users, topics, x.affinity)
         top3 = ((self.pop.top_topics[users] >> topics.astype(np.int64)) & 1).astype(bool)
         self.viewers.observe(self.env.now, users, topics, top3, served.explored, language_ok)
@@ -902,20 +910,13 @@ class Engine:
         zero = np.zeros((1, len(ACTIONS)), dtype=np.int64)
         return float(ranking.video_value(zero, np.zeros(1), prior, 1.0, rec.signal_weights, np.ones(1))[0])
 
-    def _learn(self, users: np.ndarray, videos: np.ndarray, signal: np.ndarray) -> None:
-        """Update the system's topic, sound and hashtag estimates from what the viewers did."""
-        rec, cat = self.scenario.recommender, self.catalog
+    def _learn(self, users: np.ndarray, columns: np.ndarray, signal: np.ndarray) -> None:
+        """Update the system's topic, sound and hashtag estimates (``columns``, (3, n)) from what the viewers did."""
+        rec = self.scenario.recommender
         self.signal_sum += float(signal.sum(dtype=np.float64))
         baseline = np.float32(self.signal_sum / max(int(self.totals[A["views"]]), 1))
-        columns = np.stack(
-            [
-                cat.topic[videos],
-                self._sound_column + bucket_of(cat.sound[videos], rec.sound_buckets),
-                self._hashtag_column + bucket_of(cat.hashtags[videos, 0], rec.hashtag_buckets),
-            ]
-        )
-        touched = ranking.update_estimates(self.estimates, users, columns, signal - baseline, rec.learning_rate)
-        self._affinity.reshape(-1)[touched] = np.exp(self.estimates.reshape(-1)[touched])
+        touched, rows = ranking.update_estimates(self.estimates, users, columns, signal - baseline, rec.learning_rate)
+        self._affinity[touched] = np.exp(rows)
 
     def _measure_personalization(self, users: np.ndarray, topics: np.ndarray, affinity: np.ndarray) -> None:
         """Accumulate the time-to-personalization curve and the early exploit share."""

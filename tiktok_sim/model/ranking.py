@@ -88,22 +88,29 @@ def video_value(
 
 def update_estimates(
     estimates: np.ndarray, users: np.ndarray, columns: np.ndarray, gain: np.ndarray, learning_rate: float
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Move each viewer's estimates by ``learning_rate * gain`` (in place, duplicates add).
+
+    Steps are summed per (user, column) with one ``bincount`` over the tick's own users,
+    far cheaper than scattered adds into the whole table.
 
     Args:
         estimates: (n_users, n_columns) float32 log-affinities.
-        users: (n,) viewer of each impression.
+        users: (n,) viewer of each impression, grouped (each user's impressions together).
         columns: (k, n) the estimate columns each impression's video touches (topic, sound, hashtag).
         gain: (n,) float32 signal minus the platform's average signal.
         learning_rate: step size.
 
     Returns:
-        The flat indices touched, so caches of the estimates can be refreshed there.
+        The users touched and their new rows, so caches of the estimates can be refreshed.
     """
-    flat = estimates.reshape(-1)
-    index = (users.astype(np.int64) * estimates.shape[1] + columns).reshape(-1)
-    step = np.float32(learning_rate) * gain
-    np.add.at(flat, index, np.tile(step, columns.shape[0]))
-    flat[index] = np.clip(flat[index], -ESTIMATE_BOUND, ESTIMATE_BOUND)
-    return index
+    change = np.r_[True, users[1:] != users[:-1]]
+    unique = users[change]
+    local = np.cumsum(change) - 1
+    width = estimates.shape[1]
+    cells = (local * width + columns).reshape(-1)
+    step = np.tile(np.float32(learning_rate) * gain, columns.shape[0])
+    delta = np.bincount(cells, weights=step, minlength=unique.size * width).reshape(unique.size, width)
+    rows = np.clip(estimates[unique] + delta.astype(np.float32), -ESTIMATE_BOUND, ESTIMATE_BOUND)
+    estimates[unique] = rows
+    return unique, rows
