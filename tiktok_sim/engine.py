@@ -42,7 +42,7 @@ from tiktok_sim.world import (
     sample_lengths,
 )
 from tiktok_sim.world.catalog import A
-from tiktok_sim.world.sounds import bucket_of, build_trends, style_of
+from tiktok_sim.world.sounds import bucket_of, build_trends, pick_hashtags, pick_sounds, style_of
 
 Progress = Callable[[float, float], None]
 """Called after each feed tick with (simulated minutes done, total)."""
@@ -291,29 +291,6 @@ class Engine:
 
     # ------------------------------------------------------------------ uploads, review and stages
 
-    def _sounds(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(n,) sounds for new uploads and whether each is trending.
-
-        Creators who use a trending sound ride the trends that are strong now.
-        """
-        rng, videos = self._upload_rng, self.scenario.videos
-        trending = (rng.random(n) < videos.trending_sound_prob) & (videos.trending_sounds > 0)
-        trending |= videos.trending_sounds >= videos.sounds  # nothing else to use
-        sound = rng.integers(min(videos.trending_sounds, videos.sounds - 1), videos.sounds, n)
-        if trending.any():
-            pull = self.trends.now(self.env.now).astype(np.float64)
-            sound[trending] = rng.choice(pull.size, size=int(trending.sum()), p=pull / pull.sum())
-        return sound, trending
-
-    def _hashtags(self, n: int) -> np.ndarray:
-        """(n, hashtags_per_video) hashtags sharing one style per video (the first one's)."""
-        rng, videos = self._upload_rng, self.scenario.videos
-        tags = rng.integers(0, videos.hashtags, (n, videos.hashtags_per_video))
-        styles = videos.styles
-        aligned = tags - tags % styles + (tags[:, :1] % styles)
-        aligned = np.where(aligned >= videos.hashtags, aligned - styles, aligned)
-        return np.where(aligned >= 0, aligned, tags)
-
     def _upload(self, creators: np.ndarray, at: np.ndarray) -> np.ndarray:
         """Add videos for ``creators`` uploaded at minutes ``at``; they start in review. Returns their ids.
 
@@ -324,7 +301,7 @@ class Engine:
         column = np.floor(rng.random(n) * cre.niche_count[creators]).astype(np.int64)
         spread = spec.creators.video_spread
         videos = spec.videos
-        sound, trending = self._sounds(n)
+        sound, trending = pick_sounds(videos, self.trends, self.env.now, n, rng)
         flags = rng.random((3, n))
         spam = flags[0] < videos.spam_prob
         duplicate = (flags[1] < videos.duplicate_prob) & (len(cat) > 0)
@@ -336,7 +313,7 @@ class Engine:
             "length_s": sample_lengths(spec, cre.length_median_s[creators], rng),
             "quality": np.where(spam, 0.3 * quality, quality),
             "hook": np.clip(cre.hook[creators] + spread * rng.standard_normal(n), 0.0, 1.0),
-            "hashtags": self._hashtags(n),
+            "hashtags": pick_hashtags(videos, n, rng),
         }
         copies = np.flatnonzero(duplicate)
         if copies.size:
@@ -732,7 +709,8 @@ class Engine:
             bad = seen | _repeated(keys)
             bad |= self.controls.passed_over(u, creator[new], sound[new], rec.not_interested_damping, rng)
             bad |= ~_within_quota(cand[new], bad, quota, rng)
-            bad |= self._breaks_run(chosen, fresh, bad, block_start, creator, sound, viewer)
+            last = (self.controls.last_creator, self.controls.last_sound)
+            bad |= request.breaks_run(chosen, fresh, bad, block_start, (creator, sound), viewer, last)
             ok = ~bad
             valid[new[bad]] = False
             confirmed[new[ok]] = True
@@ -743,66 +721,8 @@ class Engine:
         served = _Served(
             user=viewer[kept], owner=owner[kept], pick=cand[kept], video=video[kept], explored=explored[kept]
         )
-        self._remember_last(served.user, creator[kept], sound[kept])
+        self.controls.remember_last(served.user, creator[kept], sound[kept])
         return req, served, offer
-
-    def _breaks_run(
-        self,
-        chosen: np.ndarray,
-        fresh: np.ndarray,
-        bad: np.ndarray,
-        block_start: np.ndarray,
-        creator: np.ndarray,
-        sound: np.ndarray,
-        viewer: np.ndarray,
-    ) -> np.ndarray:
-        """(new,) bool: new picks that would follow a video with the same creator or sound.
-
-        New picks always come after a block's confirmed ones, so dropping one can only give
-        a later new pick a different predecessor: repeat until no pick clashes.
-
-        Args:
-            chosen: ascending positions chosen this round (confirmed and new).
-            fresh: (chosen,) bool, the new ones.
-            bad: (new,) bool, new picks already ruled out.
-            block_start: (M,) where each position's block starts.
-            creator: (M,) creator at each position.
-            sound: (M,) sound at each position.
-            viewer: (M,) user at each position.
-        """
-        new_at = np.flatnonzero(fresh)  # where the new picks sit among the chosen
-        clash = np.zeros(bad.size, dtype=bool)
-        alive = np.ones(chosen.size, dtype=bool)
-        alive[new_at[bad]] = False
-        live = np.flatnonzero(alive)
-        check = live[fresh[live]]
-        while check.size:
-            k = np.searchsorted(live, check)
-            prev = chosen[live[np.maximum(k - 1, 0)]]
-            pos = chosen[check]
-            has = (k > 0) & (prev >= block_start[pos])
-            u = viewer[pos]
-            before_c = np.where(has, creator[prev], self.controls.last_creator[u])
-            before_s = np.where(has, sound[prev], self.controls.last_sound[u])
-            hit = (before_c == creator[pos]) | (before_s == sound[pos])
-            if not hit.any():
-                break
-            dropped = check[hit]
-            alive[dropped] = False
-            clash[np.searchsorted(new_at, dropped)] = True
-            live = np.flatnonzero(alive)
-            after = np.searchsorted(live, dropped)  # the pick after a dropped one has a new predecessor
-            following = live[after[after < live.size]]
-            check = np.unique(following[fresh[following]])
-        return clash
-
-    def _remember_last(self, users: np.ndarray, creators: np.ndarray, sounds: np.ndarray) -> None:
-        """Each user's last shown creator and sound (impressions are in feed order), for the next tick's rule."""
-        if not users.size:
-            return
-        last = np.r_[users[1:] != users[:-1], True]
-        self.controls.last_creator[users[last]] = creators[last]
-        self.controls.last_sound[users[last]] = sounds[last]
 
     def _tick(self) -> None:
         req, served, offer = self._select(*self._active_users())

@@ -93,6 +93,14 @@ class ViewerControls:
                 setattr(self, name, np.insert(old, np.searchsorted(old, keys), keys))
                 self._hid_any[users[idx]] = True
 
+    def remember_last(self, users: np.ndarray, creators: np.ndarray, sounds: np.ndarray) -> None:
+        """Each user's last shown creator and sound (impressions in feed order, grouped by user)."""
+        if not users.size:
+            return
+        last = np.r_[users[1:] != users[:-1], True]
+        self.last_creator[users[last]] = creators[last]
+        self.last_sound[users[last]] = sounds[last]
+
     @property
     def hides(self) -> int:
         """Creators and sounds hidden so far."""

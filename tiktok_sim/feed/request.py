@@ -66,3 +66,54 @@ def previous_chosen(chosen: np.ndarray, block_start: np.ndarray) -> np.ndarray:
     """
     prev = np.r_[-1, chosen[:-1]]
     return np.where(prev >= block_start, prev, -1)
+
+
+def breaks_run(
+    chosen: np.ndarray,
+    fresh: np.ndarray,
+    bad: np.ndarray,
+    block_start: np.ndarray,
+    shown: tuple[np.ndarray, np.ndarray],
+    viewer: np.ndarray,
+    last: tuple[np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """(new,) bool: new picks that would follow a video with the same creator or sound.
+
+    New picks always come after a block's confirmed ones, so dropping one can only give
+    a later new pick a different predecessor: only those are checked again, until no
+    pick clashes.
+
+    Args:
+        chosen: ascending positions chosen this round (confirmed and new).
+        fresh: (chosen,) bool, the new ones.
+        bad: (new,) bool, new picks already ruled out.
+        block_start: (M,) where each position's block starts.
+        shown: (M,) creator and sound at each position.
+        viewer: (M,) user at each position.
+        last: (users,) creator and sound each user was shown last, before this tick.
+    """
+    new_at = np.flatnonzero(fresh)  # where the new picks sit among the chosen
+    clash = np.zeros(bad.size, dtype=bool)
+    alive = np.ones(chosen.size, dtype=bool)
+    alive[new_at[bad]] = False
+    live = np.flatnonzero(alive)
+    check = live[fresh[live]]
+    while check.size:
+        k = np.searchsorted(live, check)
+        prev = chosen[live[np.maximum(k - 1, 0)]]
+        pos = chosen[check]
+        has = (k > 0) & (prev >= block_start[pos])
+        u = viewer[pos]
+        hit = np.zeros(pos.size, dtype=bool)
+        for mine, before in zip(shown, last, strict=True):
+            hit |= np.where(has, mine[prev], before[u]) == mine[pos]
+        if not hit.any():
+            break
+        dropped = check[hit]
+        alive[dropped] = False
+        clash[np.searchsorted(new_at, dropped)] = True
+        live = np.flatnonzero(alive)
+        after = np.searchsorted(live, dropped)  # the pick after a dropped one has a new predecessor
+        following = live[after[after < live.size]]
+        check = np.unique(following[fresh[following]])
+    return clash

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tiktok_sim.scenario.schema import Scenario
+from tiktok_sim.scenario.schema import Scenario, Videos
 
 
 @dataclass(frozen=True)
@@ -63,3 +63,28 @@ def bucket_of(ids: np.ndarray, buckets: int) -> np.ndarray:
     """
     mixed = (ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
     return (mixed % np.uint64(buckets)).astype(np.intp)
+
+
+def pick_sounds(
+    videos: Videos, trends: Trends, now: float, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) sounds for new uploads and whether each is trending.
+
+    Creators who use a trending sound ride the trends that are strong now.
+    """
+    trending = (rng.random(n) < videos.trending_sound_prob) & (videos.trending_sounds > 0)
+    trending |= videos.trending_sounds >= videos.sounds  # nothing else to use
+    sound = rng.integers(min(videos.trending_sounds, videos.sounds - 1), videos.sounds, n)
+    if trending.any():
+        pull = trends.now(now).astype(np.float64)
+        sound[trending] = rng.choice(pull.size, size=int(trending.sum()), p=pull / pull.sum())
+    return sound, trending
+
+
+def pick_hashtags(videos: Videos, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, hashtags_per_video) hashtags sharing one style per video (the first one's)."""
+    tags = rng.integers(0, videos.hashtags, (n, videos.hashtags_per_video))
+    styles = videos.styles
+    aligned = tags - tags % styles + (tags[:, :1] % styles)
+    aligned = np.where(aligned >= videos.hashtags, aligned - styles, aligned)
+    return np.where(aligned >= 0, aligned, tags)
