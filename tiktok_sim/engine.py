@@ -680,14 +680,20 @@ class Engine:
         block_start = np.repeat(req.start, req.size)
         offset = np.arange(band.size) - block_start
         ranked = block_start + request.sort_blocks(req.owner, offset, band, score, rng)
-        # Only a block's first entries can be reached in a few rounds: keep three times its slots, plus a few.
-        depth = np.minimum(req.size, 3 * slots + rec.candidates)
-        order = ranked[offset < np.repeat(depth, req.size)]
+        # A video drawn twice for one block ranks twice in a row: keep its first entry. Then
+        # only a block's first valid entries can be reached in a few rounds: keep three times
+        # its slots, plus a few.
+        ranked_cand = req.cand[ranked]
+        usable = band[ranked] < request.INVALID
+        usable[1:] &= (ranked_cand[1:] != ranked_cand[:-1]) | (offset[1:] == 0)
+        usable &= request.block_ranks(usable, req.start, req.size) < np.repeat(3 * slots + rec.candidates, req.size)
+        order = ranked[usable]
+        depth = np.bincount(req.owner[usable], minlength=users.size)
         start = np.cumsum(depth) - depth
         owner = np.repeat(np.arange(users.size), depth)
         block_start = np.repeat(start, depth)
         cand = req.cand[order]
-        valid = band[order] < request.INVALID
+        valid = np.ones(order.size, dtype=bool)
         explored = band[order] == request.EXPLORE
         viewer = np.repeat(users, depth)
         video = with_sentinel(offer.ids.astype(np.int64), -1)[cand]

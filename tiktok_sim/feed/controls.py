@@ -87,7 +87,7 @@ class ViewerControls:
         ):
             idx = np.flatnonzero(mask)
             if idx.size:
-                keys = np.sort(users[idx].astype(np.int64) * size + ids[idx])
+                keys = np.unique(users[idx].astype(np.int64) * size + ids[idx])
                 old = getattr(self, name)
                 keys = keys[~_contains_sorted(old, keys)]
                 setattr(self, name, np.insert(old, np.searchsorted(old, keys), keys))

@@ -52,9 +52,9 @@ def sort_blocks(
 
 def block_ranks(valid: np.ndarray, start: np.ndarray, size: np.ndarray) -> np.ndarray:
     """(M,) rank of each entry among the valid entries of its block before it (0 = first valid)."""
-    count = np.cumsum(valid, dtype=np.int64)
-    before = count[start] - valid[start]
-    return count - 1 - np.repeat(before, size)
+    count = np.zeros(valid.size + 1, dtype=np.int64)
+    np.cumsum(valid, out=count[1:])
+    return count[1:] - 1 - np.repeat(count[start], size)  # an empty block may start at the end
 
 
 def previous_chosen(chosen: np.ndarray, block_start: np.ndarray) -> np.ndarray:

@@ -472,9 +472,7 @@ class Recommender(Strict):
     follow_candidates: Prob = Field(
         default=0.35, description="chance a slot's candidates include a followed creator's latest video"
     )
-    other_language: Prob = Field(
-        default=0.03, description="share of slots whose pool candidates may be in any language"
-    )
+    other_language: Prob = Field(default=0.1, description="share of regular draws that may be in any language")
     weak_signals: WeakSignals = Field(default_factory=WeakSignals, description="language, country and device")
     similar_users: float = Field(
         default=0.5, ge=0.0, le=10.0, description="log-score weight of a video's observed value in the user's segment"

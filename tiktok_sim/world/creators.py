@@ -109,18 +109,25 @@ def build_follow_keys(
 ) -> np.ndarray:
     """Sorted unique int64 keys ``user * n_creators + creator``: the initial follow edges.
 
-    Followers are drawn half uniformly, half in proportion to their true interest in the
-    creator's main topic, so audiences lean toward the niche without being pure.
+    Followers speak the creator's language. Half are drawn uniformly among those
+    speakers, half in proportion to their true interest in the creator's main topic, so
+    audiences lean toward the niche without being pure.
     """
     n_users, n_creators = population.count, creators.count
     owner = np.repeat(np.arange(n_creators, dtype=np.int64), targets)
-    users = rng.integers(0, n_users, size=owner.size)
+    users = np.zeros(owner.size, dtype=np.int64)
     by_interest = rng.random(owner.size) < 0.5
     main_topic = creators.niche[owner, 0]
-    for topic in np.unique(main_topic[by_interest]):
-        rows = np.flatnonzero(by_interest & (main_topic == topic))
-        cdf = np.cumsum(population.interest[:, topic], dtype=np.float64)
-        users[rows] = np.minimum(np.searchsorted(cdf, rng.random(rows.size) * cdf[-1]), n_users - 1)
+    language = creators.language[owner]
+    for lang in np.unique(language):
+        speakers = np.flatnonzero((population.langmask >> int(lang)) & 1)
+        mine = language == lang
+        rows = np.flatnonzero(mine & ~by_interest)
+        users[rows] = speakers[rng.integers(0, speakers.size, rows.size)]
+        for topic in np.unique(main_topic[mine & by_interest]):
+            rows = np.flatnonzero(mine & by_interest & (main_topic == topic))
+            cdf = np.cumsum(population.interest[speakers, topic], dtype=np.float64)
+            users[rows] = speakers[np.minimum(np.searchsorted(cdf, rng.random(rows.size) * cdf[-1]), speakers.size - 1)]
     keys = np.sort(users * n_creators + owner)
     return keys[np.r_[True, keys[1:] != keys[:-1]]]  # sort-based dedupe: faster than np.unique here
 

@@ -77,6 +77,8 @@ def pick_sounds(
     sound = rng.integers(min(videos.trending_sounds, videos.sounds - 1), videos.sounds, n)
     if trending.any():
         pull = trends.now(now).astype(np.float64)
+        if pull.sum() <= 0:  # every trend has faded out of float range: none stands out
+            pull = np.ones(pull.size)
         sound[trending] = rng.choice(pull.size, size=int(trending.sum()), p=pull / pull.sum())
     return sound, trending
 
