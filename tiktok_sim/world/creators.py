@@ -113,7 +113,7 @@ def build_follow_keys(
     speakers, half in proportion to their true interest in the creator's main topic, so
     audiences lean toward the niche without being pure.
     """
-    n_users, n_creators = population.count, creators.count
+    n_creators = creators.count
     owner = np.repeat(np.arange(n_creators, dtype=np.int64), targets)
     users = np.zeros(owner.size, dtype=np.int64)
     by_interest = rng.random(owner.size) < 0.5
