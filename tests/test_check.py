@@ -15,22 +15,23 @@ from tiktok_sim.output import write_outputs
 from tiktok_sim.scenario import load_scenario
 
 
+def _written(tiny_file: Path, factory: pytest.TempPathFactory, name: str, gates: str) -> Path:
+    """The tiny world with pool 0 gated by ``gates``, run and written to a fresh directory."""
+    out = factory.mktemp(name)
+    write_outputs(simulate(load_scenario(tiny_file, [f"ladder.0.gates={gates}"])), out)
+    return out
+
+
 @pytest.fixture(scope="module")
 def percentile_run(tiny_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny world with a percentile gate on pool 0, where hundreds of videos are judged."""
-    scenario = load_scenario(tiny_file, ["ladder.0.gates=[{type: percentile, top: 0.3, history: 20}]"])
-    out = tmp_path_factory.mktemp("percentile")
-    write_outputs(simulate(scenario), out)
-    return out
+    return _written(tiny_file, tmp_path_factory, "percentile", "[{type: percentile, top: 0.3, history: 20}]")
 
 
 @pytest.fixture(scope="module")
 def watch_run(tiny_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny world with pool 0 gated on how much of each video is watched, which splits it."""
-    scenario = load_scenario(tiny_file, ["ladder.0.gates=[{type: absolute, avg_watched: 0.3, watch_time: 3}]"])
-    out = tmp_path_factory.mktemp("watch")
-    write_outputs(simulate(scenario), out)
-    return out
+    return _written(tiny_file, tmp_path_factory, "watch", "[{type: absolute, avg_watched: 0.3, watch_time: 3}]")
 
 
 def _stages(out: Path) -> list[dict[str, str]]:
