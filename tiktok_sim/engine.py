@@ -666,8 +666,7 @@ class Engine:
 
         Entries are confirmed in rounds: the first ``slots`` valid entries of each block
         are checked, the ruled-out ones drop out, and the next ones move up. No two
-        consecutive videos share a creator or a sound; a pick that follows a pick made
-        in the same round waits for the next round.
+        consecutive videos share a creator or a sound, within a tick or across ticks.
         """
         rng, rec = self._feed_rng, self.scenario.recommender
         open_ids, remaining = self._open()
@@ -701,6 +700,7 @@ class Engine:
         quota = np.full(offer.none + 1, np.inf)
         quota[offer.index[open_ids]] = remaining
         confirmed = np.zeros(cand.size, dtype=bool)
+        last = (self.controls.last_creator, self.controls.last_sound)
         for _ in range(SELECT_ROUNDS):
             chosen = np.flatnonzero(valid & (request.block_ranks(valid, start, depth) < np.repeat(slots, depth)))
             fresh = ~confirmed[chosen]
@@ -715,7 +715,6 @@ class Engine:
             bad = seen | _repeated(keys)
             bad |= self.controls.passed_over(u, creator[new], sound[new], rec.not_interested_damping, rng)
             bad |= ~_within_quota(cand[new], bad, quota, rng)
-            last = (self.controls.last_creator, self.controls.last_sound)
             bad |= request.breaks_run(chosen, fresh, bad, block_start, (creator, sound), viewer, last)
             ok = ~bad
             valid[new[bad]] = False
