@@ -127,7 +127,7 @@ def test_trending_sound_helps() -> None:
     trending = run("trending_sound.yaml")
     none = run("trending_sound.yaml", "videos.trending_sound_prob=0")
     # Pool-0 pass rate, every upload on a trending sound / none, seeds 1-7:
-    # .287/.146 .280/.102 .248/.111 .240/.073 .305/.127 .209/.101 .226/.090; smallest gap .108.
+    # .273/.079 .241/.066 .188/.077 .209/.054 .252/.116 .187/.074 .199/.062; smallest gap .112.
     expect_higher("pool-0 pass rate", pool0_pass_rate(trending), pool0_pass_rate(none), by=0.055)
 
 
@@ -135,27 +135,27 @@ def test_finishing_long_videos_is_rewarded() -> None:
     rewarded = run("long_finish.yaml")
     flat = run("long_finish.yaml", "recommender.completion_length=0")
     # Hours for pool 0 of a video over 20 s to fill, completion_length 0 / 2, seeds 1-7:
-    # 7.9/3.9 8.8/4.0 9.0/3.4 7.8/3.5 8.7/2.8 6.9/2.0 6.9/1.9; smallest ratio 2.05.
+    # 6.51/3.15 6.81/3.35 6.81/2.88 4.40/2.45 6.34/2.40 3.05/1.41 3.56/1.57; smallest ratio 1.80.
     expect_higher(
-        "pool-0 fill hours, long videos", long_video_fill_hours(flat), long_video_fill_hours(rewarded), times=1.5
+        "pool-0 fill hours, long videos", long_video_fill_hours(flat), long_video_fill_hours(rewarded), times=1.4
     )
 
 
 def test_exploration_off_narrows_feeds() -> None:
     closed = run("exploration.yaml").viewers
-    open_ = run("exploration.yaml", "recommender.exploration=0.3").viewers
-    # End-of-day topic entropy (bits), exploration 0.3 / 0, seeds 1-7:
-    # 2.93/2.62 2.86/2.59 2.98/2.65 2.96/2.68 2.96/2.66 2.90/2.69 2.82/2.43; smallest gap .215.
+    open_ = run("exploration.yaml", "recommender.exploration=0.5").viewers
+    # End-of-day topic entropy (bits), exploration 0.5 / 0, seeds 1-7:
+    # 3.21/2.84 3.19/2.87 3.21/2.84 3.26/2.86 3.24/2.94 3.26/2.92 3.23/2.84; smallest gap .304.
     expect_higher(
         "feed topic entropy",
         open_["feed_topic_entropy_bits"]["end"],
         closed["feed_topic_entropy_bits"]["end"],
-        by=0.1,
+        by=0.15,
     )
-    # End-of-day share of impressions in the viewer's true top 3 topics, exploration 0 / 0.3,
-    # seeds 1-7: .308/.236 .306/.240 .312/.240 .306/.237 .326/.251 .316/.240 .316/.240; smallest gap .067.
+    # End-of-day share of impressions in the viewer's true top 3 topics, exploration 0 / 0.5,
+    # seeds 1-7: .363/.265 .368/.278 .364/.275 .357/.267 .357/.272 .366/.274 .372/.271; smallest gap .085.
     expect_higher(
-        "top-3 interest share", closed["top3_interest_share"]["end"], open_["top3_interest_share"]["end"], by=0.03
+        "top-3 interest share", closed["top3_interest_share"]["end"], open_["top3_interest_share"]["end"], by=0.04
     )
 
 
@@ -165,12 +165,13 @@ def test_strong_hook_beats_big_following() -> None:
     following = creator_videos(result, "following_a", "following_b")
     views = result.videos["views"]
     # Completion rate, strong hooks / big followings, seeds 1-7:
-    # .438/.306 .442/.292 .425/.298 .444/.305 .436/.310 .428/.279 .421/.287; smallest gap .126.
-    expect_higher("completion rate", rate(result, "completions", hook), rate(result, "completions", following), by=0.06)
-    # Mean views per video, seeds 1-7: 736/501 975/628 1322/708 941/621 702/460 964/576 766/495;
-    # smallest ratio 1.47. (The pool-0 pass rate favoured the hooks on every seed too, but with
-    # about 20 videos a side its gap fell to .02 on one seed: too noisy to assert.)
-    expect_higher("mean views", float(views[hook].mean()), float(views[following].mean()), times=1.2)
+    # .388/.275 .398/.260 .373/.270 .393/.279 .406/.264 .386/.251 .368/.246; smallest gap .104.
+    expect_higher("completion rate", rate(result, "completions", hook), rate(result, "completions", following), by=0.05)
+    # Mean views per video, seeds 1-7: 1059/553 861/678 1348/648 1242/653 928/598 1200/577 960/580;
+    # smallest ratio 1.27. (The pool-0 pass rate favoured the hooks on every seed too, but with
+    # 20 to 35 videos a side its gap fell to .06 on one seed, against .27 to .44 on the others:
+    # too noisy to assert.)
+    expect_higher("mean views", float(views[hook].mean()), float(views[following].mean()), times=1.13)
 
 
 def test_posting_while_the_audience_is_awake_gets_early_views() -> None:
@@ -181,8 +182,8 @@ def test_posting_while_the_audience_is_awake_gets_early_views() -> None:
     np.maximum.at(early, reach["video_id"][first_hours], reach["views"][first_hours])
     evening, night = creator_videos(result, "evening"), creator_videos(result, "night")
     # Mean views in the first 3 hours after upload, 19:00 / 03:00, seeds 1-7:
-    # 142/74 273/106 289/122 265/133 238/95 260/99 365/93; smallest ratio 1.90.
-    expect_higher("views in 3 h", float(early[evening].mean()), float(early[night].mean()), times=1.4)
+    # 140/93 268/113 271/143 274/186 250/104 276/136 388/129; smallest ratio 1.48.
+    expect_higher("views in 3 h", float(early[evening].mean()), float(early[night].mean()), times=1.24)
 
 
 def test_spam_and_duplicates_are_suppressed() -> None:
@@ -190,11 +191,11 @@ def test_spam_and_duplicates_are_suppressed() -> None:
     table = result.videos
     flagged = table["spam"] | table["duplicate"]
     assert flagged.sum() >= 10
-    # Share of flagged uploads removed, seeds 1-7: .94 .93 .88 .85 .82 .91 1.0; "mostly" is over half.
+    # Share of flagged uploads removed, seeds 1-7: .94 .90 .94 1.0 1.0 .91 .91; "mostly" is over half.
     expect_higher("removed share of flagged", float((table["stop_reason"][flagged] == "removed").mean()), 0.5)
-    # Mean views, clean / flagged, seeds 1-7: 448/54 448/47 415/67 426/122 424/74 422/26 471/51;
-    # smallest ratio 3.5.
-    expect_higher("mean views", float(table["views"][~flagged].mean()), float(table["views"][flagged].mean()), times=2)
+    # Mean views, clean / flagged, seeds 1-7: 498/86 511/64 471/64 472/37 480/29 474/46 524/81;
+    # smallest ratio 5.8.
+    expect_higher("mean views", float(table["views"][~flagged].mean()), float(table["views"][flagged].mean()), times=3)
 
 
 def test_hidden_creators_never_come_back() -> None:
@@ -202,7 +203,7 @@ def test_hidden_creators_never_come_back() -> None:
     control = run("hide_creator.yaml", "engagement.hide_creator=0")
     # Every impression ends in a hide, so no (user, creator) pair may recur in a later tick.
     assert pairs_across_ticks(hiding) == 0
-    # Without hiding the same world has 21,000-31,000 recurring pairs (seeds 1-7): the check has power.
+    # Without hiding the same world has 18,000-29,000 recurring pairs (seeds 1-7): the check has power.
     expect_higher("recurring pairs without hiding", pairs_across_ticks(control), 10_000)
     expect_higher("hides per 1000", hiding.viewers["hides_per_1000"], control.viewers["hides_per_1000"], by=500)
 
@@ -210,19 +211,20 @@ def test_hidden_creators_never_come_back() -> None:
 def test_language_barrier_holds() -> None:
     default = run("language.yaml").viewers["other_language_share"]
     open_ = run("language.yaml", "recommender.other_language=1").viewers["other_language_share"]
-    # Share of impressions in a language the viewer does not speak, other_language 1 / default,
-    # seeds 1-7: .381/.080 .392/.089 .394/.096 .410/.078 .367/.072 .381/.085 .371/.088; largest
-    # default .096, smallest ratio 4.1. Followed creators' videos bring most of the default share.
-    expect_higher("other-language share ceiling", 0.15, default)
-    expect_higher("other-language share", open_, default, times=2.5)
+    # Share of impressions in a language the viewer does not speak, other_language 1 / default (0.1),
+    # seeds 1-7: .420/.140 .427/.135 .422/.134 .456/.177 .399/.122 .423/.171 .423/.163; largest
+    # default .177, smallest ratio 2.47. All of the default share comes from the draws that may be
+    # in any language: followers speak their creator's language, and other_language 0 gives 0.
+    expect_higher("other-language share ceiling", 0.25, default)
+    expect_higher("other-language share", open_, default, times=1.7)
 
 
 def test_cold_start_feed_is_popular_first() -> None:
     first, later = ladder_complete_share(run("cold_start.yaml"))
     first_no_popular, _ = ladder_complete_share(run("cold_start.yaml", "recommender.popular_candidates=0"))
     # Share of impressions on ladder-complete videos, first 30 / later views, seeds 1-7:
-    # .187/.042 .193/.034 .121/.015 .137/.025 .209/.035 .148/.017 .211/.032; smallest ratio 4.4.
-    expect_higher("first views vs later", first, later, times=2.5)
+    # .074/.022 .068/.018 .053/.009 .063/.014 .090/.017 .057/.009 .080/.009; smallest ratio 3.4.
+    expect_higher("first views vs later", first, later, times=2.2)
     # First 30 views, popular_candidates 0.5 / 0, seeds 1-7:
-    # .187/.052 .193/.039 .121/.031 .137/.028 .209/.057 .148/.034 .211/.050; smallest gap .090.
-    expect_higher("first views vs no popular feed", first, first_no_popular, by=0.045)
+    # .074/.023 .068/.028 .053/.020 .063/.023 .090/.020 .057/.027 .080/.043; smallest gap .030.
+    expect_higher("first views vs no popular feed", first, first_no_popular, by=0.015)
