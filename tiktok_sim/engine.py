@@ -49,7 +49,6 @@ Progress = Callable[[float, float], None]
 
 SELECT_ROUNDS = 4  # rounds in which ruled-out picks give way to the next entries of their block
 VALUE_FLOOR = 1e-3  # smallest expected value per impression: keeps ratios finite
-ticket_counts = sourcing.ticket_counts  # re-exported: its exactness is pinned by a test
 
 
 def expected_impressions(scenario: Scenario) -> float:
