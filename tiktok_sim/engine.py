@@ -363,20 +363,22 @@ class Engine:
         for stage in np.unique(cat.stage[again[reopen]]):
             self._enter(again[reopen][cat.stage[again[reopen]] == stage], int(stage))
 
-    def _send_back_to_review(self) -> None:
-        """Videos reported often enough go back to review once, leaving the feed meanwhile."""
+    def _send_back_to_review(self, reported: np.ndarray) -> None:
+        """Videos reported often enough go back to review once, leaving the feed meanwhile.
+
+        Only ``reported`` (ascending ids reported this tick) can newly reach the threshold:
+        more views only lower a report rate.
+        """
         cat, rec = self.catalog, self.scenario.recommender
-        n = len(cat)
-        reports, views = cat.total[:n, A["reports"]], np.maximum(cat.total[:n, A["views"]], 1)
-        live = (
-            (cat.status[:n] == Status.OPEN) | (cat.status[:n] == Status.STOPPED) | (cat.status[:n] == Status.COMPLETE)
-        )
-        ids = np.flatnonzero(
+        reports, views = cat.total[reported, A["reports"]], np.maximum(cat.total[reported, A["views"]], 1)
+        status = cat.status[reported]
+        live = (status == Status.OPEN) | (status == Status.STOPPED) | (status == Status.COMPLETE)
+        ids = reported[
             live
-            & ~cat.rereviewed[:n]
+            & ~cat.rereviewed[reported]
             & (reports >= rec.reports_to_review)
             & (reports >= rec.report_rate_to_review * views)
-        )
+        ]
         if not ids.size:
             return
         delay = self.scenario.videos.review_delay
@@ -522,8 +524,7 @@ class Engine:
         similar = None
         if rec.similar_users:
             log = slice_factor(cat.segment_views[ids], cat.segment_signal[ids], rec.prior_views, floor)
-            similar = np.exp(np.float32(rec.similar_users) * log).astype(np.float32)
-            similar = np.concatenate([similar, np.full((similar.shape[0], 1), -np.inf, dtype=np.float32)], axis=1)
+            similar = with_sentinel(np.exp(np.float32(rec.similar_users) * log).astype(np.float32), -np.inf)
         sounds = cat.sound[ids]
         columns = np.stack(
             [
@@ -534,7 +535,7 @@ class Engine:
         )
         return Offer(
             ids=ids,
-            columns=np.concatenate([columns, np.zeros((3, 1), dtype=columns.dtype)], axis=1).astype(np.intp),
+            columns=with_sentinel(columns.astype(np.intp), 0),
             creator=with_sentinel(cat.creator[ids].astype(np.int64), -1),
             sound=with_sentinel(sounds.astype(np.int64), -1),
             weight=weight,
@@ -771,7 +772,7 @@ class Engine:
         if self._log is not None:
             self._log.append((users, videos, self.env.now))
 
-        self._send_back_to_review()
+        self._send_back_to_review(np.unique(videos[out.reported]))
         open_ids = np.flatnonzero(cat.status[: len(cat)] == Status.OPEN)
         full = open_ids[cat.stage_counts[open_ids, A["views"]] >= self._pools[cat.stage[open_ids]]]
         if full.size:

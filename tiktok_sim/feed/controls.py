@@ -18,7 +18,7 @@ import numpy as np
 RING = 2  # recent "not interested" marks remembered per user: at realistic rates a user makes about one a run
 
 
-def _contains_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+def contains_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """(n,) bool membership of ``keys`` in an ascending array."""
     if not sorted_keys.size:
         return np.zeros(keys.size, dtype=bool)
@@ -49,7 +49,7 @@ class ViewerControls:
         hid = np.flatnonzero(self._hid_any[users])
         if hid.size:
             u = users[hid].astype(np.int64)
-            out[hid] = _contains_sorted(self.hidden_creator, u * self._creators + creators[hid]) | _contains_sorted(
+            out[hid] = contains_sorted(self.hidden_creator, u * self._creators + creators[hid]) | contains_sorted(
                 self.hidden_sound, u * self._sounds + sounds[hid]
             )
         # Only users who marked anything, and only the picks the damping would pass over, need the ring.
@@ -89,7 +89,7 @@ class ViewerControls:
             if idx.size:
                 keys = np.unique(users[idx].astype(np.int64) * size + ids[idx])
                 old = getattr(self, name)
-                keys = keys[~_contains_sorted(old, keys)]
+                keys = keys[~contains_sorted(old, keys)]
                 setattr(self, name, np.insert(old, np.searchsorted(old, keys), keys))
                 self._hid_any[users[idx]] = True
 

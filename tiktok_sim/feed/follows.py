@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tiktok_sim.feed.controls import _contains_sorted
+from tiktok_sim.feed.controls import contains_sorted
 
 MERGE_MINUTES = 60.0  # new follow edges join the graph (and the follower trickle) hourly
 
@@ -46,7 +46,7 @@ class FollowGraph:
         """
         idx = np.flatnonzero(wants)
         keys = users[idx] * self._creators + creators[idx]
-        exists = _contains_sorted(self.keys, keys) | _contains_sorted(self._pending, keys)
+        exists = contains_sorted(self.keys, keys) | contains_sorted(self._pending, keys)
         idx, keys = idx[~exists], keys[~exists]
         fresh, first = np.unique(keys, return_index=True)
         followed = np.zeros(wants.size, dtype=bool)

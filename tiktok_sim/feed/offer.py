@@ -46,8 +46,8 @@ class Offer:
 
 
 def with_sentinel(values: np.ndarray, fill: float | int) -> np.ndarray:
-    """``values`` with one more entry, ``fill``, for the sentinel."""
-    return np.append(values, np.asarray(fill, dtype=values.dtype))
+    """``values`` with one more entry along the last axis, ``fill``, for the sentinel."""
+    return np.concatenate([values, np.full((*values.shape[:-1], 1), fill, dtype=values.dtype)], axis=-1)
 
 
 def slice_factor(views: np.ndarray, signal: np.ndarray, prior_views: float, floor: float) -> np.ndarray:
