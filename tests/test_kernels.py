@@ -7,6 +7,8 @@ import pytest
 
 from tiktok_sim.feed import request
 from tiktok_sim.feed.context import Contexts
+from tiktok_sim.feed.controls import ViewerControls
+from tiktok_sim.feed.fill import fill_slots
 from tiktok_sim.feed.offer import RATIO_CLIP, context_weights, slice_factor
 from tiktok_sim.feed.sourcing import TICKETS, ticket_counts
 from tiktok_sim.model import exposure, ranking
@@ -84,35 +86,118 @@ def test_finishing_a_long_video_is_harder() -> None:
     assert long < short - 0.3
 
 
+KIND_BANDS = np.array([request.EXPLORE, request.REGULAR, request.RESERVE], dtype=np.int8)
+
+
+def rank(blocks: list[list[tuple[int, int]]], value: np.ndarray, rng_seed: int = 0) -> list[list[int]]:
+    """Videos of each block in ranked order; entries are (kind, video), kinds as in KIND_BANDS.
+
+    One ticket table holds every video at the ticket of its own id, so each entry's ticket is its video.
+    """
+    value = np.append(value.astype(np.float32), -np.inf)  # the sentinel: no candidate
+    m = value.size
+    counts = np.array([np.bincount([k for k, _ in block], minlength=3) for block in blocks], dtype=np.int64)
+    size = counts.sum(axis=1)
+    start = np.cumsum(size) - size
+    tickets = np.array([v for block in blocks for _, v in sorted(block)], dtype=np.uint16)
+    table = np.minimum(np.arange(TICKETS), m - 1).astype(np.int32)[None, :]
+    n = len(blocks)
+    cand, _band, keys = request.rank_blocks(
+        (start, counts, np.zeros((n, 3), dtype=np.int64)),
+        (KIND_BANDS, -1),
+        table,
+        tickets,
+        np.empty(0, dtype=np.int64),
+        (
+            np.zeros(n, dtype=np.int64),
+            np.zeros(n, dtype=np.int64),
+            np.zeros(n, dtype=np.intp),
+            np.zeros(n, dtype=np.int64),
+            np.ones(n, dtype=bool),
+        ),
+        np.ones((1, 1), dtype=np.float32),
+        (np.zeros((3, m), dtype=np.intp), value[None, :], np.empty((0, m), dtype=np.float32), np.zeros(m, dtype=bool)),
+        np.random.default_rng(rng_seed),
+    )
+    keys.sort()
+    ranked = np.repeat(start, size) + (keys & request.OFFSET_MASK)
+    return [cand[ranked[s : s + k]].tolist() for s, k in zip(start, size, strict=True)]
+
+
 def test_blocks_rank_by_band_then_score_and_stay_in_place() -> None:
-    owner = np.array([0, 0, 0, 0, 1, 1, 1])
-    offset = np.array([0, 1, 2, 3, 0, 1, 2])
-    band = np.array([request.REGULAR, request.INVALID, request.REGULAR, request.RESERVE,
-                     request.RESERVE, request.REGULAR, request.EXPLORE])  # fmt: skip
-    score = np.array([0.5, 9.0, 2.0, 7.0, 1.0, 0.1, 0.0], dtype=np.float32)
-    ranked = request.sort_blocks(owner, offset, band, score, np.random.default_rng(0))
-    assert ranked.tolist() == [2, 0, 3, 1, 2, 1, 0]
+    value = np.array([0.5, 9.0, 2.0, 7.0, 1.0, 0.1, 3.0])
+    none = value.size  # the sentinel ranks last, as no candidate
+    blocks = [[(1, 0), (1, none), (1, 2), (2, 3)], [(2, 4), (1, 5), (0, 6)]]
+    assert rank(blocks, value) == [[2, 0, 3, none], [6, 5, 4]]  # explore, regular by score, reserve, invalid
 
 
-def test_block_ranks_count_valid_entries_within_each_block() -> None:
-    valid = np.array([True, False, True, True, True, False, True])
-    ranks = request.block_ranks(valid, np.array([0, 4]), np.array([4, 3]))
-    assert ranks[valid].tolist() == [0, 1, 2, 0, 1]
-
-
-def test_previous_chosen_stays_within_the_block() -> None:
-    chosen = np.array([0, 2, 3, 5])
-    block_start = np.array([0, 0, 3, 3])
-    assert request.previous_chosen(chosen, block_start).tolist() == [-1, 0, -1, 3]
+def test_exploring_candidates_come_first_in_random_order() -> None:
+    value = np.arange(1.0, 21.0)
+    blocks = [[(0, v) for v in range(10)] + [(1, v) for v in range(10, 20)]]
+    orders = [rank(blocks, value, seed)[0] for seed in range(2)]
+    for order in orders:
+        assert sorted(order[:10]) == list(range(10)) and order[10:] == list(range(19, 9, -1))
+    assert orders[0][:10] != orders[1][:10]  # not by score, and not the same twice
 
 
 def test_scores_order_like_floats_within_a_band() -> None:
     rng = np.random.default_rng(3)
-    score = rng.lognormal(0.0, 2.0, 5000).astype(np.float32)
-    owner = np.zeros(score.size, dtype=np.int64)
-    ranked = request.sort_blocks(owner, np.arange(score.size), np.full(score.size, request.REGULAR), score, rng)
-    ordered = score[ranked]
+    value = rng.lognormal(0.0, 2.0, 5000)
+    order = rank([[(1, v) for v in range(value.size)]], value)[0]
+    ordered = value[order]
     assert (np.diff(ordered) <= ordered[:-1] * 2.0**-14).all()  # descending, to the 14 mantissa bits kept
+
+
+def fill(
+    ranked: list[int],
+    creator: list[int],
+    sound: list[int],
+    *,
+    slots: int,
+    quota: list[float] | None = None,
+    seen: list[int] = (),  # type: ignore[assignment]
+    last: tuple[int, int] = (-1, -1),
+) -> list[int]:
+    """Videos one viewer (user 0) is shown from a block whose entries rank in the order given."""
+    n = len(ranked)
+    videos = np.arange(len(creator) + 1, dtype=np.int64)
+    videos[-1] = -1
+    seen_filter = SeenFilter(capacity=1000)
+    seen_filter.add(np.asarray(seen, dtype=np.int64))  # user 0: the key is the video id
+    controls = ViewerControls(users=1, creators=100, sounds=100)
+    controls.last_creator[0], controls.last_sound[0] = last
+    keys = np.arange(n, dtype=np.int64)  # already sorted: offset j holds the j-th ranked entry
+    out = fill_slots(
+        np.zeros(1, dtype=np.int64),
+        (np.zeros(1, dtype=np.int64), np.array([slots]), np.zeros(1, dtype=np.int64), np.array([n])),
+        (keys, np.full(n, request.REGULAR, dtype=np.int8), np.asarray(ranked, dtype=np.int64)),
+        (videos, np.append(creator, -1).astype(np.int64), np.append(sound, -1).astype(np.int64)),
+        np.asarray(quota if quota is not None else [np.inf] * (len(creator) + 1), dtype=np.float64),
+        (seen_filter.words, seen_filter.masks),
+        1,
+        (controls.last_creator, controls.last_sound),
+        controls.rules(),
+        1.0,
+        np.random.default_rng(0),
+    )
+    return [ranked[e] for e in out if e >= 0]
+
+
+def test_fill_takes_the_best_entries_that_are_unseen_in_quota_and_new_to_the_block() -> None:
+    creator, sound = [0, 1, 2, 3, 4], [10, 11, 12, 13, 14]
+    assert fill([4, 3, 2, 1, 0], creator, sound, slots=3) == [4, 3, 2]
+    assert fill([4, 3, 2, 1, 0], creator, sound, slots=3, seen=[3]) == [4, 2, 1]
+    assert fill([4, 3, 2, 1, 0], creator, sound, slots=3, quota=[1, 1, 1, 0, 1, 1]) == [4, 2, 1]
+    assert fill([4, 4, 3], creator, sound, slots=3) == [4, 3]  # drawn twice, shown once; a slot stays empty
+
+
+def test_fill_never_shows_two_in_a_row_from_one_creator_or_sound() -> None:
+    creator, sound = [0, 0, 1, 2], [10, 11, 12, 12]
+    # 1 waits behind 0 (same creator) and is shown as soon as it no longer clashes.
+    assert fill([0, 1, 2, 3], creator, sound, slots=4) == [0, 2, 1, 3]
+    # Across ticks: the viewer was last shown creator 0, so the block starts with video 2.
+    assert fill([0, 2, 3], creator, sound, slots=1, last=(0, 99)) == [2]
+    assert fill([0, 1], creator, sound, slots=2) == [0]  # nothing else to show after 0: the slot stays empty
 
 
 def test_completion_counts_more_for_longer_videos() -> None:

@@ -19,6 +19,7 @@ import simpy
 from tiktok_sim.feed import request, sourcing
 from tiktok_sim.feed.context import build_contexts
 from tiktok_sim.feed.controls import ViewerControls
+from tiktok_sim.feed.fill import fill_slots
 from tiktok_sim.feed.follows import FollowGraph
 from tiktok_sim.feed.offer import Offer, context_weights, slice_factor, with_sentinel
 from tiktok_sim.feed.viewers import ViewerStats
@@ -47,7 +48,6 @@ from tiktok_sim.world.sounds import bucket_of, build_trends, pick_hashtags, pick
 Progress = Callable[[float, float], None]
 """Called after each feed tick with (simulated minutes done, total)."""
 
-SELECT_ROUNDS = 4  # rounds in which ruled-out picks give way to the next entries of their block
 VALUE_FLOOR = 1e-3  # smallest expected value per impression: keeps ratios finite
 
 
@@ -85,30 +85,6 @@ def _zero_truncated_poisson(lam: np.ndarray, rng: np.random.Generator) -> np.nda
     return draws
 
 
-def _repeated(keys: np.ndarray) -> np.ndarray:
-    """(n,) bool: keys that already occurred earlier in ``keys``."""
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    dup = np.zeros(keys.size, dtype=bool)
-    dup[order[1:]] = ordered[1:] == ordered[:-1]
-    return dup
-
-
-def _within_quota(v: np.ndarray, bad: np.ndarray, left: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(n,) bool: picks that fit their video's remaining quota; a random subset where over."""
-    fits = np.ones(v.size, dtype=bool)
-    over = np.bincount(v[~bad], minlength=left.size) > left
-    if not over.any():
-        return fits
-    idx = np.flatnonzero(~bad & over[v])
-    order = idx[np.argsort(v[idx] + rng.random(idx.size))]  # by video, random within a video
-    sorted_v = v[order]
-    start = np.flatnonzero(np.r_[True, sorted_v[1:] != sorted_v[:-1]])
-    rank = np.arange(order.size) - np.repeat(start, np.diff(np.r_[start, order.size]))
-    fits[order] = rank < left[sorted_v]
-    return fits
-
-
 # The kinds of draw in a request block, and for each: its band, and its table row as
 # row_kind * (groups + 1) + group (if per group) + groups (if any language). Tables are
 # [pool per group | any language | popular per group], see ``sourcing.Sources``.
@@ -129,9 +105,9 @@ class _Requests:
         segment: (A,) their segment: the system's estimated top topic.
         start: (A,) where each block starts.
         size: (A,) each block's size.
-        owner: (M,) block of each candidate.
         cand: (M,) offer index of each candidate (the offer's sentinel for none).
         band: (M,) int8 band of each candidate (see ``tiktok_sim.feed.request``).
+        keys: (M,) rank keys, sorted: block by block, best first.
     """
 
     user: np.ndarray
@@ -139,9 +115,9 @@ class _Requests:
     segment: np.ndarray
     start: np.ndarray
     size: np.ndarray
-    owner: np.ndarray
     cand: np.ndarray
     band: np.ndarray
+    keys: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -524,7 +500,7 @@ class Engine:
         similar = None
         if rec.similar_users:
             log = slice_factor(cat.segment_views[ids], cat.segment_signal[ids], rec.prior_views, floor)
-            similar = with_sentinel(np.exp(np.float32(rec.similar_users) * log).astype(np.float32), -np.inf)
+            similar = with_sentinel(np.exp(np.float32(rec.similar_users) * log).astype(np.float32, order="C"), -np.inf)
         sounds = cat.sound[ids]
         columns = np.stack(
             [
@@ -612,54 +588,37 @@ class Engine:
         counts[:, _RESERVE] = width - 1
         size = counts.sum(axis=1)
         start = np.cumsum(size) - size
-        owner = np.repeat(np.arange(users.size), size)
-        runs = counts.reshape(-1)  # a block is one run per kind: per-user values expand run by run
-        kind = np.repeat(np.tile(np.arange(len(_KIND_BAND), dtype=np.int8), users.size), runs)
-        group = self.contexts.group[users].astype(np.int32)[:, None]
-        row = _KIND_ROW * (sources.groups + 1) + _KIND_GROUP * group + _KIND_ANY * sources.groups
-        cand = sources.draw(np.repeat(row.reshape(-1), runs), rng)
-        band = np.repeat(np.tile(_KIND_BAND, users.size), runs)
 
         # Follow draws become followed creators' latest videos where there is one.
-        follow = np.flatnonzero(kind == _FOLLOW)
-        rows, creators = self.follows.random_followed(users[owner[follow]], rng)
+        follower = np.repeat(users, counts[:, _FOLLOW])
+        followed = np.full(follower.size, offer.none, dtype=np.int64)
+        rows, creators = self.follows.random_followed(follower, rng)
         latest = self.creator_latest[creators]
-        latest_index = np.where(latest >= 0, offer.index[np.maximum(latest, 0)], offer.none)
-        hit = latest_index != offer.none
-        cand[follow[rows[hit]]] = latest_index[hit]
+        followed[rows] = np.where(latest >= 0, offer.index[np.maximum(latest, 0)], offer.none)
 
         n_topics = len(self.scenario.topics)
         estimates = self.estimates[users, :n_topics]
         segment = np.argmax(estimates, axis=1).astype(np.intp)
-        if explorers.size:  # exploring candidates inside the user's estimated top 3 rank as regular ones
+        familiar = np.zeros(users.size, dtype=np.int64)  # exploring candidates there rank as regular ones
+        if explorers.size:
             top = np.argpartition(-estimates[explorers], min(3, n_topics) - 1, axis=1)[:, :3]
-            mask = np.zeros(users.size, dtype=np.int64)
-            mask[explorers] = np.bitwise_or.reduce(np.left_shift(1, top.astype(np.int64)), axis=1)
-            exploring = np.flatnonzero(band == request.EXPLORE)
-            familiar = (mask[owner[exploring]] >> offer.columns[0][cand[exploring]]) & 1
-            band[exploring[familiar == 1]] = request.REGULAR
-        band[cand == offer.none] = request.INVALID
-        sensitive = np.flatnonzero(offer.sensitive[cand])  # shown only to users who opted in
-        band[sensitive[~pop.opted_in[users[owner[sensitive]]]]] = request.INVALID
-        return _Requests(users, slots, segment, start, size, owner, cand, band)
-
-    def _scores(self, req: _Requests, offer: Offer) -> np.ndarray:
-        """(M,) float32 ranking scores from the system's estimates; -inf for no candidate.
-
-        score = exp(estimated affinity for the topic, sound and hashtag) x the video's
-        expected action value x its weak-signal factors for the viewer's context x the
-        similar-users factor for the viewer's segment. Every per-candidate gather but
-        the user's estimates hits the offer's small arrays.
-        """
-        cand, m = req.cand, offer.weight.shape[1]
-        row = np.repeat(req.user * self._affinity.shape[1], req.size)  # per-user values expand block by block
-        score = np.take(self._affinity, row + np.take(offer.columns[0], cand))
-        score *= np.take(self._affinity, row + np.take(offer.columns[1], cand))
-        score *= np.take(self._affinity, row + np.take(offer.columns[2], cand))
-        score *= np.take(offer.weight, np.repeat(self.contexts.context[req.user] * m, req.size) + cand)
-        if offer.similar is not None:
-            score *= np.take(offer.similar, np.repeat(req.segment * m, req.size) + cand)
-        return score
+            familiar[explorers] = np.bitwise_or.reduce(np.left_shift(1, top.astype(np.int64)), axis=1)
+        group = self.contexts.group[users].astype(np.int64)[:, None]
+        rows = _KIND_ROW * (sources.groups + 1) + _KIND_GROUP * group + _KIND_ANY * sources.groups
+        similar = offer.similar if offer.similar is not None else np.empty((0, offer.none + 1), dtype=np.float32)
+        cand, band, keys = request.rank_blocks(
+            (start, counts, rows),
+            (_KIND_BAND, _FOLLOW),
+            sources.tables,
+            sources.tickets(int(size.sum()), rng),
+            followed,
+            (users, self.contexts.context[users], segment, familiar, pop.opted_in[users]),
+            self._affinity,
+            (offer.columns, offer.weight, similar, offer.sensitive),
+            rng,
+        )
+        keys.sort()
+        return _Requests(users, slots, segment, start, size, cand, band, keys)
 
     def _select(self, users: np.ndarray, slots: np.ndarray) -> tuple[_Requests, _Served, Offer]:
         """Fill each request's slots with its best unseen, in-quota videos the viewer did not rule out.
@@ -674,59 +633,30 @@ class Engine:
         offer = self._offer(open_ids, popular[0])
         sources = self._sources(offer, open_ids, self._paced_demand(open_ids, remaining), popular, users, slots)
         req = self._requests(users, slots, offer, sources)
-        score = self._scores(req, offer)
-        band = np.where(score >= 0, req.band, request.INVALID)  # -inf: never shown in this context
-        block_start = np.repeat(req.start, req.size)
-        offset = np.arange(band.size) - block_start
-        ranked = block_start + request.sort_blocks(req.owner, offset, band, score, rng)
-        # A video drawn twice for one block ranks twice in a row: keep its first entry. Then
-        # only a block's first valid entries can be reached in a few rounds: keep three times
-        # its slots, plus a few.
-        ranked_cand = req.cand[ranked]
-        usable = band[ranked] < request.INVALID
-        usable[1:] &= (ranked_cand[1:] != ranked_cand[:-1]) | (offset[1:] == 0)
-        usable &= request.block_ranks(usable, req.start, req.size) < np.repeat(3 * slots + rec.candidates, req.size)
-        order = ranked[usable]
-        depth = np.bincount(req.owner[usable], minlength=users.size)
-        start = np.cumsum(depth) - depth
-        owner = np.repeat(np.arange(users.size), depth)
-        block_start = np.repeat(start, depth)
-        cand = req.cand[order]
-        valid = np.ones(order.size, dtype=bool)
-        explored = band[order] == request.EXPLORE
-        viewer = np.repeat(users, depth)
-        video = with_sentinel(offer.ids.astype(np.int64), -1)[cand]
-        creator, sound = offer.creator[cand], offer.sound[cand]
         quota = np.full(offer.none + 1, np.inf)
         quota[offer.index[open_ids]] = remaining
-        confirmed = np.zeros(cand.size, dtype=bool)
-        last = (self.controls.last_creator, self.controls.last_sound)
-        for _ in range(SELECT_ROUNDS):
-            chosen = np.flatnonzero(valid & (request.block_ranks(valid, start, depth) < np.repeat(slots, depth)))
-            fresh = ~confirmed[chosen]
-            new = chosen[fresh]
-            if not new.size:
-                break
-            u, v = viewer[new], video[new]
-            keys = (u << 32) | v
-            # Confirmed picks are already in the seen filter, so only this round can repeat itself.
-            where, bits = self.seen.locate(keys)
-            seen, words = self.seen.probe(where, bits)
-            bad = seen | _repeated(keys)
-            bad |= self.controls.passed_over(u, creator[new], sound[new], rec.not_interested_damping, rng)
-            bad |= ~_within_quota(cand[new], bad, quota, rng)
-            bad |= request.breaks_run(chosen, fresh, bad, block_start, (creator, sound), viewer, last)
-            ok = ~bad
-            valid[new[bad]] = False
-            confirmed[new[ok]] = True
-            self.seen.add_at(where[ok], bits[ok], words[ok])
-            quota -= np.bincount(cand[new[ok]], minlength=quota.size)
-        kept = np.flatnonzero(confirmed)
-        self.unfilled += int(slots.sum()) - kept.size
-        served = _Served(
-            user=viewer[kept], owner=owner[kept], pick=cand[kept], video=video[kept], explored=explored[kept]
+        video = with_sentinel(offer.ids.astype(np.int64), -1)
+        filled = fill_slots(
+            np.roll(np.arange(users.size), -int(rng.integers(users.size))),  # a random first block each tick
+            (users, slots, req.start, req.size),
+            (req.keys, req.band, req.cand),
+            (video, offer.creator, offer.sound),
+            quota,
+            (self.seen.words, self.seen.masks),
+            rec.candidates,
+            (self.controls.last_creator, self.controls.last_sound),
+            self.controls.rules(),
+            rec.not_interested_damping,
+            rng,
         )
-        self.controls.remember_last(served.user, creator[kept], sound[kept])
+        taken = filled >= 0
+        self.unfilled += taken.size - int(taken.sum())
+        kept = filled[taken]
+        owner, pick = np.repeat(np.arange(users.size), slots)[taken], req.cand[kept]
+        self.seen.add((users[owner] << 32) | video[pick])
+        served = _Served(
+            user=users[owner], owner=owner, pick=pick, video=video[pick], explored=req.band[kept] == request.EXPLORE
+        )
         return req, served, offer
 
     def _tick(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 
+from tiktok_sim.allocator import keep_freed_memory
 from tiktok_sim.engine import Engine, Progress
 from tiktok_sim.metrics import collect
 from tiktok_sim.results import RunResult
@@ -31,6 +32,7 @@ def simulate(
         record_impressions: keep every impression in the result (tests, audits).
     """
     root = seed if seed is not None else scenario.seed if scenario.seed is not None else draw_seed()
+    keep_freed_memory()
     started = time.perf_counter()
     result = collect(Engine(scenario, root, progress, record_impressions).run())
     result.runtime_s = time.perf_counter() - started

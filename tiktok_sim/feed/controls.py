@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 RING = 2  # recent "not interested" marks remembered per user: at realistic rates a user makes about one a run
@@ -24,6 +25,35 @@ def contains_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
         return np.zeros(keys.size, dtype=bool)
     pos = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
     return sorted_keys[pos] == keys
+
+
+@numba.njit(cache=True)
+def _in_sorted(table: np.ndarray, key: int) -> bool:
+    at = np.searchsorted(table, key)
+    return bool(at < table.size and table[at] == key)
+
+
+@numba.njit(cache=True)
+def passed_over(
+    user: int,
+    creator: int,
+    sound: int,
+    rules: tuple[np.ndarray, np.ndarray, np.ndarray, int, int, np.ndarray, np.ndarray],
+    damping: float,
+    rng: np.random.Generator,
+) -> bool:
+    """True if the viewer hid this creator or sound, or marked one "not interested" and the damping passes it over."""
+    hid_any, hidden_creator, hidden_sound, creators, sounds, damped, marks = rules
+    if hid_any[user] and (
+        _in_sorted(hidden_creator, user * creators + creator) or _in_sorted(hidden_sound, user * sounds + sound)
+    ):
+        return True
+    if marks[user] > 0:
+        for cell in range(damped.shape[1]):
+            mark = damped[user, cell]
+            if mark >= 0 and ((mark >> 32) == creator or (mark & 0xFFFFFFFF) == sound):
+                return bool(rng.random() < damping)  # only a matching pick spends a draw
+    return False
 
 
 class ViewerControls:
@@ -41,24 +71,17 @@ class ViewerControls:
         self.last_creator = np.full(users, -1, dtype=np.int32)
         self.last_sound = np.full(users, -1, dtype=np.int32)
 
-    def passed_over(
-        self, users: np.ndarray, creators: np.ndarray, sounds: np.ndarray, damping: float, rng: np.random.Generator
-    ) -> np.ndarray:
-        """(n,) bool: picks the viewer hid, or damped by "not interested" and passed over."""
-        out = np.zeros(users.size, dtype=bool)
-        hid = np.flatnonzero(self._hid_any[users])
-        if hid.size:
-            u = users[hid].astype(np.int64)
-            out[hid] = contains_sorted(self.hidden_creator, u * self._creators + creators[hid]) | contains_sorted(
-                self.hidden_sound, u * self._sounds + sounds[hid]
-            )
-        # Only users who marked anything, and only the picks the damping would pass over, need the ring.
-        look = np.flatnonzero((self._next[users] > 0) & (rng.random(users.size, dtype=np.float32) < damping))
-        if look.size:
-            ring = self.damped[users[look]]
-            hit = ((ring >> 32) == creators[look, None]) | ((ring & 0xFFFFFFFF) == sounds[look, None])
-            out[look] |= hit.any(axis=1)
-        return out
+    def rules(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int, np.ndarray, np.ndarray]:
+        """What :func:`passed_over` reads: hides, their key widths, and the "not interested" rings."""
+        return (
+            self._hid_any,
+            self.hidden_creator,
+            self.hidden_sound,
+            self._creators,
+            self._sounds,
+            self.damped,
+            self._next,
+        )
 
     def record(
         self,
@@ -92,14 +115,6 @@ class ViewerControls:
                 keys = keys[~contains_sorted(old, keys)]
                 setattr(self, name, np.insert(old, np.searchsorted(old, keys), keys))
                 self._hid_any[users[idx]] = True
-
-    def remember_last(self, users: np.ndarray, creators: np.ndarray, sounds: np.ndarray) -> None:
-        """Each user's last shown creator and sound (impressions in feed order, grouped by user)."""
-        if not users.size:
-            return
-        last = np.r_[users[1:] != users[:-1], True]
-        self.last_creator[users[last]] = creators[last]
-        self.last_sound[users[last]] = sounds[last]
 
     @property
     def hides(self) -> int:

@@ -7,113 +7,112 @@ reserves. The block is ordered by band, then by score:
 * band 0, exploring candidates outside the user's estimated top interests, in random order;
 * band 1, regular candidates (and exploring ones that turned out familiar), best first;
 * band 2, popular reserves, best first: used only when the rest run out;
-* band 3, no candidate.
+* band 3, no candidate, or one this viewer may not be shown.
 
-The first ``k`` valid entries of a block fill its slots, in feed order. Every block is
-sorted at once by one ``np.sort`` of packed 64-bit keys (user, band, score, offset), which
-is several times cheaper than an argsort and keeps each block where it was.
+:func:`rank_blocks` draws, scores and keys every candidate in one compiled pass; one
+``np.sort`` of the packed 64-bit keys (block, band, score, offset) then ranks every block
+at once, each staying where it was.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 EXPLORE, REGULAR, RESERVE, INVALID = 0, 1, 2, 3
 _OFFSET_BITS = 16
 _SCORE_BITS = 22
+_SCORE_LEVELS = 1 << _SCORE_BITS
 _BAND_SHIFT = _OFFSET_BITS + _SCORE_BITS
 _OWNER_SHIFT = _BAND_SHIFT + 2
 MAX_BLOCK = 1 << _OFFSET_BITS
-"""Largest candidate block: a user's slots in one tick plus a few, far below this."""
+"""Largest candidate block: a user's slots in one tick times ``C``, far below this."""
+OFFSET_MASK = MAX_BLOCK - 1
+"""A sorted key's low bits: the entry's offset within its block."""
 
 
-def sort_blocks(
-    owner: np.ndarray, offset: np.ndarray, band: np.ndarray, score: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
-    """(M,) offsets within each block, in ranked order; blocks stay where they were.
+@numba.njit(cache=True)
+def rank_blocks(
+    blocks: tuple[np.ndarray, np.ndarray, np.ndarray],
+    kinds: tuple[np.ndarray, int],
+    tables: np.ndarray,
+    bits: np.ndarray,
+    followed: np.ndarray,
+    viewer: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    affinity: np.ndarray,
+    offer: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(M,) offer index, band and unsorted rank key of every candidate, block after block.
 
-    Args:
-        owner: (M,) block (user position) of each candidate, ascending.
-        offset: (M,) position of each candidate within its block.
-        band: (M,) int band (see the module docstring).
-        score: (M,) float32 non-negative scores (ignored in bands 0 and 3).
-        rng: draws the exploring candidates' random order.
-    """
-    # A non-negative float32's bit pattern is an order-preserving integer; keep its top 22 bits.
-    top = score.view(np.int32).astype(np.int64) >> (31 - _SCORE_BITS)
-    rank = np.int64((1 << _SCORE_BITS) - 1) - np.clip(top, 0, (1 << _SCORE_BITS) - 1)
-    explore = band == EXPLORE
-    rank[explore] = rng.integers(0, 1 << _SCORE_BITS, int(explore.sum()))
-    keys = (owner.astype(np.int64) << _OWNER_SHIFT) | (band.astype(np.int64) << _BAND_SHIFT)
-    keys |= (rank << _OFFSET_BITS) | offset
-    keys.sort()
-    return keys & np.int64(MAX_BLOCK - 1)
-
-
-def block_ranks(valid: np.ndarray, start: np.ndarray, size: np.ndarray) -> np.ndarray:
-    """(M,) rank of each entry among the valid entries of its block before it (0 = first valid)."""
-    count = np.zeros(valid.size + 1, dtype=np.int64)
-    np.cumsum(valid, out=count[1:])
-    return count[1:] - 1 - np.repeat(count[start], size)  # an empty block may start at the end
-
-
-def previous_chosen(chosen: np.ndarray, block_start: np.ndarray) -> np.ndarray:
-    """(n,) position of the chosen entry before each chosen one in the same block, or -1.
+    score = exp(estimated affinity for the topic, sound and hashtag) x the video's expected
+    action value x its weak-signal factors for the viewer's context x the similar-users
+    factor for the viewer's segment. Only the user's estimates are a large table.
 
     Args:
-        chosen: (n,) ascending positions of the chosen entries.
-        block_start: (n,) start position of each one's block.
+        blocks: (A,) start of each block, and (A, kinds) how many draws of each kind it
+            holds and the ticket-table row each kind draws from.
+        kinds: (kinds,) band of each kind of draw, and which kind is a follow draw.
+        tables: (rows, TICKETS) int32 ticket tables of offer indices.
+        bits: (M,) uint16 ticket drawn for each entry.
+        followed: (follow draws,) followed creator's latest video per follow draw, in
+            block order; the sentinel keeps the ticket drawn.
+        viewer: (A,) user, context, segment, bit mask of the estimated top topics
+            (exploring candidates there rank as regular ones) and sensitive-content opt-in.
+        affinity: (users, estimates) float32 exp of the system's estimates.
+        offer: (3, m) estimate columns, (contexts, m) weight, (segments, m) similar-users
+            factor (no rows when off) and (m,) sensitivity of each offer index; the last
+            index, m - 1, is the sentinel for no candidate.
+        rng: draws exploring candidates' random order.
     """
-    prev = np.r_[-1, chosen[:-1]]
-    return np.where(prev >= block_start, prev, -1)
-
-
-def breaks_run(
-    chosen: np.ndarray,
-    fresh: np.ndarray,
-    bad: np.ndarray,
-    block_start: np.ndarray,
-    shown: tuple[np.ndarray, np.ndarray],
-    viewer: np.ndarray,
-    last: tuple[np.ndarray, np.ndarray],
-) -> np.ndarray:
-    """(new,) bool: new picks that would follow a video with the same creator or sound.
-
-    New picks always come after a block's confirmed ones, so dropping one can only give
-    a later new pick a different predecessor: only those are checked again, until no
-    pick clashes.
-
-    Args:
-        chosen: ascending positions chosen this round (confirmed and new).
-        fresh: (chosen,) bool, the new ones.
-        bad: (new,) bool, new picks already ruled out.
-        block_start: (M,) where each position's block starts.
-        shown: (M,) creator and sound at each position.
-        viewer: (M,) user at each position.
-        last: (users,) creator and sound each user was shown last, before this tick.
-    """
-    new_at = np.flatnonzero(fresh)  # where the new picks sit among the chosen
-    clash = np.zeros(bad.size, dtype=bool)
-    alive = np.ones(chosen.size, dtype=bool)
-    alive[new_at[bad]] = False
-    live = np.flatnonzero(alive)
-    check = live[fresh[live]]
-    while check.size:
-        k = np.searchsorted(live, check)
-        prev = chosen[live[np.maximum(k - 1, 0)]]
-        pos = chosen[check]
-        has = (k > 0) & (prev >= block_start[pos])
-        u = viewer[pos]
-        hit = np.zeros(pos.size, dtype=bool)
-        for mine, before in zip(shown, last, strict=True):
-            hit |= np.where(has, mine[prev], before[u]) == mine[pos]
-        if not hit.any():
-            break
-        dropped = check[hit]
-        alive[dropped] = False
-        clash[np.searchsorted(new_at, dropped)] = True
-        live = np.flatnonzero(alive)
-        after = np.searchsorted(live, dropped)  # the pick after a dropped one has a new predecessor
-        following = live[after[after < live.size]]
-        check = np.unique(following[fresh[following]])
-    return clash
+    start, counts, rows = blocks
+    kind_band, follow_kind = kinds
+    users, context, segment, familiar, opted_in = viewer
+    columns, weight, similar, sensitive = offer
+    none = weight.shape[1] - 1
+    n = bits.size
+    cand = np.empty(n, dtype=np.int64)
+    band = np.empty(n, dtype=np.int8)
+    owner = np.empty(n, dtype=np.int64)
+    f = 0
+    # Draws first, then scores: loops without dependent branches keep many loads in flight.
+    for b in range(start.size):
+        p = start[b]
+        for k in range(counts.shape[1]):
+            table = tables[rows[b, k]]
+            for _ in range(counts[b, k]):
+                cand[p] = table[bits[p]]
+                band[p] = kind_band[k]
+                owner[p] = b
+                if k == follow_kind:
+                    if followed[f] != none:
+                        cand[p] = followed[f]
+                    f += 1
+                p += 1
+    score = np.empty(n, dtype=np.float32)
+    for p in range(n):
+        c, b = cand[p], owner[p]
+        u = users[b]
+        s = affinity[u, columns[0, c]] * affinity[u, columns[1, c]] * affinity[u, columns[2, c]]
+        s *= weight[context[b], c]
+        if similar.shape[0]:
+            s *= similar[segment[b], c]
+        score[p] = s
+    keys = np.empty(n, dtype=np.int64)
+    ranks = score.view(np.int32)  # a non-negative float32's bit pattern is an order-preserving integer
+    for p in range(n):
+        c, b = cand[p], owner[p]
+        bd = band[p]
+        if c == none or (sensitive[c] and not opted_in[b]) or not score[p] >= 0:
+            bd = INVALID
+        elif bd == EXPLORE and (familiar[b] >> columns[0, c]) & 1:
+            bd = REGULAR
+        if bd == EXPLORE:
+            rank = int(rng.random() * _SCORE_LEVELS)
+        elif bd == INVALID:
+            rank = 0
+        else:
+            rank = _SCORE_LEVELS - 1 - min(ranks[p] >> (31 - _SCORE_BITS), _SCORE_LEVELS - 1)
+        band[p] = bd
+        keys[p] = (b << _OWNER_SHIFT) | (np.int64(bd) << _BAND_SHIFT) | (rank << _OFFSET_BITS) | (p - start[b])
+    return cand, band, keys

@@ -81,11 +81,9 @@ class Sources:
     tables: np.ndarray
     groups: int
 
-    def draw(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """(n,) intp offer indices, one draw from each row: 16 random bits each."""
-        n = rows.size
-        bits = rng.bit_generator.random_raw(-(-n // 4)).view(np.uint16)[:n]
-        return np.take(self.tables, rows * np.int32(TICKETS) + bits).astype(np.intp)
+    def tickets(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n,) uint16 random tickets: 16 random bits each, a quarter of a raw draw."""
+        return rng.bit_generator.random_raw(-(-n // 4)).view(np.uint16)[:n]
 
 
 def popular_weight(value: np.ndarray, stage: np.ndarray, age_min: np.ndarray, half_life: float) -> np.ndarray:
