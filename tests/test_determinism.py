@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numba
+
 from tiktok_sim import simulate
 from tiktok_sim.output import summary_json
 from tiktok_sim.scenario import Scenario
@@ -19,6 +21,18 @@ def test_same_seed_gives_identical_summary(tiny: Scenario) -> None:
     first, second = simulate(tiny, seed=5), simulate(tiny, seed=5)
     assert without_runtime(summary_json(first)) == without_runtime(summary_json(second))
     assert (first.videos["views"] == second.videos["views"]).all()
+
+
+def test_results_do_not_depend_on_the_number_of_threads(tiny: Scenario) -> None:
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = simulate(tiny, seed=5)
+    finally:
+        numba.set_num_threads(threads)
+    many = simulate(tiny, seed=5)
+    assert without_runtime(summary_json(one)) == without_runtime(summary_json(many))
+    assert (one.videos["views"] == many.videos["views"]).all()
 
 
 def test_different_seeds_differ(tiny: Scenario) -> None:

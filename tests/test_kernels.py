@@ -117,7 +117,7 @@ def rank(blocks: list[list[tuple[int, int]]], value: np.ndarray, rng_seed: int =
         ),
         np.ones((1, 1), dtype=np.float32),
         (np.zeros((3, m), dtype=np.intp), value[None, :], np.empty((0, m), dtype=np.float32), np.zeros(m, dtype=bool)),
-        np.random.default_rng(rng_seed),
+        rng_seed,
     )
     keys.sort()
     ranked = np.repeat(start, size) + (keys & request.OFFSET_MASK)

@@ -615,7 +615,7 @@ class Engine:
             (users, self.contexts.context[users], segment, familiar, pop.opted_in[users]),
             self._affinity,
             (offer.columns, offer.weight, similar, offer.sensitive),
-            rng,
+            int(rng.integers(1 << 62)),
         )
         keys.sort()
         return _Requests(users, slots, segment, start, size, cand, band, keys)

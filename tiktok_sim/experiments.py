@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 from scipy import stats
 
@@ -247,7 +248,8 @@ def run_tasks(
         for i, outcome in _on_dask([tasks[i] for i in todo], todo, workers, scheduler, keep):
             finish(i, outcome)
         return results
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, initializer=_quiet_worker) as pool:
+    n_workers = workers or os.cpu_count() or 1
+    with ProcessPoolExecutor(n_workers, initializer=_quiet_worker, initargs=(_threads_each(n_workers),)) as pool:
         futures = {pool.submit(_guarded, *tasks[i], keep): i for i in todo}
         try:
             for future in as_completed(futures):
@@ -258,10 +260,16 @@ def run_tasks(
     return results
 
 
-def _quiet_worker() -> None:
-    """Leave Ctrl-C to the parent, and let SIGTERM end a worker silently (no traceback per worker)."""
+def _threads_each(workers: int) -> int:
+    """Threads for each worker's compiled kernels: the workers share the cores, never oversubscribe them."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def _quiet_worker(threads: int) -> None:
+    """Leave Ctrl-C to the parent, let SIGTERM end a worker silently (no traceback per worker), share the cores."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    numba.set_num_threads(threads)  # results do not depend on it: the kernels split work, never streams
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
@@ -287,8 +295,9 @@ def _on_dask(
         raise ValueError("the dask executor needs the extra: pip install 'tiktok-sim[dask]'") from None
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=None)  # fmt: skip
+        n_workers = workers or os.cpu_count() or 1
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               env={"NUMBA_NUM_THREADS": str(_threads_each(n_workers))})  # fmt: skip
     client = Client(scheduler or cluster)
     try:
         futures = {

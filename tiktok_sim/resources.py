@@ -11,8 +11,8 @@ import psutil
 from tiktok_sim.engine import expected_impressions, expected_videos
 from tiktok_sim.scenario.schema import Scenario
 
-BASE_BYTES = 100e6  # interpreter and libraries; with it, estimates land within ~10% of measured peak RSS
-SECONDS_PER_IMPRESSION = 1 / 6e5  # measured by `make bench` on a 2-core machine
+BASE_BYTES = 220e6  # interpreter, libraries and compiled kernels, and the freed tick memory kept for reuse
+SECONDS_PER_IMPRESSION = 1 / 8.5e5  # measured by `make bench` on a 2-core machine
 TEMPORARY_ARRAYS = 30  # live 8-byte arrays over a tick's request candidates (drawn, scored, ranked, checked)
 CANDIDATES_PER_SLOT = 4.0  # a request's block: its slots plus a few regular, exploring and reserve draws
 

@@ -21,6 +21,30 @@ from tiktok_sim.feed.request import INVALID, OFFSET_MASK
 from tiktok_sim.seen import contains_one
 
 
+@numba.njit(cache=True, parallel=True)
+def _seen_ahead(
+    users: np.ndarray,
+    start: np.ndarray,
+    ahead: np.ndarray,
+    keys: np.ndarray,
+    cand: np.ndarray,
+    video: np.ndarray,
+    words: np.ndarray,
+    masks: np.ndarray,
+) -> np.ndarray:
+    """(M,) bool: whether the viewer saw each block's first ``ahead`` ranked entries before.
+
+    Read up front, apart from the walk: the reads are independent, so their cache misses
+    overlap, and the cores share them.
+    """
+    seen_at = np.zeros(keys.size, dtype=np.bool_)
+    for b in numba.prange(start.size):
+        u = users[b] << 32
+        for j in range(start[b], start[b] + ahead[b]):
+            seen_at[j] = contains_one(words, masks, u | video[cand[start[b] + (keys[j] & OFFSET_MASK)]])
+    return seen_at
+
+
 @numba.njit(cache=True)
 def fill_slots(
     order: np.ndarray,
@@ -63,14 +87,8 @@ def fill_slots(
     out = np.full(slots.sum(), -1, dtype=np.int64)
     waiting = np.empty(max(size.max(), 1) if size.size else 1, dtype=np.int64)
     taken_by = np.full(quota.size, -1, dtype=np.int64)  # the block that last took each offer index
-    # Seen bits of each block's first entries, read up front in one flat loop: the reads are
-    # independent, so their cache misses overlap. The walk below rarely goes deeper.
     ahead = np.minimum(size, slots + lookahead)
-    seen_at = np.zeros(keys.size, dtype=np.bool_)
-    for b in range(start.size):
-        u = users[b] << 32
-        for j in range(start[b], start[b] + ahead[b]):
-            seen_at[j] = contains_one(words, masks, u | video[cand[start[b] + (keys[j] & OFFSET_MASK)]])
+    seen_at = _seen_ahead(users, start, ahead, keys, cand, video, words, masks)
     careful = hid_any[users] | (marks[users] > 0)  # most viewers ruled nothing out
     prev_creator, prev_sound = last_creator[users], last_sound[users]
     for b in order:

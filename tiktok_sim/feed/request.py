@@ -16,6 +16,8 @@ at once, each staying where it was.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -32,6 +34,25 @@ OFFSET_MASK = MAX_BLOCK - 1
 
 
 @numba.njit(cache=True)
+def _noise(seed: int, p: int) -> np.int64:
+    """A well-spread hash of (seed, p): the splitmix64 finalizer."""
+    h = np.uint64(seed) ^ (np.uint64(p) * np.uint64(0x9E3779B97F4A7C15))
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return np.int64((h ^ (h >> np.uint64(31))) >> np.uint64(64 - _SCORE_BITS))
+
+
+@numba.njit(cache=True)
+def _score_order(score: float) -> np.int64:
+    """The top 22 bits of a non-negative float32's bit pattern (an order-preserving integer), by arithmetic."""
+    if score <= 0:
+        return np.int64(0)
+    mantissa, exponent = math.frexp(score)  # score = mantissa x 2^exponent, mantissa in [0.5, 1)
+    bits = ((exponent + 126) << (_SCORE_BITS - 8)) | np.int64((2.0 * mantissa - 1.0) * (1 << (_SCORE_BITS - 8)))
+    return np.int64(max(0, min(int(bits), _SCORE_LEVELS - 1)))
+
+
+@numba.njit(cache=True, parallel=True)
 def rank_blocks(
     blocks: tuple[np.ndarray, np.ndarray, np.ndarray],
     kinds: tuple[np.ndarray, int],
@@ -41,13 +62,16 @@ def rank_blocks(
     viewer: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     affinity: np.ndarray,
     offer: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    rng: np.random.Generator,
+    seed: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(M,) offer index, band and unsorted rank key of every candidate, block after block.
 
     score = exp(estimated affinity for the topic, sound and hashtag) x the video's expected
     action value x its weak-signal factors for the viewer's context x the similar-users
     factor for the viewer's segment. Only the user's estimates are a large table.
+
+    Every entry is computed on its own, so the work is shared between the machine's cores
+    and the result does not depend on how many there are.
 
     Args:
         blocks: (A,) start of each block, and (A, kinds) how many draws of each kind it
@@ -63,7 +87,7 @@ def rank_blocks(
         offer: (3, m) estimate columns, (contexts, m) weight, (segments, m) similar-users
             factor (no rows when off) and (m,) sensitivity of each offer index; the last
             index, m - 1, is the sentinel for no candidate.
-        rng: draws exploring candidates' random order.
+        seed: this tick's seed for exploring candidates' random order.
     """
     start, counts, rows = blocks
     kind_band, follow_kind = kinds
@@ -74,10 +98,9 @@ def rank_blocks(
     cand = np.empty(n, dtype=np.int64)
     band = np.empty(n, dtype=np.int8)
     owner = np.empty(n, dtype=np.int64)
-    f = 0
-    # Draws first, then scores: loops without dependent branches keep many loads in flight.
-    for b in range(start.size):
-        p = start[b]
+    first_follow = np.cumsum(counts[:, follow_kind]) - counts[:, follow_kind] if follow_kind >= 0 else start
+    for b in numba.prange(start.size):
+        p, f = start[b], first_follow[b]
         for k in range(counts.shape[1]):
             table = tables[rows[b, k]]
             for _ in range(counts[b, k]):
@@ -89,30 +112,25 @@ def rank_blocks(
                         cand[p] = followed[f]
                     f += 1
                 p += 1
-    score = np.empty(n, dtype=np.float32)
-    for p in range(n):
+    keys = np.empty(n, dtype=np.int64)
+    for p in numba.prange(n):
         c, b = cand[p], owner[p]
         u = users[b]
-        s = affinity[u, columns[0, c]] * affinity[u, columns[1, c]] * affinity[u, columns[2, c]]
-        s *= weight[context[b], c]
+        score = affinity[u, columns[0, c]] * affinity[u, columns[1, c]] * affinity[u, columns[2, c]]
+        score *= weight[context[b], c]
         if similar.shape[0]:
-            s *= similar[segment[b], c]
-        score[p] = s
-    keys = np.empty(n, dtype=np.int64)
-    ranks = score.view(np.int32)  # a non-negative float32's bit pattern is an order-preserving integer
-    for p in range(n):
-        c, b = cand[p], owner[p]
+            score *= similar[segment[b], c]
         bd = band[p]
-        if c == none or (sensitive[c] and not opted_in[b]) or not score[p] >= 0:
+        if c == none or (sensitive[c] and not opted_in[b]) or not score >= 0:  # -inf: never shown in this context
             bd = INVALID
         elif bd == EXPLORE and (familiar[b] >> columns[0, c]) & 1:
             bd = REGULAR
         if bd == EXPLORE:
-            rank = int(rng.random() * _SCORE_LEVELS)
+            rank = _noise(seed, p)
         elif bd == INVALID:
-            rank = 0
+            rank = np.int64(0)
         else:
-            rank = _SCORE_LEVELS - 1 - min(ranks[p] >> (31 - _SCORE_BITS), _SCORE_LEVELS - 1)
+            rank = _SCORE_LEVELS - 1 - _score_order(score)
         band[p] = bd
         keys[p] = (b << _OWNER_SHIFT) | (np.int64(bd) << _BAND_SHIFT) | (rank << _OFFSET_BITS) | (p - start[b])
     return cand, band, keys
