@@ -331,3 +331,17 @@ def test_slice_factor_is_bounded_and_shrinks_quiet_slices_toward_the_video() -> 
     assert log.shape == (2, 2) and (np.abs(log) <= RATIO_CLIP).all()
     assert log[1, 0] == 0.0  # a slice with no views is the video's own rate
     assert log[0, 1] < 0 < log[1, 1]  # the slice that delighted is favoured, the other not
+
+
+def test_learning_adds_every_step_clips_and_refreshes_the_affinity() -> None:
+    estimates = np.zeros((3, 4), dtype=np.float32)
+    estimates[2, 1] = 4.5
+    affinity = np.ones_like(estimates)
+    users = np.array([0, 0, 2])  # grouped by user; user 0 touches column 1 twice
+    columns = np.array([[1, 1, 1], [3, 2, 0]])
+    ranking.update_estimates(estimates, affinity, users, columns, np.array([1.0, 2.0, 3.0], np.float32), 0.5)
+    expected = np.zeros((3, 4), dtype=np.float32)
+    expected[0, [1, 3, 2]] = [1.5, 0.5, 1.0]
+    expected[2, [1, 0]] = [ranking.ESTIMATE_BOUND, 1.5]  # 4.5 + 1.5 is clipped to the bound
+    np.testing.assert_allclose(estimates, expected)
+    np.testing.assert_allclose(affinity, np.exp(expected), rtol=1e-6)

@@ -21,7 +21,7 @@ from tiktok_sim.feed.context import build_contexts
 from tiktok_sim.feed.controls import ViewerControls
 from tiktok_sim.feed.fill import fill_slots
 from tiktok_sim.feed.follows import FollowGraph
-from tiktok_sim.feed.offer import Offer, context_weights, slice_factor, with_sentinel
+from tiktok_sim.feed.offer import Offer, add_slice_counts, context_weights, slice_factor, with_sentinel
 from tiktok_sim.feed.viewers import ViewerStats
 from tiktok_sim.model import engagement, exposure, ranking
 from tiktok_sim.results import (
@@ -42,7 +42,7 @@ from tiktok_sim.world import (
     initial_followers,
     sample_lengths,
 )
-from tiktok_sim.world.catalog import A
+from tiktok_sim.world.catalog import A, tally
 from tiktok_sim.world.sounds import bucket_of, build_trends, pick_hashtags, pick_sounds, style_of
 
 Progress = Callable[[float, float], None]
@@ -691,8 +691,8 @@ class Engine:
 
         finish = ranking.completion_factor(length, scenario.recommender.completion_length)
         signal = ranking.signal(out, scenario.recommender.signal_weights, finish)
-        self._count(users, videos, out)
-        self._count_slices(served.pick, offer, req.segment[served.owner], pop.device[users], signal)
+        self._count(served.pick, offer, out)
+        self._count_slices(videos, req.segment[served.owner], pop.device[users], signal)
         self._learn(users, offer.columns[:, served.pick], signal)
         self._measure_personalization(users, topics, x.affinity)
         top3 = ((self.pop.top_topics[users] >> topics.astype(np.int64)) & 1).astype(bool)
@@ -708,24 +708,19 @@ class Engine:
         if full.size:
             self._evaluate(full)
 
-    def _count(self, users: np.ndarray, videos: np.ndarray, out: engagement.Outcomes) -> None:
-        """Add the impressions to per-video, per-stage and run-wide counters."""
+    def _count(self, pick: np.ndarray, offer: Offer, out: engagement.Outcomes) -> None:
+        """Add the impressions (``pick``: offer indices) to per-video, per-stage and run-wide counters."""
         cat = self.catalog
-        n = len(cat)
-        views = np.bincount(videos, minlength=n)
-        uniq = np.flatnonzero(views)
-        columns = (out.completed, out.replayed, out.liked, out.commented, out.shared, out.favorited,
-                   out.followed, out.not_interested, out.reported)  # fmt: skip
-        agg = np.empty((uniq.size, len(ACTIONS)), dtype=np.int64)
-        agg[:, 0] = views[uniq]
-        for j, flags in enumerate(columns, start=1):
-            agg[:, j] = np.bincount(videos[flags], minlength=n)[uniq]
+        actions = np.stack([out.completed, out.replayed, out.liked, out.commented, out.shared, out.favorited,
+                            out.followed, out.not_interested, out.reported])  # fmt: skip
+        counts, watch, watched = tally(pick, actions, out.watch_ratio, offer.none)
+        shown = np.flatnonzero(counts[:, 0])
+        uniq, agg = offer.ids[shown], counts[shown]  # offer ids ascend, so uniq does
         cat.total[uniq] += agg
-        cat.watch_sum[uniq] += np.bincount(videos, weights=out.watch_ratio, minlength=n)[uniq]
+        cat.watch_sum[uniq] += watch[shown]
         is_open = cat.status[uniq] == Status.OPEN
         cat.stage_counts[uniq[is_open]] += agg[is_open]
-        watched = np.bincount(videos, weights=np.minimum(out.watch_ratio, np.float32(1.0)), minlength=n)[uniq]
-        cat.stage_watched[uniq[is_open]] += watched[is_open]
+        cat.stage_watched[uniq[is_open]] += watched[shown][is_open]
 
         self.totals += agg.sum(axis=0)
         bins = np.minimum((out.watch_ratio / WATCH_BIN_WIDTH).astype(np.int64), WATCH_BINS - 1)
@@ -739,21 +734,12 @@ class Engine:
             ranking.completion_factor(cat.length_s[uniq], rec.completion_length),
         )  # fmt: skip
 
-    def _count_slices(
-        self, pick: np.ndarray, offer: Offer, segment: np.ndarray, device: np.ndarray, signal: np.ndarray
-    ) -> None:
+    def _count_slices(self, videos: np.ndarray, segment: np.ndarray, device: np.ndarray, signal: np.ndarray) -> None:
         """Views and positive signal per video and audience slice (the viewer's segment, device)."""
-        cat, m = self.catalog, offer.none
+        cat = self.catalog
         gain = np.maximum(signal, np.float32(0.0))
-        for views, total, key, width in (
-            (cat.segment_views, cat.segment_signal, segment, cat.segment_views.shape[1]),
-            (cat.device_views, cat.device_signal, device.astype(np.intp), cat.device_views.shape[1]),
-        ):
-            cell = pick * width + key
-            views[offer.ids] += np.bincount(cell, minlength=m * width).reshape(m, width).astype(np.float32)
-            total[offer.ids] += (
-                np.bincount(cell, weights=gain, minlength=m * width).reshape(m, width).astype(np.float32)
-            )
+        add_slice_counts(cat.segment_views, cat.segment_signal, videos, segment, gain)
+        add_slice_counts(cat.device_views, cat.device_signal, videos, device, gain)
 
     def _prior(self) -> np.ndarray:
         """Platform-wide rates per view (last entry: mean watch ratio) that shrink new videos' rates."""
@@ -770,8 +756,7 @@ class Engine:
         rec = self.scenario.recommender
         self.signal_sum += float(signal.sum(dtype=np.float64))
         baseline = np.float32(self.signal_sum / max(int(self.totals[A["views"]]), 1))
-        touched, rows = ranking.update_estimates(self.estimates, users, columns, signal - baseline, rec.learning_rate)
-        self._affinity[touched] = np.exp(rows)
+        ranking.update_estimates(self.estimates, self._affinity, users, columns, signal - baseline, rec.learning_rate)
 
     def _measure_personalization(self, users: np.ndarray, topics: np.ndarray, affinity: np.ndarray) -> None:
         """Accumulate the time-to-personalization curve and the early exploit share."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from tiktok_sim.feed.context import Contexts
@@ -92,3 +93,21 @@ def context_weights(
     out[:, :-1] *= value
     out[:, -1] = -np.inf
     return out
+
+
+@numba.njit(cache=True)
+def add_slice_counts(
+    views: np.ndarray, signal: np.ndarray, videos: np.ndarray, slice_of: np.ndarray, gain: np.ndarray
+) -> None:
+    """Add each impression's view and positive signal to its video's row, in its viewer's slice's column.
+
+    Args:
+        views: (catalog, slices) float32 views per video and slice, updated in place.
+        signal: (catalog, slices) float32 positive signal per video and slice, updated in place.
+        videos: (n,) video of each impression.
+        slice_of: (n,) slice (segment or device) of each impression's viewer.
+        gain: (n,) float32 positive signal of each impression.
+    """
+    for i in range(videos.size):
+        views[videos[i], slice_of[i]] += 1
+        signal[videos[i], slice_of[i]] += gain[i]

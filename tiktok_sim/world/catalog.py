@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+import numba
 import numpy as np
 
 ACTIONS = (
@@ -12,6 +13,31 @@ ACTIONS = (
 )  # fmt: skip
 """Columns of the per-video counters, in order."""
 A = {name: i for i, name in enumerate(ACTIONS)}
+
+
+@numba.njit(cache=True)
+def tally(
+    index: np.ndarray, actions: np.ndarray, ratio: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Impressions summed per video in one pass: (size, ACTIONS) counts, watch ratios, and ratios capped at 1.
+
+    Args:
+        index: (n,) each impression's video, as an index below ``size``.
+        actions: (len(ACTIONS) - 1, n) bool, each action after the view.
+        ratio: (n,) watch ratio.
+        size: rows of the result.
+    """
+    counts = np.zeros((size, actions.shape[0] + 1), dtype=np.int64)
+    watch = np.zeros(size)
+    watched = np.zeros(size)
+    for i in range(index.size):
+        v = index[i]
+        counts[v, 0] += 1
+        for j in range(actions.shape[0]):
+            counts[v, j + 1] += actions[j, i]
+        watch[v] += ratio[i]
+        watched[v] += min(ratio[i], 1.0)
+    return counts, watch, watched
 
 
 class Status(IntEnum):
