@@ -17,7 +17,7 @@ def _offer_weights(scenario: Scenario, followers: int, past_views: int) -> np.nd
     earlier = engine._upload(np.array([0]), np.array([0.0]))  # an earlier video of the creator...
     engine.catalog.total[earlier, A["views"]] = past_views  # ...that was a hit, or not
     fresh = engine._upload(np.array([0, 1, 2]), np.array([1.0, 1.0, 1.0]))
-    offer = engine._offer(fresh, np.empty(0, dtype=np.int64))
+    offer = engine.recommender.offer(fresh, np.empty(0, dtype=np.int64), floor=1e-3)
     return offer.weight[:, offer.index[fresh]]
 
 

@@ -1,10 +1,11 @@
-"""SimPy wiring: uploads, feed ticks and pool evaluations over the world's arrays.
+"""SimPy wiring: uploads, review, the ladder's pools and the feed tick, over the world's arrays.
 
 SimPy events are coarse (a day's upload times, one feed tick, one batch's stage
-deadline); each feed tick serves every active user's slots as numpy batches, so no
-Python code runs per impression or per user. Where candidates come from, what viewers
-ruled out and the user-side figures live in ``tiktok_sim.feed``; the world's reactions
-and the system's ranking are kernels in ``tiktok_sim.model``.
+deadline); each feed tick serves every active user's slots in whole-batch passes (numpy
+and compiled kernels), so no Python code runs per impression or per user. The system's
+side of a tick (its estimates, the seen filter, viewer controls, requests and filling) is
+``tiktok_sim.feed.recommender.Recommender``; the world's reactions and the ranking
+kernels are in ``tiktok_sim.model``.
 """
 
 from __future__ import annotations
@@ -16,12 +17,9 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
-from tiktok_sim.feed import request, sourcing
-from tiktok_sim.feed.context import build_contexts
-from tiktok_sim.feed.controls import ViewerControls
-from tiktok_sim.feed.fill import fill_slots
 from tiktok_sim.feed.follows import FollowGraph
-from tiktok_sim.feed.offer import Offer, add_slice_counts, context_weights, slice_factor, with_sentinel
+from tiktok_sim.feed.offer import Offer, add_slice_counts
+from tiktok_sim.feed.recommender import Recommender
 from tiktok_sim.feed.viewers import ViewerStats
 from tiktok_sim.model import engagement, exposure, ranking
 from tiktok_sim.results import (
@@ -31,7 +29,6 @@ from tiktok_sim.results import (
     WATCH_BINS,
 )
 from tiktok_sim.scenario.schema import Scenario
-from tiktok_sim.seen import SeenFilter
 from tiktok_sim.world import (
     ACTIONS,
     Catalog,
@@ -43,7 +40,7 @@ from tiktok_sim.world import (
     sample_lengths,
 )
 from tiktok_sim.world.catalog import A, tally
-from tiktok_sim.world.sounds import bucket_of, build_trends, pick_hashtags, pick_sounds, style_of
+from tiktok_sim.world.sounds import build_trends, pick_hashtags, pick_sounds, style_of
 
 Progress = Callable[[float, float], None]
 """Called after each feed tick with (simulated minutes done, total)."""
@@ -85,52 +82,6 @@ def _zero_truncated_poisson(lam: np.ndarray, rng: np.random.Generator) -> np.nda
     return draws
 
 
-# The kinds of draw in a request block, and for each: its band, and its table row as
-# row_kind * (groups + 1) + group (if per group) + groups (if any language). Tables are
-# [pool per group | any language | popular per group], see ``sourcing.Sources``.
-_EXPLORE_POPULAR, _EXPLORE_POOL, _COLD_POPULAR, _ANY_LANGUAGE, _POOL, _FOLLOW, _RESERVE = range(7)
-_KIND_BAND = np.array([request.EXPLORE, request.EXPLORE] + [request.REGULAR] * 4 + [request.RESERVE], dtype=np.int8)
-_KIND_ROW = np.array([1, 0, 1, 0, 0, 0, 1], dtype=np.int32)  # 1: the popular tables
-_KIND_GROUP = np.array([1, 1, 1, 0, 1, 1, 1], dtype=np.int32)
-_KIND_ANY = np.array([0, 0, 0, 1, 0, 0, 0], dtype=np.int32)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Requests:
-    """This tick's feed requests: one block of candidates per active user.
-
-    Attributes:
-        user: (A,) ascending active users.
-        slots: (A,) their slots this tick.
-        segment: (A,) their segment: the system's estimated top topic.
-        start: (A,) where each block starts.
-        size: (A,) each block's size.
-        cand: (M,) offer index of each candidate (the offer's sentinel for none).
-        band: (M,) int8 band of each candidate (see ``tiktok_sim.feed.request``).
-        keys: (M,) rank keys, sorted: block by block, best first.
-    """
-
-    user: np.ndarray
-    slots: np.ndarray
-    segment: np.ndarray
-    start: np.ndarray
-    size: np.ndarray
-    cand: np.ndarray
-    band: np.ndarray
-    keys: np.ndarray
-
-
-@dataclasses.dataclass(frozen=True)
-class _Served:
-    """The impressions of one tick, in feed order: viewer, offer index and video, and whether explored."""
-
-    user: np.ndarray
-    owner: np.ndarray
-    pick: np.ndarray
-    video: np.ndarray
-    explored: np.ndarray
-
-
 class Engine:
     """Owns all mutable state of one run; the scenario stays frozen."""
 
@@ -168,7 +119,7 @@ class Engine:
             build_follow_keys(self.cre, self.pop, targets, follow_rng), scenario.users.count, self.cre.count
         )
 
-        n_users, n_topics, rec = self.pop.count, len(scenario.topics), scenario.recommender
+        n_users, n_topics = self.pop.count, len(scenario.topics)
         self.catalog = Catalog(
             int(expected_videos(scenario) * 1.3) + 16,
             scenario.videos.hashtags_per_video,
@@ -178,21 +129,18 @@ class Engine:
         self.creator_latest = np.full(self.cre.count, -1, dtype=np.int64)
         self._in_review = np.empty(0, dtype=np.int64)
 
-        # The system's estimates: topics, then hashed sound buckets, then hashed hashtag buckets.
-        self._sound_column = n_topics
-        self._hashtag_column = n_topics + rec.sound_buckets
-        self.estimates = np.zeros((n_users, n_topics + rec.sound_buckets + rec.hashtag_buckets), dtype=np.float32)
-        rows = np.flatnonzero(self.pop.picked)
-        self.estimates[rows[:, None], self.pop.picked_topics[rows]] = np.log(rec.picked_prior)
-        self._affinity = np.exp(self.estimates)  # exp of the estimates, refreshed where they change
         self.user_views = np.zeros(n_users, dtype=np.int32)
-        self.contexts = build_contexts(self.pop)
-        self._speakers = (
-            np.bincount(self.contexts.group, minlength=self.contexts.speaks.shape[0]) @ self.contexts.speaks
+        self.recommender = Recommender(
+            scenario,
+            (self.pop, self.cre, self.catalog, self.follows),
+            self.creator_latest,
+            self.user_views,
+            int(expected_impressions(scenario) * 1.2) + 1024,
+            self._feed_rng,
         )
-        self.controls = ViewerControls(n_users, self.cre.count, scenario.videos.sounds)
+        contexts = self.recommender.contexts
+        self._speakers = np.bincount(contexts.group, minlength=contexts.speaks.shape[0]) @ contexts.speaks
         self.viewers = ViewerStats(n_users, n_topics, scenario.run.duration)
-        self.seen = SeenFilter(int(expected_impressions(scenario) * 1.2) + 1024)
 
         diurnal = np.asarray(scenario.users.diurnal, dtype=np.float64)
         self._diurnal = diurnal / diurnal.sum()
@@ -455,212 +403,12 @@ class Engine:
         unreached = self._speakers[cat.language[ids]] - cat.total[ids, A["views"]]
         return ids, np.maximum(np.minimum(remaining, unreached), 0)
 
-    def _popular(self) -> tuple[np.ndarray, np.ndarray]:
-        """The most popular eligible videos and their pull: high on the ladder or high in value, fading with age.
-
-        Videos still climbing and those that completed the ladder qualify; a stopped video
-        keeps only its followers' trickle.
-        """
-        cat, n = self.catalog, len(self.catalog)
-        status = cat.status[:n]
-        ids = np.flatnonzero((status == Status.OPEN) | (status == Status.COMPLETE))
-        weight = sourcing.popular_weight(
-            cat.value[ids],
-            cat.stage[ids],
-            self.env.now - cat.upload_min[ids],
-            self.scenario.recommender.popular_half_life,
-        )
-        if ids.size > sourcing.POPULAR_SET:
-            top = np.argpartition(-weight, sourcing.POPULAR_SET - 1)[: sourcing.POPULAR_SET]
-            ids, weight = ids[top], weight[top]
-        return ids, weight
-
-    def _offer(self, open_ids: np.ndarray, popular_ids: np.ndarray) -> Offer:
-        """This tick's candidate videos, compacted, with what scoring needs of each."""
-        cat, latest, rec = self.catalog, self.creator_latest, self.scenario.recommender
-        status = cat.status[latest]
-        latest = latest[(latest >= 0) & (status != Status.REVIEW) & (status != Status.REMOVED)]
-        offered = np.zeros(len(cat), dtype=bool)
-        offered[open_ids] = True
-        offered[latest] = True
-        offered[popular_ids] = True
-        ids = np.flatnonzero(offered)
-        index = np.where(offered, np.cumsum(offered) - 1, ids.size)
-        floor = max(VALUE_FLOOR, self.signal_sum / max(int(self.totals[A["views"]]), 1))
-        device_log = slice_factor(cat.device_views[ids], cat.device_signal[ids], rec.prior_views, floor)
-        weak = rec.weak_signals
-        weight = context_weights(
-            self.contexts,
-            cat.value[ids],
-            cat.language[ids],
-            self.cre.region[cat.creator[ids]],
-            device_log,
-            (weak.language, weak.country, weak.device),
-        )
-        similar = None
-        if rec.similar_users:
-            log = slice_factor(cat.segment_views[ids], cat.segment_signal[ids], rec.prior_views, floor)
-            similar = with_sentinel(np.exp(np.float32(rec.similar_users) * log).astype(np.float32, order="C"), -np.inf)
-        sounds = cat.sound[ids]
-        columns = np.stack(
-            [
-                cat.topic[ids],
-                self._sound_column + bucket_of(sounds, rec.sound_buckets),
-                self._hashtag_column + bucket_of(cat.hashtags[ids, 0], rec.hashtag_buckets),
-            ]
-        )
-        return Offer(
-            ids=ids,
-            columns=with_sentinel(columns.astype(np.intp), 0),
-            creator=with_sentinel(cat.creator[ids].astype(np.int64), -1),
-            sound=with_sentinel(sounds.astype(np.int64), -1),
-            weight=weight,
-            sensitive=with_sentinel(cat.sensitive[ids], False),
-            similar=similar,
-            index=index,
-        )
-
-    def _sources(
-        self,
-        offer: Offer,
-        open_ids: np.ndarray,
-        demand: np.ndarray,
-        popular: tuple[np.ndarray, np.ndarray],
-        users: np.ndarray,
-        slots: np.ndarray,
-    ) -> sourcing.Sources:
-        """This tick's pool tables (per language group, and any language) and popular tables."""
-        ctx, cat, rng = self.contexts, self.catalog, self._feed_rng
-        group_slots = np.bincount(ctx.group[users], weights=slots, minlength=ctx.speaks.shape[0])
-        offset = rng.random()
-        groups = ctx.speaks.shape[0]
-        tables = np.empty((2 * groups + 1, sourcing.TICKETS), dtype=np.int32)
-        open_index = offer.index[open_ids]
-        sourcing.group_tables(
-            tables[:groups], open_index, demand, cat.language[open_ids], ctx.speaks, group_slots, offer.none, offset
-        )
-        tables[groups] = sourcing.ticket_table(open_index, demand, offer.none, offset)
-        pop_ids, pop_weight = popular
-        hits = tables[groups + 1 :]
-        sourcing.group_tables(
-            hits, offer.index[pop_ids], pop_weight, cat.language[pop_ids], ctx.speaks, group_slots, offer.none, offset
-        )
-        empty = hits[:, 0] == offer.none  # nothing popular in those languages yet: the pools stand in
-        hits[empty] = tables[:groups][empty]
-        return sourcing.Sources(tables=tables, groups=groups)
-
-    def _paced_demand(self, open_ids: np.ndarray, remaining: np.ndarray) -> np.ndarray:
-        """Each open video's remaining quota spread over the ticks left in its window."""
-        deadline = self.catalog.stage_deadline_min[open_ids]
-        ticks_left = np.maximum(1.0, np.ceil((deadline - self.env.now) / self.scenario.run.tick))
-        return remaining / ticks_left
-
-    def _requests(self, users: np.ndarray, slots: np.ndarray, offer: Offer, sources: sourcing.Sources) -> _Requests:
-        """One block of candidates per active user: exploring, regular and reserve draws.
-
-        A user with k slots gets k x ``candidates`` regular draws, so each slot is chosen
-        from as many as in a one-candidate-set-per-slot feed, while the block as a whole is
-        ranked once and its order can keep neighbours apart.
-
-        Regular candidates come from the pools of the viewer's languages (a few from any
-        language); a cold-start viewer (no signup picks, few views) draws part of them
-        from popular videos, and some are followed creators' latest videos, which is how
-        stopped videos keep a follower trickle. Exploring candidates come half from
-        popular videos, reserves all from them.
-        """
-        rng, rec, pop = self._feed_rng, self.scenario.recommender, self.pop
-        width = rec.candidates
-        explore = rng.binomial(slots, rec.exploration)
-        regular = (slots - explore) * width  # exploring slots rank no regular draws of their own
-        # How many draws of each kind a block holds is drawn per user; their order within
-        # the block does not matter, since blocks are ranked before use.
-        counts = np.zeros((users.size, len(_KIND_BAND)), dtype=np.int64)
-        explorers = np.flatnonzero(explore > 0)
-        counts[explorers, _EXPLORE_POPULAR] = rng.binomial(explore[explorers], 0.5)
-        counts[:, _EXPLORE_POOL] = explore - counts[:, _EXPLORE_POPULAR]
-        cold = np.flatnonzero(~pop.picked[users] & (self.user_views[users] < rec.cold_start_views))
-        counts[cold, _COLD_POPULAR] = rng.binomial(regular[cold], rec.popular_candidates)
-        left = regular - counts[:, _COLD_POPULAR]
-        counts[:, _ANY_LANGUAGE] = np.minimum(rng.binomial(regular, rec.other_language), left)
-        left -= counts[:, _ANY_LANGUAGE]
-        counts[:, _FOLLOW] = np.minimum(rng.binomial(slots, rec.follow_candidates), left)
-        counts[:, _POOL] = left - counts[:, _FOLLOW]
-        counts[:, _RESERVE] = width - 1
-        size = counts.sum(axis=1)
-        start = np.cumsum(size) - size
-
-        # Follow draws become followed creators' latest videos where there is one.
-        follower = np.repeat(users, counts[:, _FOLLOW])
-        followed = np.full(follower.size, offer.none, dtype=np.int64)
-        rows, creators = self.follows.random_followed(follower, rng)
-        latest = self.creator_latest[creators]
-        followed[rows] = np.where(latest >= 0, offer.index[np.maximum(latest, 0)], offer.none)
-
-        n_topics = len(self.scenario.topics)
-        estimates = self.estimates[users, :n_topics]
-        segment = np.argmax(estimates, axis=1).astype(np.intp)
-        familiar = np.zeros(users.size, dtype=np.int64)  # exploring candidates there rank as regular ones
-        if explorers.size:
-            top = np.argpartition(-estimates[explorers], min(3, n_topics) - 1, axis=1)[:, :3]
-            familiar[explorers] = np.bitwise_or.reduce(np.left_shift(1, top.astype(np.int64)), axis=1)
-        group = self.contexts.group[users].astype(np.int64)[:, None]
-        rows = _KIND_ROW * (sources.groups + 1) + _KIND_GROUP * group + _KIND_ANY * sources.groups
-        similar = offer.similar if offer.similar is not None else np.empty((0, offer.none + 1), dtype=np.float32)
-        cand, band, keys = request.rank_blocks(
-            (start, counts, rows),
-            (_KIND_BAND, _FOLLOW),
-            sources.tables,
-            sources.tickets(int(size.sum()), rng),
-            followed,
-            (users, self.contexts.context[users], segment, familiar, pop.opted_in[users]),
-            self._affinity,
-            (offer.columns, offer.weight, similar, offer.sensitive),
-            int(rng.integers(1 << 62)),
-        )
-        keys.sort()
-        return _Requests(users, slots, segment, start, size, cand, band, keys)
-
-    def _select(self, users: np.ndarray, slots: np.ndarray) -> tuple[_Requests, _Served, Offer]:
-        """Fill each request's slots with its best unseen, in-quota videos the viewer did not rule out.
-
-        Entries are confirmed in rounds: the first ``slots`` valid entries of each block
-        are checked, the ruled-out ones drop out, and the next ones move up. No two
-        consecutive videos share a creator or a sound, within a tick or across ticks.
-        """
-        rng, rec = self._feed_rng, self.scenario.recommender
-        open_ids, remaining = self._open()
-        popular = self._popular()
-        offer = self._offer(open_ids, popular[0])
-        sources = self._sources(offer, open_ids, self._paced_demand(open_ids, remaining), popular, users, slots)
-        req = self._requests(users, slots, offer, sources)
-        quota = np.full(offer.none + 1, np.inf)
-        quota[offer.index[open_ids]] = remaining
-        video = with_sentinel(offer.ids.astype(np.int64), -1)
-        filled = fill_slots(
-            np.roll(np.arange(users.size), -int(rng.integers(users.size))),  # a random first block each tick
-            (users, slots, req.start, req.size),
-            (req.keys, req.band, req.cand),
-            (video, offer.creator, offer.sound),
-            quota,
-            (self.seen.words, self.seen.masks),
-            rec.candidates,
-            (self.controls.last_creator, self.controls.last_sound),
-            self.controls.rules(),
-            rec.not_interested_damping,
-            rng,
-        )
-        taken = filled >= 0
-        self.unfilled += taken.size - int(taken.sum())
-        kept = filled[taken]
-        owner, pick = np.repeat(np.arange(users.size), slots)[taken], req.cand[kept]
-        self.seen.add((users[owner] << 32) | video[pick])
-        served = _Served(
-            user=users[owner], owner=owner, pick=pick, video=video[pick], explored=req.band[kept] == request.EXPLORE
-        )
-        return req, served, offer
-
     def _tick(self) -> None:
-        req, served, offer = self._select(*self._active_users())
+        users, slots = self._active_users()
+        open_ids, remaining = self._open()
+        floor = max(VALUE_FLOOR, self.signal_sum / max(int(self.totals[A["views"]]), 1))
+        req, served, offer = self.recommender.serve(users, slots, open_ids, remaining, self.env.now, floor)
+        self.unfilled += int(slots.sum()) - served.user.size
         if not served.video.size:
             return
         users, videos = served.user, served.video
@@ -687,7 +435,7 @@ class Engine:
         out = engagement.react(x, scenario.engagement, self._react_rng)
         creators = np.take(cat.creator, videos).astype(np.int64)
         out = dataclasses.replace(out, followed=self.follows.add(users, creators, out.followed, self.env.now))
-        self.controls.record(users, creators, sounds, out.not_interested, out.hid_creator, out.hid_sound)
+        self.recommender.controls.record(users, creators, sounds, out.not_interested, out.hid_creator, out.hid_sound)
 
         finish = ranking.completion_factor(length, scenario.recommender.completion_length)
         signal = ranking.signal(out, scenario.recommender.signal_weights, finish)
@@ -752,11 +500,10 @@ class Engine:
         return float(ranking.video_value(zero, np.zeros(1), prior, 1.0, rec.signal_weights, np.ones(1))[0])
 
     def _learn(self, users: np.ndarray, columns: np.ndarray, signal: np.ndarray) -> None:
-        """Update the system's topic, sound and hashtag estimates (``columns``, (3, n)) from what the viewers did."""
-        rec = self.scenario.recommender
+        """Let the system learn from what the viewers did, relative to the platform's average signal."""
         self.signal_sum += float(signal.sum(dtype=np.float64))
         baseline = np.float32(self.signal_sum / max(int(self.totals[A["views"]]), 1))
-        ranking.update_estimates(self.estimates, self._affinity, users, columns, signal - baseline, rec.learning_rate)
+        self.recommender.learn(users, columns, signal - baseline)
 
     def _measure_personalization(self, users: np.ndarray, topics: np.ndarray, affinity: np.ndarray) -> None:
         """Accumulate the time-to-personalization curve and the early exploit share."""
@@ -776,7 +523,10 @@ class Engine:
         waiting = unique[~self.pop.picked[unique] & (self.viewers.personalized_at[unique] < 0)]
         n_topics = len(self.scenario.topics)
         self.viewers.mark_personalized(
-            waiting, self.user_views[waiting], self.estimates[waiting, :n_topics], self.pop.top_topics[waiting]
+            waiting,
+            self.user_views[waiting],
+            self.recommender.estimates[waiting, :n_topics],
+            self.pop.top_topics[waiting],
         )
 
     # ------------------------------------------------------------------ collected by metrics

@@ -85,10 +85,12 @@ def collect(engine: Engine) -> RunResult:
         watch_sum=engine.watch_sum,
         personalization=curve,
         exploit_share=exploit,
-        viewers=engine.viewers.summary(~engine.pop.picked, engine.controls.hides, int(engine.totals[A["reports"]])),
+        viewers=engine.viewers.summary(
+            ~engine.pop.picked, engine.recommender.controls.hides, int(engine.totals[A["reports"]])
+        ),
         engine={
-            "seen_filter_false_positive_rate": engine.seen.false_positive_rate(),
-            "seen_filter_mb": engine.seen.nbytes / 1e6,
+            "seen_filter_false_positive_rate": engine.recommender.seen.false_positive_rate(),
+            "seen_filter_mb": engine.recommender.seen.nbytes / 1e6,
             "unfilled_slots": engine.unfilled,
         },
         impressions_log=engine.impressions_log(),
