@@ -1,11 +1,12 @@
 """Filling each feed request's slots from its ranked block, one viewer after another.
 
-Blocks are served in a random order, so no viewer is first to every video's last
-quota. Each block is walked in rank order. An entry is taken unless its video is out of
-quota, already seen, or ruled out by the viewer (hidden, or damped by "not interested").
-An entry that would follow a video with the same creator or sound waits: it is taken
-as soon as it no longer clashes, ahead of lower-ranked entries. So no two consecutive
-videos in a feed share a creator or a sound, within a tick or across ticks.
+Blocks are served in turn from a random first block each tick, so no viewer is always
+first to a video's last quota, and memory is read in order. Each block is walked in rank
+order. An entry is taken unless its video is out of quota, already seen, or ruled out by
+the viewer (hidden, or damped by "not interested"). An entry that would follow a video
+with the same creator or sound waits: it is taken as soon as it no longer clashes, ahead
+of lower-ranked entries. So no two consecutive videos in a feed share a creator or a
+sound, within a tick or across ticks.
 
 This walk is sequential by nature (each pick changes the next one's neighbour, the
 quota and the seen set), so it is compiled rather than written as array passes.

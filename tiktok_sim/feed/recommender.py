@@ -267,10 +267,10 @@ class Recommender:
             top = np.argpartition(-estimates[explorers], min(3, n_topics) - 1, axis=1)[:, :3]
             familiar[explorers] = np.bitwise_or.reduce(np.left_shift(1, top.astype(np.int64)), axis=1)
         group = self.contexts.group[users].astype(np.int64)[:, None]
-        rows = _KIND_ROW * (sources.groups + 1) + _KIND_GROUP * group + _KIND_ANY * sources.groups
+        table_rows = _KIND_ROW * (sources.groups + 1) + _KIND_GROUP * group + _KIND_ANY * sources.groups
         similar = offer.similar if offer.similar is not None else np.empty((0, offer.none + 1), dtype=np.float32)
         cand, band, keys = request.rank_blocks(
-            (start, counts, rows),
+            (start, counts, table_rows),
             (_KIND_BAND, _FOLLOW),
             sources.tables,
             sources.tickets(int(size.sum()), rng),
@@ -294,9 +294,17 @@ class Recommender:
     ) -> tuple[Requests, Served, Offer]:
         """Fill each request's slots with its best unseen, in-quota videos the viewer did not rule out.
 
-        Entries are confirmed in rounds: the first ``slots`` valid entries of each block
-        are checked, the ruled-out ones drop out, and the next ones move up. No two
-        consecutive videos share a creator or a sound, within a tick or across ticks.
+        Args:
+            users: (A,) ascending active users.
+            slots: (A,) their slots this tick.
+            open_ids: (n,) videos in an open pool.
+            remaining: (n,) impressions each may still take.
+            now: the simulated minute.
+            floor: the smallest rate the audience-slice factors consider.
+
+        Returns:
+            The ranked requests, the impressions in feed order (see ``tiktok_sim.feed.fill``
+            for how each block is walked), and the tick's offer.
         """
         self._now = now
         rng, rec = self._rng, self.scenario.recommender
@@ -308,7 +316,7 @@ class Recommender:
         quota[offer.index[open_ids]] = remaining
         video = with_sentinel(offer.ids.astype(np.int64), -1)
         filled = fill_slots(
-            np.roll(np.arange(users.size), -int(rng.integers(users.size))),  # a random first block each tick
+            np.roll(np.arange(users.size), -int(rng.integers(max(users.size, 1)))),  # a random first block each tick
             (users, slots, req.start, req.size),
             (req.keys, req.band, req.cand),
             (video, offer.creator, offer.sound),
