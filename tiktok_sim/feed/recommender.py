@@ -47,7 +47,7 @@ class Requests:
         segment: (A,) their segment: the system's estimated top topic.
         start: (A,) where each block starts.
         size: (A,) each block's size.
-        cand: (M,) offer index of each candidate (the offer's sentinel for none).
+        cand: (M,) int32 offer index of each candidate (the offer's sentinel for none).
         band: (M,) int8 band of each candidate (see ``tiktok_sim.feed.request``).
         keys: (M,) rank keys, sorted: block by block, best first.
     """

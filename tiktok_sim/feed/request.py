@@ -64,7 +64,7 @@ def rank_blocks(
     offer: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(M,) offer index, band and unsorted rank key of every candidate, block after block.
+    """(M,) int32 offer index, int8 band and int64 unsorted rank key of every candidate, block after block.
 
     score = exp(estimated affinity for the topic, sound and hashtag) x the video's expected
     action value x its weak-signal factors for the viewer's context x the similar-users
@@ -95,9 +95,9 @@ def rank_blocks(
     columns, weight, similar, sensitive = offer
     none = weight.shape[1] - 1
     n = bits.size
-    cand = np.empty(n, dtype=np.int64)
+    cand = np.empty(n, dtype=np.int32)
     band = np.empty(n, dtype=np.int8)
-    owner = np.empty(n, dtype=np.int64)
+    owner = np.empty(n, dtype=np.int32)
     first_follow = np.cumsum(counts[:, follow_kind]) - counts[:, follow_kind] if follow_kind >= 0 else start
     for b in numba.prange(start.size):
         p, f = start[b], first_follow[b]
@@ -109,7 +109,7 @@ def rank_blocks(
                 owner[p] = b
                 if k == follow_kind:
                     if followed[f] != none:
-                        cand[p] = followed[f]
+                        cand[p] = np.int32(followed[f])
                     f += 1
                 p += 1
     keys = np.empty(n, dtype=np.int64)
