@@ -159,13 +159,25 @@ def _digests(directory: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
 
 
+def _wait_for_sigterm_handler(pid: int, timeout: float = 60.0) -> None:
+    """Wait until the process catches SIGTERM (Linux reports caught signals in /proc)."""
+    status = Path(f"/proc/{pid}/status")
+    deadline = time.monotonic() + timeout
+    while status.exists() and time.monotonic() < deadline:
+        caught = next((line for line in status.read_text().splitlines() if line.startswith("SigCgt:")), "SigCgt: 0")
+        if int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.1)
+
+
 def test_sigterm_mid_run_keeps_the_previous_complete_results(tmp_path: Path, tiny_file: Path) -> None:
     out = tmp_path / "out"
     assert invoke("run", str(tiny_file), "--quiet", "--out", str(out))[0] == 0
     before = _digests(out)
     command = [sys.executable, "-m", "tiktok_sim", "run", str(SCENARIOS / "bench.yaml"), "--quiet", "--out", str(out)]
     proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ})
-    time.sleep(4.0)  # world built, simulation under way (the bench run takes ~15 s)
+    _wait_for_sigterm_handler(proc.pid)  # imports done: a loaded machine may take seconds
+    time.sleep(4.0)  # world built, simulation under way (the bench run takes ~35 s)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
