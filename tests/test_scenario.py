@@ -145,6 +145,11 @@ def test_extends_cycle_and_missing_file(tmp_path: Path) -> None:
     assert only_problem(missing) == f"{missing}:1:1: extends: expected an existing file, found no 'nowhere.yaml'"
 
 
+def test_a_boolean_in_a_file_is_placed_at_its_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "users:\n  diurnal: [1, 1, true]\n")
+    assert only_problem(path) == f"{path}:2:3: users.diurnal: expected a number, found a boolean"
+
+
 def test_set_overrides_win_over_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, "users:\n  count: 500\n")
     scenario = load_scenario(path, ["users.count=900", "ladder.0.pool=250", "run.duration=2d"])
@@ -159,6 +164,13 @@ def test_set_overrides_win_over_the_file(tmp_path: Path) -> None:
         ("users.count=lots", "--set: users.count: expected a valid integer"),
         ("users.count", "--set: users.count: expected path.to.key=value"),
         ("users.count.x=1", "--set: users.count.x: users.count is a value, not a mapping or list"),
+        # NaN, infinity and booleans are valid YAML numbers to Python, and would each be a silently wrong run.
+        ("engagement.like.base=.nan", "--set: engagement.like.base: expected a finite number, found nan"),
+        ("users.diurnal.3=.inf", "--set: users.diurnal.3: expected a finite number, found inf"),
+        ("run.duration=-.inf", "--set: run.duration: expected a finite number, found -inf"),
+        ("users.count=true", "--set: users.count: expected a number, found a boolean"),
+        ("recommender.exploration=false", "--set: recommender.exploration: expected a number, found a boolean"),
+        ("recommender.signal_weights={like: true}", "--set: recommender.signal_weights: expected a number, found a"),
     ],
 )
 def test_bad_overrides(tmp_path: Path, override: str, expected: str) -> None:

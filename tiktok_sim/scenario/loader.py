@@ -21,7 +21,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from tiktok_sim.errors import Problem, ScenarioError
-from tiktok_sim.scenario.schema import Scenario
+from tiktok_sim.scenario.schema import BOOLEAN_FOR_NUMBER, Scenario
 from tiktok_sim.scenario.sweep import SWEEP_KEY, Origin, SweepBlock, SweepPlan, plan
 
 MAX_FILE_BYTES = 2_000_000
@@ -236,7 +236,8 @@ def _problem(
     err: Any, data: Any, origins: Origins, root: str, model: type[BaseModel] = Scenario, prefix: Path_ = ()
 ) -> Problem:
     """Turn one pydantic error from ``model``, validating the data at ``prefix``, into a positioned problem."""
-    loc = _data_path((*prefix, *err["loc"]), data)
+    key = (err["ctx"]["key"],) if err["type"] == BOOLEAN_FOR_NUMBER else ()  # raised by the model, about one key
+    loc = _data_path((*prefix, *err["loc"], *key), data)
     source, line, col = _nearest_origin(loc, origins, root)
     path = ".".join(str(p) for p in loc)
     kind = err["type"]
@@ -249,7 +250,7 @@ def _problem(
         message = "expected this key, found it missing"
     else:
         message = err["msg"].removeprefix("Value error, ").replace("Input should be", "expected")
-        if kind != "value_error" and not isinstance(err.get("input"), dict | list):
+        if kind not in ("value_error", BOOLEAN_FOR_NUMBER) and not isinstance(err.get("input"), dict | list):
             message += f", found {err.get('input')!r}"
     return Problem(source, line, col, path, message)
 

@@ -8,7 +8,8 @@ calibrated world of ``scenarios/defaults.yaml``, which is generated from this fi
 from __future__ import annotations
 
 import itertools
-from typing import Annotated, Literal
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -20,6 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from tiktok_sim.scenario.durations import format_duration, parse_duration
 
@@ -40,10 +42,48 @@ GATE_MEASURES = (*ACTIONS, "avg_watched", "watch_time")
 """What an absolute gate can check: the rates, the average share watched, mean seconds watched."""
 
 
-class Strict(BaseModel):
-    """Base for every scenario block: frozen, unknown keys rejected."""
+BOOLEAN_FOR_NUMBER = "boolean_for_number"
+"""The error type of a boolean given where a number is expected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _numeric(annotation: Any) -> bool:
+    """True if a field of this type holds a number (possibly optional)."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = get_args(annotation)
+        return bool not in args and any(_numeric(arg) for arg in args)
+    return annotation in (int, float)
+
+
+def _boolean_for_number(value: Any, annotation: Any) -> bool:
+    """True if ``value`` puts a boolean where ``annotation`` expects a number, at any depth of lists and maps."""
+    if isinstance(value, bool):
+        return _numeric(annotation)
+    origin, args = get_origin(annotation), get_args(annotation)
+    if isinstance(value, list) and origin in (list, tuple) and args:
+        return any(_boolean_for_number(item, args[0]) for item in value)
+    if isinstance(value, dict) and origin is dict and len(args) == 2:
+        return any(_boolean_for_number(item, args[1]) for item in value.values())
+    return False
+
+
+class Strict(BaseModel):
+    """Base for every scenario block: frozen, unknown keys rejected, numbers finite and never booleans.
+
+    YAML reads ``.nan``, ``.inf`` and ``true`` as a float and a boolean, and Python would
+    let them pass as numbers (``true`` is 1): each would be a silently wrong run.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        for name, value in data.items() if isinstance(data, dict) else ():
+            field = cls.model_fields.get(name)
+            if field is not None and _boolean_for_number(value, field.annotation):
+                # The loader places this error at the key itself, named in the context.
+                raise PydanticCustomError(BOOLEAN_FOR_NUMBER, "expected a number, found a boolean", {"key": name})
+        return data
 
 
 class Lognormal(Strict):
