@@ -17,8 +17,10 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from tiktok_sim.cli import main
+from tiktok_sim.engine import Engine
 from tiktok_sim.errors import ScenarioError
 from tiktok_sim.scenario import Scenario, load_scenario
+from tiktok_sim.simulate import simulate
 
 from .conftest import ROOT, SCENARIOS
 
@@ -183,3 +185,26 @@ def test_sigterm_mid_run_keeps_the_previous_complete_results(tmp_path: Path, tin
     assert proc.returncode == 130, stderr
     assert "interrupted: no results were written" in stderr and "Traceback" not in stderr
     assert _digests(out) == before  # the earlier complete set, untouched, and no temporary files
+
+
+def test_an_interrupt_wrapped_by_a_compiled_kernel_is_still_an_interrupt(
+    tiny: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted_while_loading(self: Engine) -> Engine:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise SystemError("CPUDispatcher(...) returned a result with an exception set") from exc
+
+    monkeypatch.setattr(Engine, "run", interrupted_while_loading)
+    with pytest.raises(KeyboardInterrupt):
+        simulate(tiny, seed=1)
+
+
+def test_other_system_errors_are_not_taken_for_interrupts(tiny: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: Engine) -> Engine:
+        raise SystemError("something else")
+
+    monkeypatch.setattr(Engine, "run", broken)
+    with pytest.raises(SystemError, match="something else"):
+        simulate(tiny, seed=1)

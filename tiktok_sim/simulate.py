@@ -17,6 +17,18 @@ def draw_seed() -> int:
     return secrets.randbits(63)
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """True if ``exc`` was caused, at any depth, by a KeyboardInterrupt."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def simulate(
     scenario: Scenario,
     seed: int | None = None,
@@ -34,6 +46,12 @@ def simulate(
     root = seed if seed is not None else scenario.seed if scenario.seed is not None else draw_seed()
     keep_freed_memory()
     started = time.perf_counter()
-    result = collect(Engine(scenario, root, progress, record_impressions).run())
+    try:
+        result = collect(Engine(scenario, root, progress, record_impressions).run())
+    except SystemError as exc:
+        # An interrupt that lands while a compiled kernel loads comes back wrapped: unwrap it.
+        if _interrupted(exc):
+            raise KeyboardInterrupt from exc
+        raise
     result.runtime_s = time.perf_counter() - started
     return result
