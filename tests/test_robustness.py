@@ -208,3 +208,14 @@ def test_other_system_errors_are_not_taken_for_interrupts(tiny: Scenario, monkey
     monkeypatch.setattr(Engine, "run", broken)
     with pytest.raises(SystemError, match="something else"):
         simulate(tiny, seed=1)
+
+
+@pytest.mark.parametrize(("users", "creators"), [(1, 1), (3, 2), (1, 3), (2, 50)])
+def test_worlds_too_small_for_every_language_run(users: int, creators: int) -> None:
+    # Some creators' languages have no speakers, so they start without a follow edge.
+    code, output = invoke(
+        "run", str(SCENARIOS / "quickstart.yaml"), "--set", f"users.count={users}",
+        "--set", f"creators.count={creators}", "--set", "run.duration=6h", "--quiet", "--json",
+    )  # fmt: skip
+    assert code == 0, output
+    assert '"impressions"' in output

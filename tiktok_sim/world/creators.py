@@ -122,14 +122,20 @@ def build_follow_keys(
     for lang in np.unique(language):
         speakers = np.flatnonzero((population.langmask >> int(lang)) & 1)
         mine = language == lang
+        if not speakers.size:  # nobody speaks it (a tiny world): these creators start without followers
+            users[mine] = -1
+            continue
         rows = np.flatnonzero(mine & ~by_interest)
         users[rows] = speakers[rng.integers(0, speakers.size, rows.size)]
         for topic in np.unique(main_topic[mine & by_interest]):
             rows = np.flatnonzero(mine & by_interest & (main_topic == topic))
             cdf = np.cumsum(population.interest[speakers, topic], dtype=np.float64)
             users[rows] = speakers[np.minimum(np.searchsorted(cdf, rng.random(rows.size) * cdf[-1]), speakers.size - 1)]
-    keys = np.sort(users * n_creators + owner)
-    return keys[np.r_[True, keys[1:] != keys[:-1]]]  # sort-based dedupe: faster than np.unique here
+    keep = users >= 0
+    keys = np.sort(users[keep] * n_creators + owner[keep])
+    fresh = np.ones(keys.size, dtype=bool)
+    fresh[1:] = keys[1:] != keys[:-1]  # sort-based dedupe: faster than np.unique here
+    return keys[fresh]
 
 
 def sample_lengths(scenario: Scenario, median_s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
