@@ -219,3 +219,17 @@ def test_worlds_too_small_for_every_language_run(users: int, creators: int) -> N
     )  # fmt: skip
     assert code == 0, output
     assert '"impressions"' in output
+
+
+def test_an_experiment_whose_every_task_fails_exits_1_with_the_first_error(
+    tiny_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the world fell over")
+
+    monkeypatch.setattr("tiktok_sim.experiments.run_task", broken)
+    runs = (["run", str(tiny_file), "--reps", "2"], 2), (["compare", str(tiny_file), str(tiny_file), "--reps", "2"], 4)
+    for command, tasks in runs:
+        code, output = invoke(*command, "--executor", "serial")
+        assert code == 1, output
+        assert output.strip() == f"all {tasks} tasks failed; the first: RuntimeError: the world fell over"

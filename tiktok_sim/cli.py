@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from rich.console import Console
@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tiktok_sim import __version__
 from tiktok_sim.check import check_results
-from tiktok_sim.errors import ScenarioError
+from tiktok_sim.errors import ScenarioError, TasksFailed
 from tiktok_sim.experiments import (
     EXECUTORS,
     compare,
@@ -75,11 +75,18 @@ def executor_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _exit_interrupted(store: ShardStore | None) -> NoReturn:
-    """Ctrl-C or SIGTERM during an experiment: say what was kept, exit 130."""
-    kept = "finished tasks are kept as shards (rerun with --resume)" if store else "no results were written"
-    err_console.print(f"interrupted: {kept}")
-    sys.exit(EXIT_INTERRUPTED)
+@contextmanager
+def _experiment(store: ShardStore | None) -> Iterator[None]:
+    """Run an experiment's tasks: Ctrl-C or SIGTERM says what was kept (exit 130); all tasks failing, why (exit 1)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        kept = "finished tasks are kept as shards (rerun with --resume)" if store else "no results were written"
+        err_console.print(f"interrupted: {kept}")
+        sys.exit(EXIT_INTERRUPTED)
+    except TasksFailed as exc:
+        err_console.print(str(exc), markup=False)
+        sys.exit(EXIT_RUNTIME)
 
 
 def _load(path: Path, overrides: tuple[str, ...]) -> Scenario:
@@ -236,18 +243,15 @@ def _run_replications(
 ) -> None:
     """Run replications and print their summary table (or JSON); shards go to ``out_dir``."""
     store, root = _experiment_store(out_dir, resume, seed, scenario, overrides)
-    try:
-        with _progress(not quiet and err_console.is_terminal) as on_tick:
-            done = [0]
+    with _experiment(store), _progress(not quiet and err_console.is_terminal) as on_tick:
+        done = [0]
 
-            def tick() -> None:
-                done[0] += 1
-                if on_tick is not None:
-                    on_tick(done[0], reps)
+        def tick() -> None:
+            done[0] += 1
+            if on_tick is not None:
+                on_tick(done[0], reps)
 
-            replications = replicate(scenario, reps, root, executor, workers, tick, store, scheduler)
-    except KeyboardInterrupt:
-        _exit_interrupted(store)
+        replications = replicate(scenario, reps, root, executor, workers, tick, store, scheduler)
     rows = replications.summary()
     if store is not None:
         store.write_json("summary.json", {"root_seed": root, "reps": reps, "summary": rows})
@@ -312,10 +316,8 @@ def sweep_command(
     store, root = _experiment_store(out_dir, resume, seed, base, overrides)
     points = _sweep_points(scenario_file, overrides, plan, root)
     reps = plan.reps or DEFAULT_SWEEP_REPS
-    try:
+    with _experiment(store):
         results = sweep(points, reps, root, executor, workers, store=store, scheduler=scheduler)
-    except KeyboardInterrupt:
-        _exit_interrupted(store)
     table = [
         {**params, **{f"{row['metric']}_{k}": row[k] for row in reps_.summary() for k in ("mean", "ci_lo", "ci_hi")}}
         for params, reps_ in results
@@ -390,10 +392,8 @@ def compare_command(
     """Compare B against A on key metrics: paired replications, differences with 95% CIs, in words."""
     a, b = _load(file_a, overrides), _load(file_b, overrides)
     root = seed if seed is not None else draw_seed()
-    try:
+    with _experiment(None):
         rows = compare(a, b, reps, root, executor, workers, scheduler)
-    except KeyboardInterrupt:
-        _exit_interrupted(None)
     if as_json:
         click.echo(json.dumps(finite({"root_seed": root, "reps": reps, "comparison": rows}), indent=2))
         return

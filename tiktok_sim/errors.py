@@ -35,3 +35,7 @@ class ScenarioError(Exception):
         """Keep the problems, in document order."""
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class TasksFailed(Exception):
+    """Every task of an experiment failed: nothing to summarise. The message quotes the first error."""

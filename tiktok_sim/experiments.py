@@ -20,6 +20,7 @@ import numba
 import numpy as np
 from scipy import stats
 
+from tiktok_sim.errors import TasksFailed
 from tiktok_sim.metrics import funnel, gini
 from tiktok_sim.output import VIDEO_COLUMNS
 from tiktok_sim.results import RunResult
@@ -226,9 +227,13 @@ def run_tasks(
         else:
             todo.append(i)
 
+    errors: list[str] = []
+
     def finish(i: int, outcome: Outcome) -> None:
         output, error = outcome
         results[i] = output.metrics if output else {}
+        if error is not None:
+            errors.append(error)
         if store is not None:
             point, rep, params = labels[i]
             scenario, seed = tasks[i]
@@ -243,11 +248,21 @@ def run_tasks(
     if executor == "serial":
         for i in todo:
             finish(i, _guarded(*tasks[i], keep))
-        return results
-    if executor == "dask":
+    elif executor == "dask":
         for i, outcome in _on_dask([tasks[i] for i in todo], todo, workers, scheduler, keep):
             finish(i, outcome)
-        return results
+    else:
+        _on_processes(tasks, todo, workers, keep, finish)
+    if tasks and len(errors) == len(tasks):
+        raise TasksFailed(f"all {len(tasks)} tasks failed; the first: {errors[0]}")
+    return results
+
+
+def _on_processes(
+    tasks: list[tuple[Scenario, int]], todo: list[int], workers: int | None, keep: bool,
+    finish: Callable[[int, Outcome], None],
+) -> None:  # fmt: skip
+    """Run tasks on local worker processes; ``finish`` each as it completes."""
     n_workers = workers or os.cpu_count() or 1
     with ProcessPoolExecutor(n_workers, initializer=_quiet_worker, initargs=(_threads_each(n_workers),)) as pool:
         futures = {pool.submit(_guarded, *tasks[i], keep): i for i in todo}
@@ -257,7 +272,6 @@ def run_tasks(
         except KeyboardInterrupt:
             _stop_workers(pool)
             raise
-    return results
 
 
 def _threads_each(workers: int) -> int:
