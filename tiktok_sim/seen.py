@@ -16,13 +16,22 @@ import numpy as np
 _MASK_BITS = 16  # bit patterns come from a table indexed by 16 hash bits: one gather instead of k shifts
 
 
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+"""splitmix64's increment: spreads consecutive inputs before :func:`mix`."""
+
+
 @numba.njit(cache=True)
-def _slot(words: np.ndarray, masks: np.ndarray, key: int) -> tuple[int, np.uint64]:
-    """(word index, bit mask) of ``key``, from the splitmix64 finalizer's well-spread hash."""
-    h = np.uint64(key) + np.uint64(0x9E3779B97F4A7C15)
+def mix(h: np.uint64) -> np.uint64:
+    """The splitmix64 finalizer: a well-spread 64-bit hash of ``h``."""
     h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    h = h ^ (h >> np.uint64(31))
+    return h ^ (h >> np.uint64(31))
+
+
+@numba.njit(cache=True)
+def _slot(words: np.ndarray, masks: np.ndarray, key: int) -> tuple[int, np.uint64]:
+    """(word index, bit mask) of ``key``."""
+    h = mix(np.uint64(key) + GOLDEN)
     return int(h & np.uint64(words.size - 1)), masks[int(h >> np.uint64(64 - _MASK_BITS))]
 
 

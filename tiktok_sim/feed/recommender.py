@@ -42,9 +42,7 @@ class Requests:
     """This tick's feed requests: one block of candidates per active user.
 
     Attributes:
-        user: (A,) ascending active users.
-        slots: (A,) their slots this tick.
-        segment: (A,) their segment: the system's estimated top topic.
+        segment: (A,) the active users' segment: the system's estimated top topic.
         start: (A,) where each block starts.
         size: (A,) each block's size.
         cand: (M,) int32 offer index of each candidate (the offer's sentinel for none).
@@ -52,8 +50,6 @@ class Requests:
         keys: (M,) rank keys, sorted: block by block, best first.
     """
 
-    user: np.ndarray
-    slots: np.ndarray
     segment: np.ndarray
     start: np.ndarray
     size: np.ndarray
@@ -100,7 +96,6 @@ class Recommender:
         self.creator_latest = creator_latest
         self.user_views = user_views
         self._rng = rng
-        self._now = 0.0
         n_users, n_topics, rec = self.pop.count, len(scenario.topics), scenario.recommender
         # Estimates: topics, then hashed sound buckets, then hashed hashtag buckets.
         self._sound_column = n_topics
@@ -119,7 +114,7 @@ class Recommender:
             self.estimates, self._affinity, users, columns, gain, self.scenario.recommender.learning_rate
         )
 
-    def _popular(self) -> tuple[np.ndarray, np.ndarray]:
+    def _popular(self, now: float) -> tuple[np.ndarray, np.ndarray]:
         """The most popular eligible videos and their pull: high on the ladder or high in value, fading with age.
 
         Videos still climbing and those that completed the ladder qualify; a stopped video
@@ -131,7 +126,7 @@ class Recommender:
         weight = sourcing.popular_weight(
             cat.value[ids],
             cat.stage[ids],
-            self._now - cat.upload_min[ids],
+            now - cat.upload_min[ids],
             self.scenario.recommender.popular_half_life,
         )
         if ids.size > sourcing.POPULAR_SET:
@@ -212,10 +207,10 @@ class Recommender:
         hits[empty] = tables[:groups][empty]
         return sourcing.Sources(tables=tables, groups=groups)
 
-    def _paced_demand(self, open_ids: np.ndarray, remaining: np.ndarray) -> np.ndarray:
+    def _paced_demand(self, open_ids: np.ndarray, remaining: np.ndarray, now: float) -> np.ndarray:
         """Each open video's remaining quota spread over the ticks left in its window."""
         deadline = self.catalog.stage_deadline_min[open_ids]
-        ticks_left = np.maximum(1.0, np.ceil((deadline - self._now) / self.scenario.run.tick))
+        ticks_left = np.maximum(1.0, np.ceil((deadline - now) / self.scenario.run.tick))
         return remaining / ticks_left
 
     def _requests(self, users: np.ndarray, slots: np.ndarray, offer: Offer, sources: sourcing.Sources) -> Requests:
@@ -281,7 +276,7 @@ class Recommender:
             int(rng.integers(1 << 62)),
         )
         keys.sort()
-        return Requests(users, slots, segment, start, size, cand, band, keys)
+        return Requests(segment, start, size, cand, band, keys)
 
     def serve(
         self,
@@ -306,11 +301,10 @@ class Recommender:
             The ranked requests, the impressions in feed order (see ``tiktok_sim.feed.fill``
             for how each block is walked), and the tick's offer.
         """
-        self._now = now
         rng, rec = self._rng, self.scenario.recommender
-        popular = self._popular()
+        popular = self._popular(now)
         offer = self.offer(open_ids, popular[0], floor)
-        sources = self._sources(offer, open_ids, self._paced_demand(open_ids, remaining), popular, users, slots)
+        sources = self._sources(offer, open_ids, self._paced_demand(open_ids, remaining, now), popular, users, slots)
         req = self._requests(users, slots, offer, sources)
         quota = np.full(offer.none + 1, np.inf)
         quota[offer.index[open_ids]] = remaining

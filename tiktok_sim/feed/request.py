@@ -21,6 +21,8 @@ import math
 import numba
 import numpy as np
 
+from tiktok_sim.seen import GOLDEN, mix
+
 EXPLORE, REGULAR, RESERVE, INVALID = 0, 1, 2, 3
 _OFFSET_BITS = 16
 _SCORE_BITS = 22
@@ -35,11 +37,8 @@ OFFSET_MASK = MAX_BLOCK - 1
 
 @numba.njit(cache=True)
 def _noise(seed: int, p: int) -> np.int64:
-    """A well-spread hash of (seed, p): the splitmix64 finalizer."""
-    h = np.uint64(seed) ^ (np.uint64(p) * np.uint64(0x9E3779B97F4A7C15))
-    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return np.int64((h ^ (h >> np.uint64(31))) >> np.uint64(64 - _SCORE_BITS))
+    """A random-looking score rank for entry ``p`` under this tick's ``seed``."""
+    return np.int64(mix(np.uint64(seed) ^ (np.uint64(p) * GOLDEN)) >> np.uint64(64 - _SCORE_BITS))
 
 
 @numba.njit(cache=True)
