@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -353,3 +354,12 @@ def test_ctrl_c_mid_sweep_keeps_finished_shards(tmp_path: Path) -> None:
     assert resumed.returncode == 0, resumed.stderr
     assert all(p.read_bytes() == data for p, data in kept.items())  # finished work was not redone
     assert len(_rows(out / "runs.csv")) == 24 and len(json.loads(resumed.stdout)["points"]) == 4
+
+
+def test_workers_never_ask_for_more_threads_than_numba_allows(monkeypatch: pytest.MonkeyPatch) -> None:
+    # NUMBA_NUM_THREADS=1 on a 2-core machine once broke the process pool: numba refused 2 threads per worker.
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert experiments._threads_each(1) == 1 and experiments._threads_each(16) == 1
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 8)
+    assert experiments._threads_each(2) == 4

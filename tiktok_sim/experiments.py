@@ -275,8 +275,12 @@ def _on_processes(
 
 
 def _threads_each(workers: int) -> int:
-    """Threads for each worker's compiled kernels: the workers share the cores, never oversubscribe them."""
-    return max(1, (os.cpu_count() or 1) // workers)
+    """Threads for each worker's compiled kernels: the workers share the cores, never oversubscribe them.
+
+    Never more than NUMBA_NUM_THREADS allows: numba refuses a larger count, which would break the pool.
+    """
+    ceiling = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+    return max(1, min(ceiling, (os.cpu_count() or 1) // workers))
 
 
 def _quiet_worker(threads: int) -> None:
