@@ -176,7 +176,8 @@ def test_sigterm_mid_run_keeps_the_previous_complete_results(tmp_path: Path, tin
     out = tmp_path / "out"
     assert invoke("run", str(tiny_file), "--quiet", "--out", str(out))[0] == 0
     before = _digests(out)
-    command = [sys.executable, "-m", "tiktok_sim", "run", str(SCENARIOS / "bench.yaml"), "--quiet", "--out", str(out)]
+    command = [sys.executable, "-m", "tiktok_sim", "run", str(SCENARIOS / "bench.yaml"), "--quiet", "--out", str(out),
+               "--force"]  # fmt: skip
     proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ})
     _wait_for_sigterm_handler(proc.pid)  # imports done: a loaded machine may take seconds
     time.sleep(4.0)  # world built, simulation under way (the bench run takes ~35 s)
@@ -185,6 +186,7 @@ def test_sigterm_mid_run_keeps_the_previous_complete_results(tmp_path: Path, tin
     assert proc.returncode == 130, stderr
     assert "interrupted: no results were written" in stderr and "Traceback" not in stderr
     assert _digests(out) == before  # the earlier complete set, untouched, and no temporary files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nor a half-written replacement beside it
 
 
 def test_an_interrupt_wrapped_by_a_compiled_kernel_is_still_an_interrupt(

@@ -22,19 +22,22 @@ from tiktok_sim.errors import ScenarioError, TasksFailed
 from tiktok_sim.experiments import (
     EXECUTORS,
     compare,
+    experiment_identity,
     grid,
     in_words,
     latin_hypercube,
     parse_vary,
     reach_bands,
     replicate,
+    summaries,
     sweep,
 )
+from tiktok_sim.outdir import Mode, OutputRefused, claim, read_manifest, staged
 from tiktok_sim.output import finite, summary_json, versions, write_outputs
 from tiktok_sim.report import render_report
 from tiktok_sim.report.replications import reach_band_charts, replications_table, sweep_table
 from tiktok_sim.resources import available_memory, estimate, format_bytes, parse_size
-from tiktok_sim.scenario import Scenario, load_scenario, scenario_sha256
+from tiktok_sim.scenario import Scenario, load_scenario
 from tiktok_sim.scenario.loader import load_sweep
 from tiktok_sim.scenario.reference import defaults_yaml, dump_yaml
 from tiktok_sim.scenario.sweep import Origin, SweepPlan
@@ -75,18 +78,58 @@ def executor_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-@contextmanager
-def _experiment(store: ShardStore | None) -> Iterator[None]:
-    """Run an experiment's tasks: Ctrl-C or SIGTERM says what was kept (exit 130); all tasks failing, why (exit 1)."""
+force_option = click.option(
+    "--force", is_flag=True, help="Replace the results already in --out: the whole set, atomically."
+)
+
+
+def _claim(out_dir: Path, identity: dict[str, Any] | None, resume: bool, force: bool) -> Mode:
+    """How ``out_dir`` may be written; a directory holding other results is refused (exit 2)."""
+    if resume and force:
+        raise click.UsageError("--resume continues the results in --out and --force replaces them: choose one")
     try:
-        yield
+        return claim(out_dir, identity, resume, force)
+    except OutputRefused as exc:
+        err_console.print(str(exc), markup=False)
+        sys.exit(EXIT_USAGE)
+    except OSError as exc:
+        err_console.print(f"{out_dir}: cannot read: {exc.strerror or exc}", markup=False)
+        sys.exit(EXIT_RUNTIME)
+
+
+@contextmanager
+def _experiment(out_dir: Path | None, mode: Mode | None, manifest: dict[str, Any]) -> Iterator[ShardStore | None]:
+    """The shard store of an experiment writing to ``out_dir``, if any, while its tasks run.
+
+    Ctrl-C or SIGTERM says what was kept (exit 130); all tasks failing, why (exit 1). A
+    replacement (--force) that does not finish is discarded, leaving ``out_dir`` as it was.
+    """
+    try:
+        if out_dir is None or mode is None:
+            yield None
+            return
+        with staged(out_dir, mode) as directory:
+            store = ShardStore(directory)
+            store.start(manifest)
+            yield store
     except KeyboardInterrupt:
-        kept = "finished tasks are kept as shards (rerun with --resume)" if store else "no results were written"
-        err_console.print(f"interrupted: {kept}")
+        err_console.print(f"interrupted: {_kept(out_dir, mode)}", markup=False)
         sys.exit(EXIT_INTERRUPTED)
     except TasksFailed as exc:
         err_console.print(str(exc), markup=False)
         sys.exit(EXIT_RUNTIME)
+    except OSError as exc:
+        err_console.print(f"{out_dir}: cannot write results: {exc.strerror or exc}", markup=False)
+        sys.exit(EXIT_RUNTIME)
+
+
+def _kept(out_dir: Path | None, mode: Mode | None) -> str:
+    """What an interrupted experiment leaves behind."""
+    if out_dir is None or mode is None:
+        return "no results were written"
+    if mode is Mode.REPLACE:
+        return f"{out_dir} is unchanged (the replacement was discarded)"
+    return "finished tasks are kept as shards (rerun with --resume)"
 
 
 def _load(path: Path, overrides: tuple[str, ...]) -> Scenario:
@@ -155,6 +198,7 @@ def main() -> None:
 )
 @executor_options
 @click.option("--resume", is_flag=True, help="With --reps and --out: keep finished shards in --out, run the rest.")
+@force_option
 def run(
     scenario_file: Path,
     overrides: tuple[str, ...],
@@ -169,6 +213,7 @@ def run(
     workers: int | None,
     scheduler: str | None,
     resume: bool,
+    force: bool,
 ) -> None:
     """Run a scenario and report how its videos climbed the ladder."""
     scenario = _load(scenario_file, overrides)
@@ -177,17 +222,21 @@ def run(
         click.echo(f"{scenario_file}: {need.describe()} (available: {format_bytes(available_memory())})")
         return
     _check_memory(scenario_file, need.memory_bytes, max_memory)
+    _needs_out(out_dir, resume, force)
     if reps > 1:
         _run_replications(
-            scenario, reps, seed, executor, workers, as_json, quiet, out_dir, resume, scheduler, overrides
+            scenario, reps, seed, executor, workers, as_json, quiet, out_dir, resume, force, scheduler, overrides
         )
         return
+    if resume:
+        raise click.UsageError("--resume continues an experiment: give --reps N (N >= 2), or use sweep")
+    mode = _claim(out_dir, None, resume, force) if out_dir is not None else Mode.FRESH
     show_progress = not quiet and err_console.is_terminal
     try:
         with _progress(show_progress) as on_tick:
             result = simulate(scenario, seed=seed, progress=on_tick)
         if out_dir is not None:
-            write_outputs(result, out_dir, argv=sys.argv)
+            write_outputs(result, out_dir, argv=sys.argv, mode=mode)
     except KeyboardInterrupt:
         err_console.print("interrupted: no results were written (earlier results, if any, are untouched)")
         sys.exit(EXIT_INTERRUPTED)
@@ -203,29 +252,24 @@ def run(
             console.print(f"Results written to {out_dir}/", highlight=False)
 
 
-def _experiment_store(
-    out_dir: Path | None, resume: bool, seed: int | None, base: Scenario, overrides: tuple[str, ...]
-) -> tuple[ShardStore | None, int]:
-    """The shard store (if any) and the root seed: given, recorded by the run being resumed, or drawn."""
-    if resume and out_dir is None:
-        raise click.UsageError("--resume needs --out DIR (the directory holding the shards)")
-    recorded = out_dir / "manifest.json" if out_dir is not None else None
-    if resume and seed is None and recorded is not None and recorded.is_file():
-        seed = json.loads(recorded.read_text()).get("root_seed")
-    root = seed if seed is not None else base.seed if base.seed is not None else draw_seed()
-    if out_dir is None:
-        return None, root
-    store = ShardStore(out_dir)
-    manifest = {
-        "root_seed": root,
-        "scenario": base.model_dump(mode="json"),
-        "scenario_sha256": scenario_sha256(base),
-        "overrides": list(overrides),
-        "argv": sys.argv,
-        **versions(),
-    }
-    store.write_json("manifest.json", manifest)
-    return store, root
+def _needs_out(out_dir: Path | None, resume: bool, force: bool) -> None:
+    """--resume and --force are about the results in --out: refuse them without it."""
+    for flag, given in (("--resume", resume), ("--force", force)):
+        if given and out_dir is None:
+            raise click.UsageError(f"{flag} needs --out DIR (the directory holding the results)")
+
+
+def _root_seed(out_dir: Path | None, resume: bool, seed: int | None, base: Scenario) -> int:
+    """The experiment's root seed: given, recorded by the experiment being resumed, the scenario's, or drawn."""
+    recorded = read_manifest(out_dir) if resume and seed is None and out_dir is not None else None
+    if recorded is not None and isinstance(recorded.get("root_seed"), int):
+        return int(recorded["root_seed"])
+    return seed if seed is not None else base.seed if base.seed is not None else draw_seed()
+
+
+def _manifest(identity: dict[str, Any], overrides: tuple[str, ...]) -> dict[str, Any]:
+    """An experiment's manifest.json: its identity, the overrides, argv and the versions."""
+    return {**identity, "overrides": list(overrides), "argv": sys.argv, **versions()}
 
 
 def _run_replications(
@@ -238,24 +282,29 @@ def _run_replications(
     quiet: bool,
     out_dir: Path | None = None,
     resume: bool = False,
+    force: bool = False,
     scheduler: str | None = None,
     overrides: tuple[str, ...] = (),
 ) -> None:
     """Run replications and print their summary table (or JSON); shards go to ``out_dir``."""
-    store, root = _experiment_store(out_dir, resume, seed, scenario, overrides)
-    with _experiment(store), _progress(not quiet and err_console.is_terminal) as on_tick:
-        done = [0]
+    root = _root_seed(out_dir, resume, seed, scenario)
+    identity = experiment_identity("replications", root, scenario, reps, [({}, scenario)])
+    mode = _claim(out_dir, identity, resume, force) if out_dir is not None else None
+    manifest = _manifest(identity, overrides)
+    with _experiment(out_dir, mode, manifest) as store:
+        with _progress(not quiet and err_console.is_terminal) as on_tick:
+            done = [0]
 
-        def tick() -> None:
-            done[0] += 1
-            if on_tick is not None:
-                on_tick(done[0], reps)
+            def tick() -> None:
+                done[0] += 1
+                if on_tick is not None:
+                    on_tick(done[0], reps)
 
-        replications = replicate(scenario, reps, root, executor, workers, tick, store, scheduler)
-    rows = replications.summary()
-    if store is not None:
-        store.write_json("summary.json", {"root_seed": root, "reps": reps, "summary": rows})
-        store.write_tables([{"point": 0, **row} for row in rows])
+            replications = replicate(scenario, reps, root, executor, workers, tick, store, scheduler)
+        summary, summary_rows = summaries("replications", root, reps, [({}, replications)])
+        if store is not None:
+            store.finish(summary, summary_rows, manifest)
+    rows = summary["summary"]
     if as_json:
         click.echo(
             json.dumps(
@@ -290,6 +339,7 @@ VARY_ORIGIN: Origin = ("--vary", 0, 0)
 )
 @executor_options
 @click.option("--resume", is_flag=True, help="Keep finished shards in --out and run the rest.")
+@force_option
 def sweep_command(
     scenario_file: Path,
     overrides: tuple[str, ...],
@@ -303,6 +353,7 @@ def sweep_command(
     out_dir: Path | None,
     scheduler: str | None,
     resume: bool,
+    force: bool,
 ) -> None:
     """Run scenario variants, each replicated, and tabulate key metrics with 95% CIs.
 
@@ -313,22 +364,21 @@ def sweep_command(
         plan = _sweep_plan(scenario_file, vary, sample, reps)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    store, root = _experiment_store(out_dir, resume, seed, base, overrides)
+    _needs_out(out_dir, resume, force)
+    root = _root_seed(out_dir, resume, seed, base)
     points = _sweep_points(scenario_file, overrides, plan, root)
     reps = plan.reps or DEFAULT_SWEEP_REPS
-    with _experiment(store):
+    identity = experiment_identity("sweep", root, base, reps, points)
+    mode = _claim(out_dir, identity, resume, force) if out_dir is not None else None
+    manifest = _manifest(identity, overrides)
+    with _experiment(out_dir, mode, manifest) as store:
         results = sweep(points, reps, root, executor, workers, store=store, scheduler=scheduler)
-    table = [
-        {**params, **{f"{row['metric']}_{k}": row[k] for row in reps_.summary() for k in ("mean", "ci_lo", "ci_hi")}}
-        for params, reps_ in results
-    ]
-    if store is not None:
-        store.write_json("summary.json", {"root_seed": root, "reps": reps, "points": table})
-        store.write_tables(
-            [{"point": i, **params, **row} for i, (params, r) in enumerate(results) for row in r.summary()]
-        )
+        summary, summary_rows = summaries("sweep", root, reps, results)
+        if store is not None:
+            store.finish(summary, summary_rows, manifest)
+    table = summary["points"]
     if as_json:
-        click.echo(json.dumps(finite({"root_seed": root, "reps": reps, "points": table}), indent=2))
+        click.echo(json.dumps(finite(summary), indent=2))
     else:
         metrics = (*SWEEP_METRICS, *(f"median_views_{f.name}" for f in base.featured))
         _console().print(sweep_table(base.name, root, reps, [k for k, _ in plan.axes], table, metrics))
@@ -392,7 +442,7 @@ def compare_command(
     """Compare B against A on key metrics: paired replications, differences with 95% CIs, in words."""
     a, b = _load(file_a, overrides), _load(file_b, overrides)
     root = seed if seed is not None else draw_seed()
-    with _experiment(None):
+    with _experiment(None, None, {}):
         rows = compare(a, b, reps, root, executor, workers, scheduler)
     if as_json:
         click.echo(json.dumps(finite({"root_seed": root, "reps": reps, "comparison": rows}), indent=2))

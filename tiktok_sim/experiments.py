@@ -26,7 +26,7 @@ from tiktok_sim.output import VIDEO_COLUMNS
 from tiktok_sim.results import RunResult
 from tiktok_sim.scenario.loader import scenario_sha256
 from tiktok_sim.scenario.schema import Scenario
-from tiktok_sim.shards import ShardStore
+from tiktok_sim.shards import ShardStore, metrics_of
 from tiktok_sim.simulate import simulate
 
 EXECUTORS = ("serial", "process", "dask")
@@ -222,8 +222,8 @@ def run_tasks(
     for i, (scenario, seed) in enumerate(tasks):
         point, rep, _ = labels[i]
         stored = store.finished(point, rep, seed, scenario_sha256(scenario)) if store else None
-        if stored is not None:  # JSON keeps undefined values as null
-            results[i] = {k: math.nan if v is None else float(v) for k, v in stored["metrics"].items()}
+        if stored is not None:
+            results[i] = metrics_of(stored)
         else:
             todo.append(i)
 
@@ -330,7 +330,8 @@ def _on_dask(
             cluster.close()
 
 
-def _collect(seeds: list[int], rows: list[dict[str, float]]) -> Replications:
+def gather(seeds: list[int], rows: list[dict[str, float]]) -> Replications:
+    """One scenario's replications from each replication's metrics (a failed one's row is empty)."""
     names = list(dict.fromkeys(name for row in rows for name in row))
     return Replications(seeds, {name: np.array([row.get(name, math.nan) for row in rows]) for name in names})
 
@@ -440,7 +441,51 @@ def sweep(
     tasks = [(scenario, seed) for (_, scenario), point_seeds in zip(points, seeds, strict=True) for seed in point_seeds]
     labels = [(i, r, params) for i, (params, _) in enumerate(points) for r in range(reps)]
     rows = run_tasks(tasks, executor, workers, on_done, store, labels, scheduler)
-    return [(params, _collect(seeds[i], rows[i * reps : (i + 1) * reps])) for i, (params, _) in enumerate(points)]
+    return [(params, gather(seeds[i], rows[i * reps : (i + 1) * reps])) for i, (params, _) in enumerate(points)]
+
+
+KINDS = ("replications", "sweep")
+"""An experiment is ``run --reps`` (one point, no parameters) or a ``sweep``."""
+
+
+def experiment_identity(
+    kind: str, root_seed: int, base: Scenario, reps: int, points: list[tuple[dict[str, str], Scenario]]
+) -> dict[str, Any]:
+    """What an experiment's manifest records to be told apart from any other (and resumed).
+
+    Args:
+        kind: one of :data:`KINDS`.
+        root_seed: the root of every task's seed.
+        base: the resolved scenario before any point's parameters.
+        reps: replications per point.
+        points: each point's parameters and resolved scenario.
+    """
+    return {
+        "kind": kind,
+        "root_seed": root_seed,
+        "reps": reps,
+        "points": [{"params": params, "scenario_sha256": scenario_sha256(s)} for params, s in points],
+        "scenario": base.model_dump(mode="json"),
+        "scenario_sha256": scenario_sha256(base),
+    }
+
+
+def summaries(
+    kind: str, root_seed: int, reps: int, results: list[tuple[dict[str, str], Replications]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An experiment's summary.json document and its summary.csv rows (one per point and metric).
+
+    For replications the document holds each metric's row; for a sweep, one row per point with
+    each metric's mean and interval as columns.
+    """
+    rows = [{"point": i, **params, **row} for i, (params, r) in enumerate(results) for row in r.summary()]
+    if kind == "replications":
+        return {"root_seed": root_seed, "reps": reps, "summary": results[0][1].summary()}, rows
+    table = [
+        {**params, **{f"{row['metric']}_{k}": row[k] for row in r.summary() for k in ("mean", "ci_lo", "ci_hi")}}
+        for params, r in results
+    ]
+    return {"root_seed": root_seed, "reps": reps, "points": table}, rows
 
 
 def compare(
@@ -463,7 +508,7 @@ def compare(
         raise ValueError(f"reps must be at least 2 for an interval, found {reps}")
     seeds = [task_seed(root_seed, 0, r) for r in range(reps)]
     rows = run_tasks([(a, s) for s in seeds] + [(b, s) for s in seeds], executor, workers, scheduler=scheduler)
-    first, second = _collect(seeds, rows[:reps]), _collect(seeds, rows[reps:])
+    first, second = gather(seeds, rows[:reps]), gather(seeds, rows[reps:])
     out: list[dict[str, float | str | int]] = []
     for name, values_a in first.metrics.items():
         if name.startswith(REACH_PREFIX):

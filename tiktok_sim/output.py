@@ -9,10 +9,7 @@ import io
 import json
 import os
 import platform
-import signal
-import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ import numpy as np
 from tiktok_sim import __version__
 from tiktok_sim.metrics import summary
 from tiktok_sim.model.exposure import GATE_NAMES
+from tiktok_sim.outdir import Mode, staged
 from tiktok_sim.results import RunResult
 from tiktok_sim.scenario.loader import scenario_sha256
 
@@ -38,16 +36,18 @@ def summary_json(result: RunResult) -> str:
     return json.dumps(finite(summary(result)), indent=2) + "\n"
 
 
-def write_outputs(result: RunResult, out_dir: str | Path, argv: list[str] | None = None) -> list[Path]:
-    """Write every output file into ``out_dir``; return their paths.
+def write_outputs(
+    result: RunResult, out_dir: str | Path, argv: list[str] | None = None, mode: Mode = Mode.FRESH
+) -> list[Path]:
+    """Write every output file into ``out_dir`` as one set; return their paths.
 
-    All files are rendered in memory and written to temporary files first, then renamed
-    into place with SIGINT and SIGTERM held back, so an error or interruption leaves
-    either the previous complete set or the new one, never a half-written file.
-    ``manifest.json`` records each file's SHA-256 for ``tiktok-sim check``.
+    All files are rendered in memory and written into a temporary directory beside
+    ``out_dir``, which then takes its place with SIGINT and SIGTERM held back: an error or
+    interruption leaves either the previous complete set or the new one, never a mix.
+    ``out_dir`` must be absent or empty, unless ``mode`` is :attr:`Mode.REPLACE` (see
+    :func:`~tiktok_sim.outdir.claim`). ``manifest.json`` records each file's SHA-256 for
+    ``tiktok-sim check``.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     files = {
         "summary.json": summary_json(result),
         "videos.csv": to_csv(result.videos, VIDEO_COLUMNS),
@@ -56,17 +56,10 @@ def write_outputs(result: RunResult, out_dir: str | Path, argv: list[str] | None
         "stages.csv": to_csv(_stage_columns(result.stages), None),
     }
     files["manifest.json"] = manifest_json(result, files, argv)
-    staged = [(temp_beside(out / name), out / name) for name in files]
-    try:
-        for (tmp, _), text in zip(staged, files.values(), strict=True):
-            tmp.write_text(text, encoding="utf-8", newline="")
-        with _signals_held():
-            for tmp, final in staged:
-                os.replace(tmp, final)
-    finally:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-    return [out / name for name in files]
+    with staged(Path(out_dir), mode, whole=True) as stage:
+        for name, text in files.items():
+            write_text(stage / name, text)
+    return [Path(out_dir) / name for name in files]
 
 
 def manifest_json(result: RunResult, files: dict[str, str], argv: list[str] | None) -> str:
@@ -91,19 +84,6 @@ def versions() -> dict[str, str]:
     }
 
 
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM (main thread, POSIX) until the block ends."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    can_hold = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held) if can_hold else None
-    try:
-        yield
-    finally:
-        if previous is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def temp_beside(final: Path) -> Path:
     """The temporary name ``final`` is written under before its rename into place.
 
@@ -113,15 +93,29 @@ def temp_beside(final: Path) -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}.tmp")
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks (an experiment's tables can be large)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def atomic_write(path: Path, text: str | Iterable[str]) -> None:
     """Write ``text`` (or its chunks) beside ``path``, then rename it into place."""
     tmp = temp_beside(path)
     try:
-        with tmp.open("w", encoding="utf-8", newline="") as handle:
-            handle.writelines([text] if isinstance(text, str) else text)
+        write_text(tmp, text)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_text(path: Path, text: str | Iterable[str]) -> None:
+    """Write ``text`` (or its chunks) to ``path``, exactly as given."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.writelines([text] if isinstance(text, str) else text)
 
 
 def to_csv(columns: Mapping[str, np.ndarray], order: tuple[str, ...] | None) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,14 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from tiktok_sim.output import atomic_write, finite, temp_beside, to_csv
+from tiktok_sim.outdir import EXPERIMENT_FILES, EXPERIMENT_TABLES, TEMP_NAME, signals_held
+from tiktok_sim.output import atomic_write, file_sha256, finite, temp_beside, to_csv, write_text
 
 TABLES = ("videos", "funnel")
 """Per-task tidy tables, concatenated into ``videos.csv`` and ``funnel.csv`` at the end."""
 
 
 class ShardStore:
-    """The ``shards/`` folder of an experiment's output directory."""
+    """The ``shards/`` folder of an experiment's output directory, and the set it ends with."""
 
     def __init__(self, directory: str | Path) -> None:
         """Create the folder if needed."""
@@ -35,8 +37,17 @@ class ShardStore:
 
     def path(self, point: int, replication: int, table: str | None = None) -> Path:
         """Where task (point, replication) keeps its record, or one of its tables."""
-        stem = f"point{point:05d}-rep{replication:05d}"
-        return self.folder / (f"{stem}.{table}.csv" if table else f"{stem}.json")
+        return shard_path(self.folder, point, replication, table)
+
+    def start(self, manifest: dict[str, Any]) -> None:
+        """Record which experiment this is, without a file list until it finishes.
+
+        Temporary files a killed process left in ``shards/`` are dropped: their tasks run again.
+        """
+        for leftover in self.folder.iterdir():
+            if TEMP_NAME.fullmatch(leftover.name):
+                leftover.unlink()
+        atomic_write(self.root / "manifest.json", json_text(manifest))
 
     def write(self, record: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]) -> None:
         """Store one finished (or failed) task: its tables first, its record last."""
@@ -49,7 +60,7 @@ class ShardStore:
         atomic_write(self.path(point, replication), json.dumps(finite(record)))
 
     def finished(self, point: int, replication: int, seed: int, scenario_sha256: str) -> dict[str, Any] | None:
-        """The stored record of a successful task with this identity, if any."""
+        """The stored record of a successful task with this identity and all its tables, if any."""
         path = self.path(point, replication)
         if not path.is_file():
             return None
@@ -57,39 +68,87 @@ class ShardStore:
             record: dict[str, Any] = json.loads(path.read_text())
         except ValueError:
             return None  # unreadable: run it again
-        same = record.get("seed") == seed and record.get("scenario_sha256") == scenario_sha256
-        return record if same and record.get("error") is None else None
-
-    def write_json(self, name: str, document: dict[str, Any]) -> None:
-        """A top-level JSON file of the experiment (manifest.json, summary.json)."""
-        atomic_write(self.root / name, json.dumps(finite(document), indent=2))
+        same = (
+            isinstance(record, dict) and record.get("seed") == seed and record.get("scenario_sha256") == scenario_sha256
+        )
+        whole = all(self.path(point, replication, table).is_file() for table in TABLES)
+        return record if same and whole and record.get("error") is None else None
 
     def records(self) -> list[dict[str, Any]]:
         """Every task's record, in (point, replication) order."""
         return [json.loads(p.read_text()) for p in sorted(self.folder.glob("point*-rep*.json"))]
 
-    def write_tables(self, summary_rows: list[dict[str, Any]]) -> None:
-        """The tidy tables, CSV always and Parquet too when pyarrow is installed.
+    def finish(self, summary: dict[str, Any], summary_rows: list[dict[str, Any]], manifest: dict[str, Any]) -> None:
+        """The experiment's set: summary.json, the tidy tables, and the manifest with every file's SHA-256.
 
-        ``runs`` (one row per task), ``summary`` (one row per point and metric), and
-        ``videos`` and ``funnel`` (every task's rows, keyed by ``run_id``).
+        Tables are CSV always and Parquet too when pyarrow is installed: ``runs`` (one row per
+        task), ``summary`` (one row per point and metric), and ``videos`` and ``funnel`` (every
+        task's rows, keyed by ``run_id``). All are written to temporary files first and renamed
+        into place together, the manifest last, with SIGINT and SIGTERM held back.
         """
-        records = self.records()
-        runs = [
-            {"run_id": f"p{r['point']}-r{r['replication']}", "point": r["point"], "replication": r["replication"],
-             **r.get("params", {}), "seed": r["seed"], "error": r.get("error") or ""}
-            for r in records
-        ]  # fmt: skip
-        for name, rows in (("runs", runs), ("summary", summary_rows)):
-            atomic_write(self.root / f"{name}.csv", _csv(rows))
-            _maybe_parquet(self.root / f"{name}.csv")
-        for table in TABLES:
-            parts = [self.path(r["point"], r["replication"], table) for r in records if r.get("error") is None]
-            atomic_write(self.root / f"{table}.csv", _concatenated([p for p in parts if p.is_file()]))
-            _maybe_parquet(self.root / f"{table}.csv")
+        staged: dict[str, Path] = {}
+        try:
+            for name, text in rendered(self.folder, self.records(), summary, summary_rows).items():
+                staged[name] = temp_beside(self.root / name)
+                write_text(staged[name], text)
+            for table in EXPERIMENT_TABLES:
+                parquet = temp_beside(self.root / f"{table}.parquet")
+                if _parquet(staged[f"{table}.csv"], parquet):
+                    staged[f"{table}.parquet"] = parquet
+            files = {f"shards/{p.name}": file_sha256(p) for p in sorted(self.folder.iterdir())}
+            files |= {name: file_sha256(tmp) for name, tmp in staged.items()}
+            staged["manifest.json"] = temp_beside(self.root / "manifest.json")
+            write_text(staged["manifest.json"], json_text({**manifest, "files": dict(sorted(files.items()))}))
+            with signals_held():
+                for stale in set(EXPERIMENT_FILES) - set(staged):
+                    (self.root / stale).unlink(missing_ok=True)  # a Parquet copy this run could not make
+                for name, tmp in staged.items():  # manifest.json last: it vouches for the others
+                    os.replace(tmp, self.root / name)
+        finally:
+            for tmp in staged.values():
+                tmp.unlink(missing_ok=True)
 
 
-def _concatenated(parts: list[Path]) -> Iterator[str]:
+def shard_path(folder: Path, point: int, replication: int, table: str | None = None) -> Path:
+    """Where task (point, replication) keeps its record, or one of its tables."""
+    stem = f"point{point:05d}-rep{replication:05d}"
+    return folder / (f"{stem}.{table}.csv" if table else f"{stem}.json")
+
+
+def rendered(
+    folder: Path, records: list[dict[str, Any]], summary: dict[str, Any], summary_rows: list[dict[str, Any]]
+) -> dict[str, str | Iterator[str]]:
+    """The text of the experiment's top-level files (but the manifest), from its shards and summaries."""
+    finished = [r for r in records if r.get("error") is None]
+    return {
+        "summary.json": json_text(summary),
+        "runs.csv": csv_text(runs_rows(records)),
+        "summary.csv": csv_text(summary_rows),
+        **{f"{t}.csv": concatenated([shard_path(folder, r["point"], r["replication"], t) for r in finished])
+           for t in TABLES},
+    }  # fmt: skip
+
+
+def runs_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per task: run_id, point, replication, parameters, seed, error."""
+    return [
+        {"run_id": f"p{r['point']}-r{r['replication']}", "point": r["point"], "replication": r["replication"],
+         **r.get("params", {}), "seed": r["seed"], "error": r.get("error") or ""}
+        for r in records
+    ]  # fmt: skip
+
+
+def metrics_of(record: dict[str, Any]) -> dict[str, float]:
+    """A stored task's metrics (JSON keeps undefined values as null); empty for a failed task."""
+    return {k: math.nan if v is None else float(v) for k, v in (record.get("metrics") or {}).items()}
+
+
+def json_text(document: dict[str, Any]) -> str:
+    """A top-level JSON file of the experiment (manifest.json, summary.json)."""
+    return json.dumps(finite(document), indent=2)
+
+
+def concatenated(parts: list[Path]) -> Iterator[str]:
     """CSV files with one header, streamed (a sweep's videos need not fit in memory twice)."""
     for i, part in enumerate(parts):
         with part.open(newline="") as handle:
@@ -99,7 +158,8 @@ def _concatenated(parts: list[Path]) -> Iterator[str]:
             yield from handle
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    """Rows as CSV, every key a column in order of first appearance (NaN written empty)."""
     columns = list(dict.fromkeys(key for row in rows for key in row))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
@@ -108,19 +168,14 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def _maybe_parquet(csv_path: Path) -> None:
-    """The same table as Parquet beside ``csv_path``, if pyarrow is installed."""
+def _parquet(csv_path: Path, parquet_path: Path) -> bool:
+    """Write the table of ``csv_path`` as Parquet, if pyarrow is installed and the table has columns."""
     try:
         import pyarrow.csv as pa_csv
         import pyarrow.parquet as pq
     except ImportError:
-        return  # Parquet is optional: CSV carries the same table
+        return False  # Parquet is optional: CSV carries the same table
     if csv_path.stat().st_size == 0:
-        return  # no task finished: there are no columns to type
-    path = csv_path.with_suffix(".parquet")
-    tmp = temp_beside(path)
-    try:
-        pq.write_table(pa_csv.read_csv(csv_path), tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        return False  # no task finished: there are no columns to type
+    pq.write_table(pa_csv.read_csv(csv_path), parquet_path)
+    return True
