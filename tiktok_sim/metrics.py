@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 TOP_SHARES = (0.01, 0.04, 0.20)
 REACH_TOP = 100
+RATE_OF = {"completion": "completions", "like": "likes", "comment": "comments", "share": "shares",
+           "follow": "follows", "not_interested": "not_interested", "report": "reports"}  # fmt: skip
+"""summary.json's per-impression rates and the video count each is the total of."""
 VIDEO_COUNTS = ("views", "completions", "likes", "comments", "shares", "follows", "not_interested", "reports")
 
 
@@ -190,8 +193,6 @@ def calibration(result: RunResult) -> dict[str, Any]:
 def summary(result: RunResult) -> dict[str, Any]:
     """The ``summary.json`` document."""
     totals, views = result.action_totals, max(result.impressions, 1)
-    rate_of = {"completion": "completions", "like": "likes", "comment": "comments", "share": "shares",
-               "follow": "follows", "not_interested": "not_interested", "report": "reports"}  # fmt: skip
     hist = result.watch_hist
     video_views = result.videos["views"]
     return {
@@ -204,7 +205,7 @@ def summary(result: RunResult) -> dict[str, Any]:
         "creators": result.creators,
         "videos": result.n_videos,
         "impressions": result.impressions,
-        "rates": {k: round(totals[v] / views, 6) for k, v in rate_of.items()},
+        "rates": {k: round(totals[v] / views, 6) for k, v in RATE_OF.items()},
         "watch_ratio": {
             "p25": watch_quantile(hist, 0.25),
             "p50": watch_quantile(hist, 0.50),
