@@ -16,10 +16,11 @@ at once, each staying where it was.
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from tiktok_sim.seen import GOLDEN, mix
 
@@ -41,14 +42,24 @@ def _noise(seed: int, p: int) -> np.int64:
     return np.int64(mix(np.uint64(seed) ^ (np.uint64(p) * GOLDEN)) >> np.uint64(64 - _SCORE_BITS))
 
 
+@intrinsic
+def _bits_of(typingctx, value):  # type: ignore[no-untyped-def]
+    """The IEEE-754 bit pattern of a float32, as an int32: one register move."""
+    if value != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(types.float32), codegen
+
+
 @numba.njit(cache=True)
-def _score_order(score: float) -> np.int64:
-    """The top 22 bits of a non-negative float32's bit pattern (an order-preserving integer), by arithmetic."""
+def _score_order(score: np.float32) -> np.int64:
+    """The top 22 bits of a non-negative float32's bit pattern: an order-preserving integer."""
     if score <= 0:
         return np.int64(0)
-    mantissa, exponent = math.frexp(score)  # score = mantissa x 2^exponent, mantissa in [0.5, 1)
-    bits = ((exponent + 126) << (_SCORE_BITS - 8)) | np.int64((2.0 * mantissa - 1.0) * (1 << (_SCORE_BITS - 8)))
-    return np.int64(max(0, min(int(bits), _SCORE_LEVELS - 1)))
+    return np.int64(_bits_of(score) >> (31 - _SCORE_BITS))  # type: ignore[call-arg]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -129,7 +140,7 @@ def rank_blocks(
         elif bd == INVALID:
             rank = np.int64(0)
         else:
-            rank = _SCORE_LEVELS - 1 - _score_order(score)
+            rank = _SCORE_LEVELS - 1 - _score_order(np.float32(score))
         band[p] = bd
         keys[p] = (b << _OWNER_SHIFT) | (np.int64(bd) << _BAND_SHIFT) | (rank << _OFFSET_BITS) | (p - start[b])
     return cand, band, keys
