@@ -161,6 +161,7 @@ class Engine:
         self.exploit_total = 0
         self._reach: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._stage_rows: list[dict[str, np.ndarray]] = []
+        self._gate_rows: list[dict[str, np.ndarray]] = []
         self._log: list[tuple[np.ndarray, np.ndarray, float]] | None = [] if record_impressions else None
 
         self.env = simpy.Environment()
@@ -345,26 +346,43 @@ class Engine:
             counts = cat.stage_counts[batch]
             watched, length = cat.stage_watched[batch], cat.length_s[batch].astype(np.float64)
             verdict = exposure.evaluate(int(stage), ladder[stage], counts, watched, length, self._history)
+            # The window ran out before the pool was served: the gates judged a smaller sample.
+            short = counts[:, A["views"]] < self._pools[stage]
+            batch_index = np.full(batch.size, len(self._stage_rows))
             self._stage_rows.append(
                 {
                     "video_id": batch,
                     "stage": np.full(batch.size, stage),
                     # Videos judged together share one relative cut-off: `check` replays them as a batch.
-                    "batch": np.full(batch.size, len(self._stage_rows)),
+                    "batch": batch_index,
                     "entered_min": cat.stage_entered_min[batch],
                     "evaluated_min": np.full(batch.size, now),
                     **{name: counts[:, A[name]] for name in ACTIONS},
                     "watched": watched,
                     "length_s": length,
+                    "pool": np.full(batch.size, self._pools[stage]),
+                    "short_served": short,
                     "passed": verdict.passed,
                     "failed_gate": verdict.failed,
                     "failed_value": verdict.value,
                     "failed_threshold": verdict.threshold,
                 }
             )
+            k = verdict.checks.size
+            self._gate_rows.append(
+                {
+                    "video_id": np.repeat(batch, k),
+                    "stage": np.full(batch.size * k, stage),
+                    "batch": np.repeat(batch_index, k),
+                    "gate": np.tile(verdict.checks, batch.size),
+                    "value": verdict.values.ravel(),
+                    "threshold": verdict.thresholds.ravel(),
+                }
+            )
             failed = batch[~verdict.passed]
             cat.status[failed] = Status.STOPPED
             cat.stop_code[failed] = verdict.failed[~verdict.passed]
+            cat.short_stop[failed] = short[~verdict.passed]
             passed = batch[verdict.passed]
             if stage + 1 < len(ladder):
                 self._enter(passed, int(stage) + 1)
@@ -543,6 +561,12 @@ class Engine:
         if not self._stage_rows:
             return {}
         return {k: np.concatenate([row[k] for row in self._stage_rows]) for k in self._stage_rows[0]}
+
+    def gate_log(self) -> dict[str, np.ndarray]:
+        """Every gate check of every stage evaluation, as columns: its value and threshold."""
+        if not self._gate_rows:
+            return {}
+        return {k: np.concatenate([row[k] for row in self._gate_rows]) for k in self._gate_rows[0]}
 
     def impressions_log(self) -> dict[str, np.ndarray] | None:
         """Every impression, if recorded."""

@@ -24,22 +24,45 @@ RATE_OF = {"completion": "completions", "like": "likes", "comment": "comments", 
 VIDEO_COUNTS = ("views", "completions", "likes", "comments", "shares", "follows", "not_interested", "reports")
 
 
-def stop_reasons(status: np.ndarray, stop_code: np.ndarray) -> np.ndarray:
-    """(n,) str why each video is where it is on the ladder."""
+def stop_reasons(status: np.ndarray, stop_code: np.ndarray, short: np.ndarray) -> np.ndarray:
+    """(n,) str why each video is where it is on the ladder.
+
+    A stop after a window that ran out before the pool was served reads
+    ``short_served:<gate>``, a stop on a fully served pool ``gate:<gate>``.
+    """
     gates = np.array([f"gate:{g}" if g != "no_audience" else g for g in GATE_NAMES], dtype=object)
+    shorts = np.array([f"short_served:{g}" if g != "no_audience" else g for g in GATE_NAMES], dtype=object)
     reason = np.full(status.size, "in_progress", dtype=object)
     reason[status == Status.REVIEW] = "in_review"
     reason[status == Status.COMPLETE] = "ladder_complete"
     reason[status == Status.REMOVED] = "removed"
     stopped = status == Status.STOPPED
-    reason[stopped] = gates[stop_code[stopped]]
+    reason[stopped] = np.where(short[stopped], shorts[stop_code[stopped]], gates[stop_code[stopped]])
     return reason
+
+
+def missed_gates(n: int, gates: dict[str, np.ndarray]) -> np.ndarray:
+    """(n,) str every gate each video missed at its last evaluation, worst first ("like;completion")."""
+    out = np.full(n, "", dtype=object)
+    if not gates:
+        return out
+    vid, batch = gates["video_id"], gates["batch"]
+    last = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last, vid, batch)
+    value, need = gates["value"], gates["threshold"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shortfall = np.where(need > 0, value / need, 0.0)
+    rows = np.flatnonzero((batch == last[vid]) & (value < need))
+    rows = rows[np.lexsort((shortfall[rows], vid[rows]))]
+    for v, g in zip(vid[rows].tolist(), gates["gate"][rows].tolist(), strict=True):
+        out[v] = f"{out[v]};{GATE_NAMES[g]}" if out[v] else GATE_NAMES[g]
+    return out
 
 
 def collect(engine: Engine) -> RunResult:
     """Turn an engine's final state into a :class:`RunResult`."""
     cat, cre, n = engine.catalog, engine.cre, len(engine.catalog)
-    total = cat.total[:n]
+    total, gates = cat.total[:n], engine.gate_log()
     videos: dict[str, np.ndarray] = {
         "video_id": np.arange(n),
         "creator_id": cat.creator[:n].astype(np.int64),
@@ -57,7 +80,8 @@ def collect(engine: Engine) -> RunResult:
         "sensitive": cat.sensitive[:n],
         "stage_reached": cat.stage[:n].astype(np.int64),
         **{name: total[:, A[name]] for name in VIDEO_COUNTS},
-        "stop_reason": stop_reasons(cat.status[:n], cat.stop_code[:n]),
+        "stop_reason": stop_reasons(cat.status[:n], cat.stop_code[:n], cat.short_stop[:n]),
+        "missed_gates": missed_gates(n, gates),
     }
     views_by_creator = np.bincount(cat.creator[:n], weights=total[:, A["views"]], minlength=cre.count)
     creators = {
@@ -82,6 +106,7 @@ def collect(engine: Engine) -> RunResult:
         videos=videos,
         creators_table=creators,
         stages=engine.stage_log(),
+        gates=gates,
         reach=_reach_table(engine, videos),
         action_totals={name: int(engine.totals[A[name]]) for name in ACTIONS},
         watch_hist=engine.watch_hist,

@@ -25,10 +25,11 @@ from tiktok_sim.scenario.loader import scenario_sha256
 VIDEO_COLUMNS = (
     "video_id", "creator_id", "creator_name", "upload_min", "length_s", "stage_reached", "views", "completions",
     "likes", "comments", "shares", "follows", "not_interested", "stop_reason", "topic", "quality", "hook",
-    "trending_sound", "eligible_min", "sound", "spam", "duplicate", "sensitive", "reports",
+    "trending_sound", "eligible_min", "sound", "spam", "duplicate", "sensitive", "reports", "missed_gates",
 )  # fmt: skip
 CREATOR_COLUMNS = ("creator_id", "name", "featured", "initial_followers", "followers_gained", "videos", "views")
 REACH_COLUMNS = ("video_id", "hour", "views")
+GATE_COLUMNS = ("video_id", "stage", "batch", "gate", "value", "threshold")
 
 
 def summary_json(result: RunResult) -> str:
@@ -54,6 +55,7 @@ def write_outputs(
         "creators.csv": to_csv(result.creators_table, CREATOR_COLUMNS),
         "reach.csv": to_csv(result.reach, REACH_COLUMNS),
         "stages.csv": to_csv(_stage_columns(result.stages), None),
+        "gates.csv": to_csv(_gate_columns(result.gates), GATE_COLUMNS),
     }
     files["manifest.json"] = manifest_json(result, files, argv)
     with staged(Path(out_dir), mode, whole=True) as stage:
@@ -145,6 +147,13 @@ def _stage_columns(stages: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     out = dict(stages)
     out["failed_gate"] = names[stages["failed_gate"]]  # -1 (passed) picks the trailing ""
     return out
+
+
+def _gate_columns(gates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Gate checks with the gate spelled out; a warming-up percentile gate's threshold is written empty."""
+    if not gates:
+        return {c: np.empty(0, dtype=np.int64) for c in GATE_COLUMNS}
+    return {**gates, "gate": np.array(GATE_NAMES, dtype=object)[gates["gate"]]}
 
 
 def finite(value: Any) -> Any:

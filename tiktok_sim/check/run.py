@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from tiktok_sim.check.gates import gate_log_problems
 from tiktok_sim.check.read import Malformed, Row, RunManifest, RunSummary, read_json, read_table, shaped
 from tiktok_sim.metrics import RATE_OF, REACH_TOP, TOP_SHARES, gini, top_share
 from tiktok_sim.model.exposure import GATE_NAMES, MIN_HISTORY
-from tiktok_sim.output import CREATOR_COLUMNS, REACH_COLUMNS, VIDEO_COLUMNS
+from tiktok_sim.output import CREATOR_COLUMNS, GATE_COLUMNS, REACH_COLUMNS, VIDEO_COLUMNS
 from tiktok_sim.scenario.loader import scenario_sha256
 from tiktok_sim.scenario.schema import AbsoluteGate, PercentileGate, RateName, Scenario, ScoreGate
 
@@ -24,8 +25,9 @@ WATCH_MEASURES = {"avg_watched": 1, "watch_time": 2}  # how many written floats 
 STAGE_COLUMNS = ("video_id", "stage", "views", *RATE_COLUMNS.values(), "passed", "failed_gate", "failed_threshold")
 """What the gate replay reads; ``batch``, ``watched`` and ``length_s`` are used when present (older files lack them)."""
 COUNT_COLUMNS = ("views", "completions", "likes", "comments", "shares", "follows", "not_interested", "reports")
-STOP_REASONS = {"in_progress", "in_review", "removed", "ladder_complete", "no_audience",
-                *(f"gate:{g}" for g in GATE_NAMES if g != "no_audience")}  # fmt: skip
+STOP_REASONS = {"in_progress", "in_review", "removed", "ladder_complete", "no_audience"} | {
+    f"{kind}:{gate}" for gate in GATE_NAMES if gate != "no_audience" for kind in ("gate", "short_served")
+}
 
 
 def run_problems(root: Path, manifest: RunManifest) -> list[str]:
@@ -53,6 +55,7 @@ def _table_problems(root: Path, summary: RunSummary, scenario: Scenario) -> list
     creators = read_table(root / "creators.csv", "creators.csv", CREATOR_COLUMNS)
     reach = read_table(root / "reach.csv", "reach.csv", REACH_COLUMNS)
     stages = read_table(root / "stages.csv", "stages.csv", STAGE_COLUMNS, exact=False)
+    gates = read_table(root / "gates.csv", "gates.csv", GATE_COLUMNS)
     problems = video_problems(videos, len(scenario.ladder), "videos.csv")
     problems += _summary_problems(summary, videos, creators)
     problems += funnel_problems([row.model_dump() for row in summary.funnel], videos, "summary.json")
@@ -61,6 +64,7 @@ def _table_problems(root: Path, summary: RunSummary, scenario: Scenario) -> list
     problems += _reach_problems(reach, videos, creators)
     problems += _order_problems(stages)
     problems += _climb_problems(stages, videos, len(scenario.ladder))
+    problems += gate_log_problems(gates, stages, videos, scenario, _rates)
     return problems + _gate_problems(scenario, stages)
 
 
@@ -229,8 +233,8 @@ def _climb(evaluations: list[Row]) -> tuple[int, str]:
     if passed != list(range(len(passed))) or len(failed) > 1 or (failed and evaluations[-1] is not failed[0]):
         return -2, "out of order"
     if failed:
-        gate = failed[0]["failed_gate"]
-        return failed[0].int("stage"), gate if gate == "no_audience" else f"gate:{gate}"
+        gate, kind = failed[0]["failed_gate"], "short_served" if failed[0].get("short_served") == "1" else "gate"
+        return failed[0].int("stage"), gate if gate == "no_audience" else f"{kind}:{gate}"
     return len(passed), ""
 
 
@@ -239,7 +243,7 @@ def _stop(video: Row) -> tuple[int, str]:
     stage, reason = video.int("stage_reached"), video["stop_reason"]
     if reason == "ladder_complete":
         return stage + 1, ""
-    if reason.startswith("gate:") or reason == "no_audience":
+    if reason.startswith(("gate:", "short_served:")) or reason == "no_audience":
         return stage, reason
     return max(stage, 0), ""  # still climbing, in review or removed: only passes so far
 

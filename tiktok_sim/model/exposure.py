@@ -31,12 +31,18 @@ class Verdict:
         failed: (n,) int16 code into GATE_NAMES of the worst-missed gate, -1 if passed.
         value: (n,) float64 the video's value on that gate (NaN if passed).
         threshold: (n,) float64 the gate's minimum (NaN if passed).
+        checks: (k,) int16 code into GATE_NAMES of every check the stage makes, in order.
+        values: (n, k) float64 each video's value on each check.
+        thresholds: (n, k) float64 each check's minimum.
     """
 
     passed: np.ndarray
     failed: np.ndarray
     value: np.ndarray
     threshold: np.ndarray
+    checks: np.ndarray
+    values: np.ndarray
+    thresholds: np.ndarray
 
 
 def stage_rates(counts: np.ndarray, watched: np.ndarray, length_s: np.ndarray) -> dict[str, np.ndarray]:
@@ -109,9 +115,11 @@ def evaluate(
     failed = np.full(n, -1, dtype=np.int16)
     value = np.full(n, np.nan)
     threshold = np.full(n, np.nan)
+    checks: list[tuple[int, np.ndarray, np.ndarray]] = []  # every gate's value, for the gate log
 
     def check(code: int, got: np.ndarray, need: float | np.ndarray) -> None:
         need_arr = np.broadcast_to(np.asarray(need, dtype=np.float64), got.shape)
+        checks.append((code, got, need_arr))
         miss = got < need_arr
         ratio = np.where(need_arr > 0, got / np.where(need_arr > 0, need_arr, 1.0), 0.0)
         take = miss & (ratio < worst)
@@ -134,4 +142,12 @@ def evaluate(
     empty = counts[:, A["views"]] == 0
     failed[empty] = GATE_CODE["no_audience"]
     value[empty], threshold[empty] = 0.0, 1.0
-    return Verdict(passed=failed < 0, failed=failed, value=value, threshold=threshold)
+    return Verdict(
+        passed=failed < 0,
+        failed=failed,
+        value=value,
+        threshold=threshold,
+        checks=np.array([c[0] for c in checks], dtype=np.int16),
+        values=np.stack([c[1] for c in checks], axis=1) if checks else np.empty((n, 0)),
+        thresholds=np.stack([c[2] for c in checks], axis=1) if checks else np.empty((n, 0)),
+    )
