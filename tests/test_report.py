@@ -25,9 +25,9 @@ def test_bottleneck_names_stage_gate_and_numbers(tiny_result: RunResult) -> None
     assert failed.size >= 3
     sentence = bottleneck(tiny_result, failed[:3])
     # stage 0 of the tiny ladder checks completion >= 30% and like >= 4%
-    assert sentence.startswith("3 of 3 videos stopped at pool 0:") or sentence.startswith("2 of 3 videos stopped")
-    assert ("completion" in sentence and "< 30.0% gate" in sentence) or (
-        "like" in sentence and "< 4.0% gate" in sentence
+    assert sentence.startswith("3 of 3 videos stopped at pool 0.")
+    assert ("completion by" in sentence and "against 30.0%)" in sentence) or (
+        "like by" in sentence and "against 4.0%)" in sentence
     )
     assert np.all(videos["stage_reached"][failed[:3]] == 0)
 

@@ -488,6 +488,32 @@ def check(results_dir: Path) -> None:
     click.echo(f"{results_dir}: ok")
 
 
+@main.command()
+@click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("video_ids", nargs=-1, type=click.IntRange(min=0))
+@click.option("--creator", help="Explain every video this creator posted.")
+def explain(results_dir: Path, video_ids: tuple[int, ...], creator: str | None) -> None:
+    r"""Follow videos of a saved run up the ladder: each pool, how it was served, every gate and the cohort.
+
+    \b
+    Example: tiktok-sim explain results/ 0 17
+             tiktok-sim explain results/ --creator my_channel
+    """
+    from tiktok_sim.explain import ExplainError, explain_journeys
+    from tiktok_sim.report.explain import render_journey
+
+    if bool(video_ids) == (creator is not None):
+        raise click.UsageError("give VIDEO_IDS or --creator NAME (one of the two)")
+    try:
+        journeys = explain_journeys(results_dir, list(video_ids) or None, creator)
+    except ExplainError as exc:
+        err_console.print(f"error: {exc}", markup=False)
+        sys.exit(EXIT_USAGE)
+    console = _console()
+    for journey in journeys:
+        console.print(render_journey(journey))
+
+
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Callable[[float, float], None] | None]:
     """A progress bar on stderr over simulated time, or nothing."""

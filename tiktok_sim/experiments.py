@@ -21,7 +21,7 @@ import numpy as np
 from scipy import stats
 
 from tiktok_sim.errors import TasksFailed
-from tiktok_sim.metrics import funnel, gini
+from tiktok_sim.metrics import featured_figures, funnel, gini
 from tiktok_sim.output import VIDEO_COLUMNS
 from tiktok_sim.results import RunResult
 from tiktok_sim.scenario.loader import scenario_sha256
@@ -98,6 +98,9 @@ def key_metrics(result: RunResult) -> dict[str, float]:
         rate = row["passed"] / row["entered"] if row["entered"] else math.nan
         metrics[f"pass_rate_stage_{row['stage']}"] = rate
     hours = int(scenario.run.duration // 60)
+    for name, figures in featured_figures(result).items():
+        # views_median is already there as median_views_<name>
+        metrics.update({f"{key}_{name}": value for key, value in figures.items() if key != "views_median"})
     for cid in np.flatnonzero(result.creators_table["featured"]):
         mine = np.flatnonzero(result.videos["creator_id"] == cid)
         name = result.creators_table["name"][cid]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -185,6 +186,56 @@ def funnel(result: RunResult) -> list[dict[str, int]]:
     return rows
 
 
+def creator_figures(
+    views: np.ndarray, reached: np.ndarray, complete: np.ndarray, stages: int, followers: int, gained: int
+) -> dict[str, float]:
+    """One creator's headline figures: what a creator asks of their own videos.
+
+    Args:
+        views: (n,) views of each of the creator's videos.
+        reached: (n,) highest stage each entered (-1: never left review).
+        complete: (n,) bool, each completed the ladder.
+        stages: the ladder's length.
+        followers: followers at the start of the run.
+        gained: followers gained during it.
+
+    Returns:
+        ``videos``; ``pass_rate_stage_<k>`` (passed / entered, NaN if none entered);
+        ``reach_pool_<k>`` for k >= 1 (share of the videos that entered pool k); mean and
+        median views; views per starting follower; followers gained.
+    """
+    n = views.size
+    figures: dict[str, float] = {"videos": float(n)}
+    for k in range(stages):
+        entered = int((reached >= k).sum())
+        passed = int(complete.sum()) if k == stages - 1 else int((reached > k).sum())
+        figures[f"pass_rate_stage_{k}"] = passed / entered if entered else math.nan
+    for k in range(1, stages):
+        figures[f"reach_pool_{k}"] = float((reached >= k).sum()) / n if n else math.nan
+    figures["views_mean"] = float(views.mean()) if n else math.nan
+    figures["views_median"] = float(np.median(views)) if n else math.nan
+    figures["views_per_follower"] = float(views.sum()) / max(followers, 1)
+    figures["followers_gained"] = float(gained)
+    return figures
+
+
+def featured_figures(result: RunResult) -> dict[str, dict[str, float]]:
+    """:func:`creator_figures` of every featured creator, by name."""
+    v, c = result.videos, result.creators_table
+    out = {}
+    for cid in np.flatnonzero(c["featured"]):
+        mine = v["creator_id"] == cid
+        out[str(c["name"][cid])] = creator_figures(
+            v["views"][mine],
+            v["stage_reached"][mine],
+            v["stop_reason"][mine] == "ladder_complete",
+            len(result.scenario.ladder),
+            int(c["initial_followers"][cid]),
+            int(c["followers_gained"][cid]),
+        )
+    return out
+
+
 def engagement_per_view(videos: dict[str, np.ndarray], min_views: int = 100) -> np.ndarray:
     """(likes + comments + shares) / views per video with at least ``min_views`` views."""
     views = videos["views"]
@@ -240,6 +291,7 @@ def summary(result: RunResult) -> dict[str, Any]:
         "views_gini": round(gini(video_views), 4),
         "top_share": {f"{round(s * 100)}%": round(top_share(video_views, s), 4) for s in TOP_SHARES},
         "funnel": funnel(result),
+        "featured": {name: {k: round(x, 6) for k, x in f.items()} for name, f in featured_figures(result).items()},
         "viewers": result.viewers,
         "calibration": calibration(result),
         "engine": {k: round(v, 6) if isinstance(v, float) else v for k, v in result.engine.items()},

@@ -134,6 +134,7 @@ class RunSummary(Document):
     views_gini: StrictFloat | StrictInt
     top_share: dict[str, StrictFloat | StrictInt]
     funnel: list[FunnelRow]
+    featured: dict[str, dict[str, StrictFloat | StrictInt | None]] = {}
 
 
 class Point(Document):

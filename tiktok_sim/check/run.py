@@ -11,7 +11,7 @@ import numpy as np
 
 from tiktok_sim.check.gates import gate_log_problems
 from tiktok_sim.check.read import Malformed, Row, RunManifest, RunSummary, read_json, read_table, shaped
-from tiktok_sim.metrics import RATE_OF, REACH_TOP, TOP_SHARES, gini, top_share
+from tiktok_sim.metrics import RATE_OF, REACH_TOP, TOP_SHARES, creator_figures, gini, top_share
 from tiktok_sim.model.exposure import GATE_NAMES, MIN_HISTORY
 from tiktok_sim.output import CREATOR_COLUMNS, GATE_COLUMNS, REACH_COLUMNS, VIDEO_COLUMNS
 from tiktok_sim.scenario.loader import scenario_sha256
@@ -61,6 +61,7 @@ def _table_problems(root: Path, summary: RunSummary, scenario: Scenario) -> list
     problems += funnel_problems([row.model_dump() for row in summary.funnel], videos, "summary.json")
     problems += _ladder_funnel_problems(summary, scenario)
     problems += _creator_problems(creators, videos)
+    problems += _featured_problems(summary, videos, creators, len(scenario.ladder))
     problems += _reach_problems(reach, videos, creators)
     problems += _order_problems(stages)
     problems += _climb_problems(stages, videos, len(scenario.ladder))
@@ -132,6 +133,25 @@ def _summary_problems(summary: RunSummary, videos: list[Row], creators: list[Row
         if written != value:
             problems.append(f"summary.json: {key} is {written}, the tables give {value}")
     return problems
+
+
+def _featured_problems(summary: RunSummary, videos: list[Row], creators: list[Row], stages: int) -> list[str]:
+    """summary.json's per-creator figures of every featured creator, recomputed from the tables."""
+    expected = {}
+    for creator in (c for c in creators if c["featured"] == "1"):
+        mine = [v for v in videos if v["creator_id"] == creator["creator_id"]]
+        figures = creator_figures(
+            np.array([v.int("views") for v in mine], dtype=np.int64),
+            np.array([v.int("stage_reached") for v in mine], dtype=np.int64),
+            np.array([v["stop_reason"] == "ladder_complete" for v in mine], dtype=bool),
+            stages,
+            creator.int("initial_followers"),
+            creator.int("followers_gained"),
+        )
+        expected[creator["name"]] = {k: None if math.isnan(x) else round(x, 6) for k, x in figures.items()}
+    if summary.featured != expected:
+        return [f"summary.json: featured creators' figures are {summary.featured}, the tables give {expected}"]
+    return []
 
 
 def _ladder_funnel_problems(summary: RunSummary, scenario: Scenario) -> list[str]:

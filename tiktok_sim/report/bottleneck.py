@@ -9,37 +9,67 @@ import numpy as np
 from tiktok_sim.model.exposure import GATE_CODE, RATE_COLUMNS
 from tiktok_sim.results import RunResult
 
+_STOPS = ("gate:", "short_served:", "no_audience")
+
 
 def _fmt_value(gate: str, value: float) -> str:
     return f"{value:.1%}" if gate in RATE_COLUMNS else f"{value:.3g}"
 
 
 def bottleneck(result: RunResult, video_ids: np.ndarray) -> str:
-    """One sentence naming the most common place and reason the videos stopped.
+    """Where most of the videos stopped, every gate they missed there, and whether their pools were short-served.
 
-    For example: "7 of 10 videos stopped at pool 1: completion 24.0% < 30.0% gate".
+    For example: "3 of 4 videos stopped at pool 0. Missed: like by 3 (median 2.1% against 3.5%),
+    completion by 2 (14.0% against 30.0%). 2 of the 3 were short-served: the window closed
+    at a median 61% of the 300-view pool."
     """
     n = video_ids.size
     if not n:
         return "No videos were uploaded during the run."
-    reasons = result.videos["stop_reason"][video_ids]
-    stages = result.videos["stage_reached"][video_ids]
-    stopped = [
-        (int(s), str(r)) for s, r in zip(stages, reasons, strict=True) if r.startswith("gate:") or r == "no_audience"
-    ]
-    if not stopped:
+    v = result.videos
+    reasons = v["stop_reason"][video_ids]
+    stopped = video_ids[[str(r).startswith(_STOPS) for r in reasons]]
+    if not stopped.size:
         done = int((reasons == "ladder_complete").sum())
         climbing = int((reasons == "in_progress").sum())
         return f"No video stalled: {climbing} still climbing, {done} completed the ladder, of {n}."
-    (stage, reason), count = Counter(stopped).most_common(1)[0]
-    if reason == "no_audience":
-        return f"{count} of {n} videos stopped at pool {stage}: no audience was served in the window."
-    gate = reason.removeprefix("gate:")
+    stage, count = Counter(v["stage_reached"][stopped].tolist()).most_common(1)[0]
+    here = stopped[v["stage_reached"][stopped] == stage]
+    sentence = f"{count} of {n} videos stopped at pool {stage}."
+    silent = int((v["stop_reason"][here] == "no_audience").sum())
+    if silent:
+        sentence += f" {silent} of them had no audience at all in the window."
+    missed = Counter(g for gates in v["missed_gates"][here] if gates for g in gates.split(";"))
+    if missed:
+        sentence += " Missed: " + ", ".join(_gate_phrase(result, here, g, k) for g, k in missed.most_common()) + "."
+    return sentence + _short_phrase(result, here, stage, count)
+
+
+def _gate_phrase(result: RunResult, videos: np.ndarray, gate: str, count: int) -> str:
+    """'like by 3 (median 2.1% against 3.5%)': how many missed ``gate`` at their last evaluation, and by how much."""
+    g = result.gates
+    rows = np.isin(g["video_id"], videos) & (g["gate"] == GATE_CODE[gate]) & (g["value"] < g["threshold"])
+    rows &= g["batch"] == _last_batch(result, g["video_id"])
+    value, need = float(np.median(g["value"][rows])), float(np.median(g["threshold"][rows]))
+    return f"{gate} by {count} (median {_fmt_value(gate, value)} against {_fmt_value(gate, need)})"
+
+
+def _last_batch(result: RunResult, video_ids: np.ndarray) -> np.ndarray:
+    """The batch of each video's last evaluation."""
     st = result.stages
-    rows = np.isin(st["video_id"], video_ids) & (st["stage"] == stage) & (st["failed_gate"] == GATE_CODE[gate])
-    value = float(np.median(st["failed_value"][rows]))
-    need = float(np.median(st["failed_threshold"][rows]))
-    return (
-        f"{count} of {n} videos stopped at pool {stage}: "
-        f"{gate} {_fmt_value(gate, value)} < {_fmt_value(gate, need)} gate (medians)."
-    )
+    last = np.full(result.n_videos, -1, dtype=np.int64)
+    np.maximum.at(last, st["video_id"], st["batch"])
+    return last[video_ids]
+
+
+def _short_phrase(result: RunResult, videos: np.ndarray, stage: int, count: int) -> str:
+    """How many of the stopped pools the window closed on before they were served, and how full they got."""
+    short = np.array([str(r).startswith("short_served:") for r in result.videos["stop_reason"][videos]], dtype=bool)
+    if not short.any():
+        return ""
+    st = result.stages
+    rows = np.isin(st["video_id"], videos[short]) & (st["stage"] == stage) & (st["passed"] == 0)
+    pool = int(st["pool"][rows][0])
+    served = float(np.median(st["views"][rows] / pool))
+    which = "It was" if count == 1 else f"{int(short.sum())} of the {count} were"
+    return f" {which} short-served: the window closed at a median {served:.0%} of the {pool:,}-view pool."

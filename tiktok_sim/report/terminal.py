@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import numpy as np
@@ -10,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from tiktok_sim.metrics import calibration, funnel
+from tiktok_sim.metrics import calibration, featured_figures, funnel
 from tiktok_sim.model.exposure import GATE_NAMES, RATE_COLUMNS
 from tiktok_sim.report.bottleneck import bottleneck
 from tiktok_sim.report.charts import reach_chart
@@ -135,9 +136,27 @@ def featured_section(result: RunResult, creator_id: int, width: int) -> Panel:
             str(v["stop_reason"][i]),
         )  # fmt: skip
     parts.append(videos)
+    parts.append(Text("Figures: ", style="bold") + Text(_figures(featured_figures(result)[name])))
     parts.append(Text("Bottleneck: ", style="bold") + Text(bottleneck(result, mine)))
     parts.append(Text(cohort_comparison(result, creator_id, mine)))
     return Panel(Group(*parts), title=f"Featured: {name}", title_align="left")
+
+
+def _figures(f: dict[str, float]) -> str:
+    """'3 videos; passed pool 0: 33%; reached pool 1: 33%, pool 2: 0%; views mean 640, median 300; ...'."""
+    reach = []
+    for key, share in f.items():
+        if key.startswith("reach_pool_"):
+            reach.append(f"pool {key.removeprefix('reach_pool_')}: {share:.0%}")
+            if not share > 0:
+                break  # no video got further
+    passed = f["pass_rate_stage_0"]
+    return (
+        f"{f['videos']:.0f} videos; passed pool 0: {'-' if math.isnan(passed) else f'{passed:.0%}'}; "
+        f"reached {', '.join(reach) or 'no higher pool'}; views mean {f['views_mean']:,.0f}, "
+        f"median {f['views_median']:,.0f}; {f['views_per_follower']:.2f} views per follower; "
+        f"{f['followers_gained']:+,.0f} followers."
+    )
 
 
 def cohort_comparison(result: RunResult, creator_id: int, mine: np.ndarray) -> str:

@@ -1,0 +1,121 @@
+"""A creator's answers: why each video stopped (explain, stop reasons, the bottleneck) and their own figures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tiktok_sim.check import check_results
+from tiktok_sim.cli import main
+from tiktok_sim.explain import ExplainError, explain_journeys
+from tiktok_sim.metrics import featured_figures
+from tiktok_sim.output import write_outputs
+from tiktok_sim.report.bottleneck import bottleneck
+from tiktok_sim.results import RunResult
+
+
+@pytest.fixture(scope="module")
+def saved(tiny_result: RunResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("explain") / "run"
+    write_outputs(tiny_result, out)
+    return out
+
+
+def _stopped(result: RunResult, kind: str) -> np.ndarray:
+    return np.flatnonzero([str(r).startswith(kind) for r in result.videos["stop_reason"]])
+
+
+def test_stop_reason_says_whether_the_pool_was_served(tiny_result: RunResult) -> None:
+    st, v = tiny_result.stages, tiny_result.videos
+    failed = st["passed"] == 0
+    for kind, short in (("short_served:", True), ("gate:", False)):
+        videos = _stopped(tiny_result, kind)
+        assert videos.size, kind
+        rows = failed & np.isin(st["video_id"], videos)
+        assert np.all(st["short_served"][rows] == short), kind
+        assert np.all((st["views"][rows] < st["pool"][rows]) == short), kind
+    # every gate a stopped video missed is listed, the one its stop_reason names first
+    for vid in _stopped(tiny_result, "gate:")[:20]:
+        gate = str(v["stop_reason"][vid]).split(":")[1]
+        assert str(v["missed_gates"][vid]).split(";")[0] == gate
+
+
+def test_explain_reports_a_short_served_pool_as_such(tiny_result: RunResult, saved: Path) -> None:
+    vid = int(_stopped(tiny_result, "short_served:")[0])
+    (journey,) = explain_journeys(saved, [vid])
+    last = journey.visits[-1]
+    assert last.passed is False and last.ended == "window ran out" and 0 < last.views < last.pool
+    missed = {c.gate for c in last.checks if not c.met}
+    assert missed == set(str(tiny_result.videos["missed_gates"][vid]).split(";"))
+    output = CliRunner().invoke(main, ["explain", str(saved), str(vid)], terminal_width=160).output
+    assert "window ran out" in output and "short-served" in output
+
+
+def test_explain_reports_a_full_pool_and_every_gate(tiny_result: RunResult, saved: Path) -> None:
+    vid = int(_stopped(tiny_result, "gate:")[0])
+    (journey,) = explain_journeys(saved, [vid])
+    last = journey.visits[-1]
+    assert last.ended == "quota met" and last.views == last.pool
+    assert [c.gate for c in last.checks] == ["completion", "like"]  # the tiny ladder's stage-0 gates, in order
+    assert all(0.0 <= c.cohort_below <= 1.0 for c in last.checks)
+
+
+def test_explain_refuses_what_it_cannot_explain(saved: Path, tmp_path: Path) -> None:
+    with pytest.raises(ExplainError, match="no video 999999"):
+        explain_journeys(saved, [999999])
+    with pytest.raises(ExplainError, match="no videos by 'nobody'"):
+        explain_journeys(saved, creator="nobody")
+    result = CliRunner().invoke(main, ["explain", str(tmp_path), "0"])
+    assert result.exit_code == 2 and "not a run's results" in result.output and "Traceback" not in result.output
+
+
+def test_bottleneck_counts_every_video_stopped_at_the_stage(tiny_result: RunResult) -> None:
+    v = tiny_result.videos
+    mine = np.arange(v["video_id"].size)[:60]
+    stops = [
+        int(v["stage_reached"][i])
+        for i in mine
+        if str(v["stop_reason"][i]).startswith(("gate:", "short_served:", "no_audience"))
+    ]
+    stage, count = Counter(stops).most_common(1)[0]
+    sentence = bottleneck(tiny_result, mine)
+    assert sentence.startswith(f"{count} of {mine.size} videos stopped at pool {stage}.")
+    missed = Counter(
+        g
+        for i in mine
+        if v["stage_reached"][i] == stage and v["missed_gates"][i]
+        for g in str(v["missed_gates"][i]).split(";")
+    )
+    for gate, k in missed.items():
+        assert f"{gate} by {k} (" in sentence
+
+
+def test_featured_figures_count_the_creators_videos(tiny_result: RunResult, saved: Path) -> None:
+    v, c = tiny_result.videos, tiny_result.creators_table
+    figures = featured_figures(tiny_result)["me"]
+    mine = v["creator_name"] == "me"
+    reached = v["stage_reached"][mine]
+    assert figures["videos"] == mine.sum() >= 3
+    assert figures["pass_rate_stage_0"] == pytest.approx((reached > 0).sum() / (reached >= 0).sum())
+    assert figures["reach_pool_1"] == pytest.approx((reached >= 1).sum() / mine.sum())
+    assert figures["views_mean"] == pytest.approx(v["views"][mine].mean())
+    me = int(np.flatnonzero(c["name"] == "me")[0])
+    assert figures["views_per_follower"] == pytest.approx(v["views"][mine].sum() / c["initial_followers"][me])
+    # summary.json carries them, and check recomputes them
+    summary = json.loads((saved / "summary.json").read_text())
+    assert summary["featured"]["me"]["videos"] == figures["videos"]
+    summary["featured"]["me"]["views_mean"] += 1
+    tampered = saved.parent / "tampered"
+    shutil.copytree(saved, tampered)
+    (tampered / "summary.json").write_text(json.dumps(summary))
+    manifest = json.loads((tampered / "manifest.json").read_text())
+    manifest["files"]["summary.json"] = hashlib.sha256((tampered / "summary.json").read_bytes()).hexdigest()
+    (tampered / "manifest.json").write_text(json.dumps(manifest))
+    assert any("featured creators' figures" in p for p in check_results(tampered))

@@ -1,0 +1,158 @@
+"""One video's journey up the ladder, read back from a saved run's directory.
+
+Everything comes from the files a run writes: videos.csv says what the video is,
+stages.csv when each pool opened, how much of it was served and what was decided, and
+gates.csv every gate's value against its threshold. The cohort is every video judged at
+the same stage in the same run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tiktok_sim.check.read import Malformed, Row, read_json, read_table
+from tiktok_sim.check.run import scenario_of
+from tiktok_sim.output import GATE_COLUMNS, VIDEO_COLUMNS
+from tiktok_sim.scenario.schema import Stage
+
+_STAGE_COLUMNS = ("video_id", "stage", "batch", "entered_min", "evaluated_min", "views", "pool", "passed")
+
+
+class ExplainError(Exception):
+    """The directory or the video cannot be explained; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One gate at one evaluation."""
+
+    gate: str
+    value: float
+    threshold: float | None  # None: a percentile gate still warming up, which passes everything
+    cohort_below: float  # share of the stage's other evaluations with a lower value
+
+    @property
+    def met(self) -> bool:
+        """The video reached the threshold."""
+        return self.threshold is None or self.value >= self.threshold
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One pool a video entered: how it was served and judged."""
+
+    stage: int
+    pool: int
+    window_min: float
+    entered_min: float
+    evaluated_min: float | None  # None: still open when the run ended
+    views: int
+    passed: bool | None
+    checks: tuple[Check, ...]
+
+    @property
+    def ended(self) -> str:
+        """Why the pool closed: its quota was met, its window ran out first, or nobody was served."""
+        if self.evaluated_min is None:
+            return "still open at the end of the run"
+        if self.views >= self.pool:
+            return "quota met"
+        return "no audience in the window" if not self.views else "window ran out"
+
+
+@dataclass(frozen=True)
+class Journey:
+    """A video, every pool it entered, and where it ended."""
+
+    video: Row
+    visits: tuple[Visit, ...]
+    cohort_sizes: dict[int, int]
+
+
+def explain_journeys(directory: Path, video_ids: list[int] | None = None, creator: str | None = None) -> list[Journey]:
+    """The journeys of ``video_ids``, or of every video ``creator`` posted, from a run's directory.
+
+    Raises:
+        ExplainError: not a run's directory, an unreadable file, or no such video or creator.
+    """
+    try:
+        return _explain(directory, video_ids, creator)
+    except Malformed as exc:
+        raise ExplainError(f"{directory}: {exc}") from None
+
+
+def _explain(directory: Path, video_ids: list[int] | None, creator: str | None) -> list[Journey]:
+    if not (directory / "videos.csv").is_file() or not (directory / "gates.csv").is_file():
+        kind = "an experiment's" if (directory / "runs.csv").is_file() else "not a run's"
+        raise ExplainError(f"{directory}: {kind} results; explain reads one run's directory (tiktok-sim run --out DIR)")
+    videos = read_table(directory / "videos.csv", "videos.csv", VIDEO_COLUMNS)
+    if creator is not None:
+        video_ids = [v.int("video_id") for v in videos if v["creator_name"] == creator]
+        if not video_ids:
+            names = sorted({v["creator_name"] for v in videos})
+            raise ExplainError(f"{directory}: no videos by {creator!r} (creators: {', '.join(names[:8])}...)")
+    for vid in video_ids or []:
+        if not 0 <= vid < len(videos):
+            raise ExplainError(f"{directory}: no video {vid}; videos are numbered 0 to {len(videos) - 1}")
+    ladder = scenario_of(read_json(directory / "summary.json", "summary.json")["scenario"], "summary.json").ladder
+    stages = read_table(directory / "stages.csv", "stages.csv", _STAGE_COLUMNS, exact=False)
+    gates = read_table(directory / "gates.csv", "gates.csv", GATE_COLUMNS)
+    cohort = _cohort_values(gates)
+    sizes = {s: len(next(iter(by_gate.values()), [])) for s, by_gate in cohort.items()}
+    return [_journey(videos[vid], stages, gates, cohort, sizes, ladder) for vid in video_ids or []]
+
+
+def _cohort_values(gates: list[Row]) -> dict[int, dict[str, np.ndarray]]:
+    """Sorted values of every gate at every stage, over all evaluations of the run."""
+    values: dict[int, dict[str, list[float]]] = {}
+    for row in gates:
+        values.setdefault(row.int("stage"), {}).setdefault(row["gate"], []).append(row.float("value"))
+    return {s: {g: np.sort(v) for g, v in by_gate.items()} for s, by_gate in values.items()}
+
+
+def _journey(
+    video: Row,
+    stages: list[Row],
+    gates: list[Row],
+    cohort: dict[int, dict[str, np.ndarray]],
+    sizes: dict[int, int],
+    ladder: list[Stage],
+) -> Journey:
+    vid = video["video_id"]
+    visits = []
+    for row in (r for r in stages if r["video_id"] == vid):
+        checks = tuple(
+            _check(g, cohort[row.int("stage")][g["gate"]])
+            for g in gates
+            if g["video_id"] == vid and g["batch"] == row["batch"]
+        )
+        stage = row.int("stage")
+        visits.append(
+            Visit(
+                stage,
+                row.int("pool"),
+                ladder[stage].window,
+                row.float("entered_min"),
+                row.float("evaluated_min"),
+                row.int("views"),
+                row["passed"] == "1",
+                checks,
+            )
+        )
+    reached = video.int("stage_reached")
+    if video["stop_reason"] == "in_progress" and reached >= 0:
+        entered = visits[-1].evaluated_min if visits else video.float("eligible_min")
+        served = video.int("views") - sum(v.views for v in visits)  # followers' trickle included
+        pool = ladder[reached]
+        visits.append(Visit(reached, pool.pool, pool.window, entered or 0.0, None, served, None, ()))
+    return Journey(video, tuple(visits), sizes)
+
+
+def _check(row: Row, values: np.ndarray) -> Check:
+    value = row.float("value")
+    threshold = row.float("threshold") if row["threshold"] else None
+    below = float(np.searchsorted(values, value, side="left")) / max(values.size - 1, 1)
+    return Check(row["gate"], value, threshold, min(below, 1.0))
