@@ -225,7 +225,7 @@ class Engine:
         column = np.floor(rng.random(n) * cre.niche_count[creators]).astype(np.int64)
         spread = spec.creators.video_spread
         videos = spec.videos
-        sound, trending = pick_sounds(videos, self.trends, self.env.now, n, rng)
+        sound, trending = pick_sounds(videos, self.trends, self.env.now, cre.trending_prob[creators], rng)
         flags = rng.random((3, n))
         spam = flags[0] < videos.spam_prob
         duplicate = (flags[1] < videos.duplicate_prob) & (len(cat) > 0)

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tiktok_sim import __version__
-from tiktok_sim.model.exposure import GATE_NAMES
+from tiktok_sim.model.exposure import GATE_NAMES, check_names
 from tiktok_sim.results import WATCH_BIN_WIDTH, RunResult
 from tiktok_sim.scenario.loader import scenario_sha256
+from tiktok_sim.scenario.schema import Stage
 from tiktok_sim.world.catalog import ACTIONS, A, Status
 
 if TYPE_CHECKING:
@@ -187,7 +188,12 @@ def funnel(result: RunResult) -> list[dict[str, int]]:
 
 
 def creator_figures(
-    views: np.ndarray, reached: np.ndarray, complete: np.ndarray, stages: int, followers: int, gained: int
+    views: np.ndarray,
+    reached: np.ndarray,
+    complete: np.ndarray,
+    missed: np.ndarray,
+    ladder: list[Stage],
+    follows: tuple[int, int],
 ) -> dict[str, float]:
     """One creator's headline figures: what a creator asks of their own videos.
 
@@ -195,16 +201,18 @@ def creator_figures(
         views: (n,) views of each of the creator's videos.
         reached: (n,) highest stage each entered (-1: never left review).
         complete: (n,) bool, each completed the ladder.
-        stages: the ladder's length.
-        followers: followers at the start of the run.
-        gained: followers gained during it.
+        missed: (n,) str the gates each missed at its last evaluation ("like;completion").
+        ladder: the stages.
+        follows: followers at the start of the run, and gained during it.
 
     Returns:
         ``videos``; ``pass_rate_stage_<k>`` (passed / entered, NaN if none entered);
         ``reach_pool_<k>`` for k >= 1 (share of the videos that entered pool k); mean and
-        median views; views per starting follower; followers gained.
+        median views; views per starting follower; followers gained; ``missed_<gate>``, the
+        share of videos stopped (or judged last) below each gate the ladder has.
     """
-    n = views.size
+    n, stages = views.size, len(ladder)
+    followers, gained = follows
     figures: dict[str, float] = {"videos": float(n)}
     for k in range(stages):
         entered = int((reached >= k).sum())
@@ -216,6 +224,9 @@ def creator_figures(
     figures["views_median"] = float(np.median(views)) if n else math.nan
     figures["views_per_follower"] = float(views.sum()) / max(followers, 1)
     figures["followers_gained"] = float(gained)
+    lists = [str(m).split(";") for m in missed]
+    for gate in dict.fromkeys(g for stage in ladder for g in check_names(stage)):
+        figures[f"missed_{gate}"] = sum(gate in m for m in lists) / n if n else math.nan
     return figures
 
 
@@ -229,9 +240,9 @@ def featured_figures(result: RunResult) -> dict[str, dict[str, float]]:
             v["views"][mine],
             v["stage_reached"][mine],
             v["stop_reason"][mine] == "ladder_complete",
-            len(result.scenario.ladder),
-            int(c["initial_followers"][cid]),
-            int(c["followers_gained"][cid]),
+            v["missed_gates"][mine],
+            result.scenario.ladder,
+            (int(c["initial_followers"][cid]), int(c["followers_gained"][cid])),
         )
     return out
 

@@ -7,8 +7,8 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from tiktok_sim.check.read import Malformed, Row
-from tiktok_sim.model.exposure import GATE_NAMES
-from tiktok_sim.scenario.schema import AbsoluteGate, Scenario, ScoreGate
+from tiktok_sim.model.exposure import GATE_NAMES, check_names
+from tiktok_sim.scenario.schema import Scenario
 
 WRITTEN_REL_TOL = 1e-5  # a float written to 6 significant digits is within half this of the engine's, relatively
 
@@ -65,16 +65,7 @@ def gate_log_problems(
 
 
 def _check_names(scenario: Scenario, stage: int) -> list[str]:
-    """The checks one evaluation at ``stage`` makes, in order: each threshold of an absolute gate, then others."""
-    if not 0 <= stage < len(scenario.ladder):
-        return []
-    names: list[str] = []
-    for gate in scenario.ladder[stage].gates:
-        if isinstance(gate, AbsoluteGate):
-            names += gate.thresholds()
-        else:
-            names.append("score" if isinstance(gate, ScoreGate) else "percentile")
-    return names
+    return check_names(scenario.ladder[stage]) if 0 <= stage < len(scenario.ladder) else []
 
 
 def _missed(row: Row) -> bool:

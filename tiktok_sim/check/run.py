@@ -15,7 +15,7 @@ from tiktok_sim.metrics import RATE_OF, REACH_TOP, TOP_SHARES, creator_figures, 
 from tiktok_sim.model.exposure import GATE_NAMES, MIN_HISTORY
 from tiktok_sim.output import CREATOR_COLUMNS, GATE_COLUMNS, REACH_COLUMNS, VIDEO_COLUMNS
 from tiktok_sim.scenario.loader import scenario_sha256
-from tiktok_sim.scenario.schema import AbsoluteGate, PercentileGate, RateName, Scenario, ScoreGate
+from tiktok_sim.scenario.schema import AbsoluteGate, PercentileGate, RateName, Scenario, ScoreGate, Stage
 
 RATE_COLUMNS = {"completion": "completions", "like": "likes", "comment": "comments", "share": "shares",
                 "follow": "follows"}  # fmt: skip
@@ -61,7 +61,7 @@ def _table_problems(root: Path, summary: RunSummary, scenario: Scenario) -> list
     problems += funnel_problems([row.model_dump() for row in summary.funnel], videos, "summary.json")
     problems += _ladder_funnel_problems(summary, scenario)
     problems += _creator_problems(creators, videos)
-    problems += _featured_problems(summary, videos, creators, len(scenario.ladder))
+    problems += _featured_problems(summary, videos, creators, scenario.ladder)
     problems += _reach_problems(reach, videos, creators)
     problems += _order_problems(stages)
     problems += _climb_problems(stages, videos, len(scenario.ladder))
@@ -135,7 +135,7 @@ def _summary_problems(summary: RunSummary, videos: list[Row], creators: list[Row
     return problems
 
 
-def _featured_problems(summary: RunSummary, videos: list[Row], creators: list[Row], stages: int) -> list[str]:
+def _featured_problems(summary: RunSummary, videos: list[Row], creators: list[Row], ladder: list[Stage]) -> list[str]:
     """summary.json's per-creator figures of every featured creator, recomputed from the tables."""
     expected = {}
     for creator in (c for c in creators if c["featured"] == "1"):
@@ -144,9 +144,9 @@ def _featured_problems(summary: RunSummary, videos: list[Row], creators: list[Ro
             np.array([v.int("views") for v in mine], dtype=np.int64),
             np.array([v.int("stage_reached") for v in mine], dtype=np.int64),
             np.array([v["stop_reason"] == "ladder_complete" for v in mine], dtype=bool),
-            stages,
-            creator.int("initial_followers"),
-            creator.int("followers_gained"),
+            np.array([v["missed_gates"] for v in mine], dtype=object),
+            ladder,
+            (creator.int("initial_followers"), creator.int("followers_gained")),
         )
         expected[creator["name"]] = {k: None if math.isnan(x) else round(x, 6) for k, x in figures.items()}
     if summary.featured != expected:

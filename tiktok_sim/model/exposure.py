@@ -45,6 +45,17 @@ class Verdict:
     thresholds: np.ndarray
 
 
+def check_names(stage: Stage) -> list[str]:
+    """The checks an evaluation at ``stage`` makes, in order: each threshold of an absolute gate, or the gate."""
+    names: list[str] = []
+    for gate in stage.gates:
+        if isinstance(gate, AbsoluteGate):
+            names += gate.thresholds()
+        else:
+            names.append("score" if isinstance(gate, ScoreGate) else "percentile")
+    return names
+
+
 def stage_rates(counts: np.ndarray, watched: np.ndarray, length_s: np.ndarray) -> dict[str, np.ndarray]:
     """What a gate can check, per video.
 

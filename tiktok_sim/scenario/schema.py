@@ -288,6 +288,9 @@ class Featured(Strict):
     video_length_s: Positive = Field(description="typical video length in seconds")
     quality: Prob = Field(description="production quality in [0, 1]")
     hook: Prob = Field(description="strength of the first seconds in [0, 1]")
+    trending_sound_prob: Prob | None = Field(
+        default=None, description="chance an upload uses a trending sound; default videos.trending_sound_prob"
+    )
 
 
 class Videos(Strict):

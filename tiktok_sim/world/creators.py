@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tiktok_sim.scenario.schema import LognormalLength, QuantileLength, Scenario
+from tiktok_sim.scenario.schema import Featured, LognormalLength, QuantileLength, Scenario
 from tiktok_sim.world.population import Population, language_index, region_shares
 
 
@@ -26,6 +26,7 @@ class Creators:
         posts_per_day: (n,) float32 mean uploads per day.
         post_hours: (n, 24) float64 probabilities of the local upload hour.
         length_median_s: (n,) float32, featured creators' typical length, NaN for the rest.
+        trending_prob: (n,) float64 chance an upload uses a trending sound.
     """
 
     names: list[str]
@@ -39,6 +40,7 @@ class Creators:
     posts_per_day: np.ndarray
     post_hours: np.ndarray
     length_median_s: np.ndarray
+    trending_prob: np.ndarray
 
     @property
     def count(self) -> int:
@@ -93,7 +95,15 @@ def build_creators(scenario: Scenario, rng: np.random.Generator) -> Creators:
         length_median_s=np.concatenate([[f.video_length_s for f in featured], np.full(n_syn, np.nan)]).astype(
             np.float32
         ),
+        trending_prob=np.array([_trending_prob(scenario, f) for f in featured] + [_trending_prob(scenario)] * n_syn),
     )
+
+
+def _trending_prob(scenario: Scenario, featured: Featured | None = None) -> float:
+    """A creator's chance of using a trending sound: their own if set, else every upload's."""
+    if featured is None or featured.trending_sound_prob is None:
+        return scenario.videos.trending_sound_prob
+    return featured.trending_sound_prob
 
 
 def initial_followers(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:

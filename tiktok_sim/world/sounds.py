@@ -66,13 +66,15 @@ def bucket_of(ids: np.ndarray, buckets: int) -> np.ndarray:
 
 
 def pick_sounds(
-    videos: Videos, trends: Trends, now: float, n: int, rng: np.random.Generator
+    videos: Videos, trends: Trends, now: float, prob: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """(n,) sounds for new uploads and whether each is trending.
 
-    Creators who use a trending sound ride the trends that are strong now.
+    Creators who use a trending sound (each upload with its creator's chance ``prob``)
+    ride the trends that are strong now.
     """
-    trending = (rng.random(n) < videos.trending_sound_prob) & (videos.trending_sounds > 0)
+    n = prob.size
+    trending = (rng.random(n) < prob) & (videos.trending_sounds > 0)
     trending |= videos.trending_sounds >= videos.sounds  # nothing else to use
     sound = rng.integers(min(videos.trending_sounds, videos.sounds - 1), videos.sounds, n)
     if trending.any():
