@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tiktok_sim import __version__
+from tiktok_sim.advise import OUTCOMES
 from tiktok_sim.check import check_results
 from tiktok_sim.errors import ScenarioError, TasksFailed
 from tiktok_sim.experiments import (
@@ -29,11 +31,12 @@ from tiktok_sim.experiments import (
     parse_vary,
     reach_bands,
     replicate,
+    run_tasks,
     summaries,
     sweep,
 )
 from tiktok_sim.outdir import Mode, OutputRefused, claim, read_manifest, staged
-from tiktok_sim.output import finite, summary_json, versions, write_outputs
+from tiktok_sim.output import atomic_write, finite, summary_json, versions, write_outputs
 from tiktok_sim.report import render_report
 from tiktok_sim.report.replications import reach_band_charts, replications_table, sweep_table
 from tiktok_sim.resources import available_memory, estimate, format_bytes, parse_size
@@ -450,6 +453,61 @@ def compare_command(
     click.echo(f"A = {file_a}, B = {file_b}; {reps} paired replications, root seed {root}")
     for row in rows:
         click.echo(in_words(row))
+
+
+@main.command()
+@scenario_options
+@click.option("--creator", required=True, help="The featured creator to advise (its name).")
+@click.option("--outcome", type=click.Choice(OUTCOMES), default="views_mean", show_default=True,
+              help="The creator figure the levers are ranked by.")  # fmt: skip
+@click.option("--reps", type=click.IntRange(min=2), help="Paired replications per lever [default: what fits --budget].")
+@click.option("--budget", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              help="Seconds to aim for when choosing --reps.")  # fmt: skip
+@click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: the scenario's, else drawn).")
+@executor_options
+@click.option("--json", "as_json", is_flag=True, help="Print the advice as JSON.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write it as JSON here.")
+def advise(
+    scenario_file: Path,
+    overrides: tuple[str, ...],
+    creator: str,
+    outcome: str,
+    reps: int | None,
+    budget: float,
+    seed: int | None,
+    executor: str,
+    workers: int | None,
+    scheduler: str | None,
+    as_json: bool,
+    out_file: Path | None,
+) -> None:
+    r"""Which of a featured creator's levers (hook, length, posting hours, ...) would help, ranked with 95% CIs.
+
+    \b
+    Example: tiktok-sim advise scenarios/quickstart.yaml --creator my_channel
+    """
+    from tiktok_sim.advise import advise as advise_creator
+    from tiktok_sim.advise import levers, plan_reps
+    from tiktok_sim.report.advice import advice_json, render_advice
+
+    scenario = _load(scenario_file, overrides)
+    root = seed if seed is not None else scenario.seed if scenario.seed is not None else draw_seed()
+    names = [f.name for f in scenario.featured]
+    if creator not in names:
+        raise click.BadParameter(f"expected a featured creator ({', '.join(names) or 'none in the scenario'}), "
+                                 f"found {creator!r}", param_hint="--creator")  # fmt: skip
+    cores = workers or (1 if executor == "serial" else os.cpu_count() or 1)
+    reps = reps or plan_reps(scenario, len(levers(scenario, names.index(creator))) + 1, budget, cores)
+    with _experiment(None, None, {}):
+        advice = advise_creator(scenario, creator, reps, root, outcome,
+                                lambda tasks: run_tasks(tasks, executor, workers, scheduler=scheduler))  # fmt: skip
+    document = finite({"root_seed": root, **advice_json(advice)})
+    if out_file is not None:
+        atomic_write(out_file, json.dumps(document, indent=2) + "\n")
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+        return
+    _console().print(render_advice(advice))
 
 
 @main.command()

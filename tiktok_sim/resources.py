@@ -13,6 +13,7 @@ from tiktok_sim.scenario.schema import Scenario
 
 BASE_BYTES = 220e6  # interpreter, libraries and compiled kernels, and the freed tick memory kept for reuse
 SECONDS_PER_IMPRESSION = 1 / 8.5e5  # measured by `make bench` on a 2-core machine
+SECONDS_PER_TICK = 0.015  # a tick's fixed cost (offer, tables, pools) whatever its size: it dominates small worlds
 TEMPORARY_ARRAYS = 30  # live 8-byte arrays over a tick's request candidates (drawn, scored, ranked, checked)
 CANDIDATES_PER_SLOT = 4.0  # a request's block: its slots plus a few regular, exploring and reserve draws
 
@@ -69,7 +70,9 @@ def estimate(scenario: Scenario) -> Estimate:
         BASE_BYTES + users.count * per_user + seen_words * 8 + edges * 8 * 3
         + videos * 1.3 * per_video + tick_bytes + reach_bytes
     )  # fmt: skip
-    return Estimate(impressions, videos, memory, impressions * SECONDS_PER_IMPRESSION + users.count * 5e-6)
+    ticks = scenario.run.duration / scenario.run.tick
+    seconds = impressions * SECONDS_PER_IMPRESSION + users.count * 5e-6 + ticks * SECONDS_PER_TICK
+    return Estimate(impressions, videos, memory, seconds)
 
 
 def available_memory() -> int:
