@@ -21,12 +21,15 @@ from scipy import stats
 from tiktok_sim import experiments
 from tiktok_sim.cli import main
 from tiktok_sim.experiments import (
+    Replications,
     compare,
     grid,
     in_words,
     interval,
+    is_rate,
     latin_hypercube,
     parse_vary,
+    rate_interval,
     reach_bands,
     replicate,
     run_tasks,
@@ -70,6 +73,43 @@ def test_interval_is_the_student_t_interval() -> None:
     assert mean == pytest.approx(5.2) and sd == pytest.approx(values.std(ddof=1))
     assert (lo, hi) == pytest.approx(expected)
     assert np.isnan(interval(np.array([1.0]))[2])
+
+
+def test_a_rate_near_zero_keeps_its_interval_inside_0_1() -> None:
+    values = np.array([0.0, 0.0, 0.1, 0.05, 0.0])  # a pass rate that is mostly zero
+    assert interval(values)[2] < 0  # the t-interval crosses zero
+    mean, sd, lo, hi = rate_interval(values)
+    assert (mean, sd) == pytest.approx(interval(values)[:2])
+    assert 0 < lo < mean < hi < 1  # lopsided, never below 0: the mean is above 0
+    summary = {
+        r["metric"]: r for r in Replications([1] * 5, {"pass_rate_stage_0": values, "impressions": values}).summary()
+    }
+    assert (summary["pass_rate_stage_0"]["ci_lo"], summary["pass_rate_stage_0"]["ci_hi"]) == pytest.approx((lo, hi))
+    assert float(summary["impressions"]["ci_lo"]) < 0  # counts keep the t-interval
+    assert rate_interval(np.zeros(4))[2:] == (0.0, 0.0) and np.isnan(rate_interval(np.array([0.2]))[2])
+
+
+def test_a_rate_interval_matches_the_t_interval_away_from_the_ends() -> None:
+    values = np.array([0.49, 0.5, 0.51, 0.52, 0.48])
+    assert rate_interval(values)[2:] == pytest.approx(interval(values)[2:], rel=0.002)
+
+
+def test_rate_intervals_cover_a_small_rate_at_their_level() -> None:
+    # 2,000 experiments of 5 replications; each replication's pass rate is 100 videos at a rate drawn
+    # around 3% (replications differ by more than binomial spread). Nominal 95%; the estimate's sd is 0.005.
+    rng = np.random.default_rng(3)
+    p, covered, t_covered = 0.03, 0, 0
+    for _ in range(2000):
+        values = rng.binomial(100, rng.beta(p * 30, (1 - p) * 30, 5)) / 100
+        covered += rate_interval(values)[2] <= p <= rate_interval(values)[3]
+        t_covered += interval(values)[2] <= p <= interval(values)[3]
+    assert covered / 2000 > 0.93 and t_covered / 2000 < covered / 2000
+
+
+def test_rates_are_marked() -> None:
+    rates = ["pass_rate_stage_0", "pass_rate_stage_6", "viewers_exploration_share", "viewers_top3_share_end"]
+    others = ["impressions", "views_gini", "viewers_entropy_end", "viewers_hides_per_1000", "median_views_me"]
+    assert all(is_rate(m) for m in rates) and not any(is_rate(m) for m in others)
 
 
 def test_unreached_stages_are_null_in_the_json() -> None:

@@ -46,6 +46,20 @@ VIEWER_METRICS: dict[str, tuple[str, ...]] = {
     "viewers_reports_per_1000": ("reports_per_1000",),
 }
 """Flat metric name -> path of its figure in ``RunResult.viewers`` (the summary's ``viewers`` block)."""
+PASS_RATE_PREFIX = "pass_rate_stage_"
+VIEWER_RATES = frozenset(
+    {"viewers_top3_share_start", "viewers_top3_share_end", "viewers_exploration_share",
+     "viewers_other_language_share", "viewers_personalized_share"}
+)  # fmt: skip
+"""Viewer figures that are shares of impressions or viewers (entropy, counts and per-1000 figures are not)."""
+
+
+def is_rate(metric: str) -> bool:
+    """Whether a metric is a proportion in [0, 1]: a stage's pass rate or a viewers share.
+
+    A rate's interval is :func:`rate_interval`, which stays inside [0, 1].
+    """
+    return metric.startswith(PASS_RATE_PREFIX) or metric in VIEWER_RATES
 
 
 def task_seed(root: int, scenario_index: int, replication: int) -> int:
@@ -96,7 +110,7 @@ def key_metrics(result: RunResult) -> dict[str, float]:
     }
     for row in funnel(result):
         rate = row["passed"] / row["entered"] if row["entered"] else math.nan
-        metrics[f"pass_rate_stage_{row['stage']}"] = rate
+        metrics[f"{PASS_RATE_PREFIX}{row['stage']}"] = rate
     hours = int(scenario.run.duration // 60)
     for cid in np.flatnonzero(result.creators_table["featured"]):
         mine = np.flatnonzero(result.videos["creator_id"] == cid)
@@ -164,13 +178,16 @@ class Replications:
     metrics: dict[str, np.ndarray]
 
     def summary(self) -> list[dict[str, float | str | int]]:
-        """One row per metric: mean, sd and a 95% t-interval over replications (NaNs dropped)."""
+        """One row per metric: mean, sd and a 95% interval over replications (NaNs dropped).
+
+        Rates (:func:`is_rate`) get :func:`rate_interval`, every other metric the t-interval.
+        """
         rows: list[dict[str, float | str | int]] = []
         for name, values in self.metrics.items():
             if name.startswith(REACH_PREFIX):
                 continue  # curves are drawn as bands, not tabulated
             finite = values[np.isfinite(values)]
-            mean, sd, lo, hi = interval(finite)
+            mean, sd, lo, hi = (rate_interval if is_rate(name) else interval)(finite)
             rows.append({"metric": name, "mean": mean, "sd": sd, "ci_lo": lo, "ci_hi": hi, "n": int(finite.size)})
         return rows
 
@@ -186,6 +203,32 @@ def interval(values: np.ndarray) -> tuple[float, float, float, float]:
     sd = float(values.std(ddof=1))
     half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * sd / math.sqrt(n)
     return mean, sd, mean - half, mean + half
+
+
+def rate_interval(values: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean, sample sd and a 95% interval inside [0, 1] for a proportion measured once per replication.
+
+    Each replication gives one rate, and replications differ by more than the binomial
+    spread of their counts would say (the world is drawn anew), so the spread between
+    replications is what the interval must carry. It is Wilson's score interval with the
+    effective number of trials that spread implies, n = p(1 - p) / var(mean), and Student's
+    t in place of z (Korn and Graubard, 1998): as wide as the t-interval near 0.5, and
+    lopsided instead of crossing 0 or 1 near the ends. Replications that all agree give
+    the point, as the t-interval does.
+    """
+    mean, sd, lo, hi = interval(values)
+    if not math.isfinite(sd) or sd == 0:
+        return mean, sd, lo, hi
+    t = float(stats.t.ppf(0.5 + CONFIDENCE / 2, values.size - 1))
+    return mean, sd, *wilson(mean, mean * (1 - mean) * values.size / sd**2, t)
+
+
+def wilson(p: float, n: float, z: float) -> tuple[float, float]:
+    """Wilson's score interval for a proportion ``p`` over ``n`` trials at quantile ``z``; always in [0, 1]."""
+    k = z * z / n
+    centre = (p + k / 2) / (1 + k)
+    half = z * math.sqrt(p * (1 - p) / n + k / (4 * n)) / (1 + k)
+    return max(0.0, centre - half), min(1.0, centre + half)  # the clamp only absorbs rounding
 
 
 Outcome = tuple[TaskOutput | None, str | None]
