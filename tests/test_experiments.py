@@ -24,12 +24,15 @@ from tiktok_sim.experiments import (
     Replications,
     compare,
     grid,
+    holm,
     in_words,
     interval,
     is_rate,
     latin_hypercube,
+    paired_row,
     parse_vary,
     rate_interval,
+    ratio_interval,
     reach_bands,
     replicate,
     run_tasks,
@@ -198,12 +201,65 @@ def test_comparing_a_scenario_with_itself_gives_exactly_zero(short: Scenario) ->
     assert in_words(rows["impressions"]).startswith("B does not clearly change impressions (+0%")
 
 
+def _row(**values: float) -> dict[str, float | str | int]:
+    return {"metric": "m", "diff": 1.0, "ci_lo": 0.5, "ci_hi": 1.5, "rel": 0.23, "rel_lo": 0.15, "rel_hi": 0.31,
+            "p_adj": 0.002, **values}  # fmt: skip
+
+
 def test_in_words() -> None:
-    up: dict[str, float | str | int] = {"metric": "m", "rel": 0.23, "rel_lo": 0.15, "rel_hi": 0.31}
-    assert in_words(up) == "B raises m by 23% (95% CI +15% to +31%)"
-    down: dict[str, float | str | int] = {"metric": "m", "rel": -0.1, "rel_lo": -0.2, "rel_hi": -0.05}
-    assert in_words(down) == "B lowers m by 10% (95% CI -20% to -5%)"
-    assert "not comparable" in in_words({"metric": "m", "rel": float("nan"), "rel_lo": 0.0, "rel_hi": 0.0})
+    assert in_words(_row()) == "B raises m by 23% (95% CI +15% to +31%, adjusted p 0.002)"
+    down = _row(diff=-1.0, rel=-0.1, rel_lo=-0.2, rel_hi=-0.05, p_adj=0.0001)
+    assert in_words(down) == "B lowers m by 10% (95% CI -20% to -5%, adjusted p < 0.001)"
+    # An interval clear of zero is not an effect once the adjustment for many metrics is made.
+    assert in_words(_row(p_adj=0.08)) == "B does not clearly change m (+23%, 95% CI +15% to +31%, adjusted p 0.08)"
+    assert "not comparable" in in_words(_row(diff=float("nan")))
+
+
+def test_holm_matches_hand_computed_values() -> None:
+    # Sorted: .005 x4 = .02, .01 x3 = .03, .03 x2 = .06, .04 x1 = .04 -> .06 (never below an earlier step).
+    adjusted = holm(np.array([0.01, np.nan, 0.04, 0.03, 0.005]))
+    np.testing.assert_allclose(adjusted, [0.03, np.nan, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(holm(np.array([0.5, 0.6])), [1.0, 1.0])  # capped at 1
+    assert holm(np.array([])).size == 0
+
+
+def test_a_base_near_zero_gives_a_difference_not_a_ratio() -> None:
+    a = np.array([0.0, 0.0, 0.01, 0.0, 0.0])  # A's interval reaches 0: B / A could be anything
+    b = np.array([0.05, 0.04, 0.06, 0.05, 0.03])
+    assert all(np.isnan(ratio_interval(a, b)))
+    row = {**paired_row("pass_rate_stage_2", a, b), "p_adj": 0.01}
+    assert float(row["p"]) < 0.001 and np.isnan(float(row["rel"]))
+    words = in_words(row)
+    assert words.startswith("B raises pass_rate_stage_2 by 0.044 (95% CI +0.0329 to +0.0551, adjusted p 0.01;")
+    assert words.endswith("a difference, not a ratio: A's mean is not clearly above zero)") and words.count("%") == 1
+
+
+def test_the_ratio_interval_agrees_with_the_paired_test_and_stays_above_minus_100_percent() -> None:
+    a = np.array([100.0, 40.0, 160.0, 90.0, 110.0])
+    b = np.array([20.0, 90.0, 10.0, 70.0, 30.0])
+    # Dividing B - A's interval by A's mean gives a drop of more than 100%, which a count cannot have.
+    assert interval(b - a)[2] / a.mean() < -1
+    rel, lo, hi = ratio_interval(a, b)
+    assert rel == pytest.approx(b.mean() / a.mean() - 1) and -1 <= lo < rel < hi
+    # At the ends of the interval the paired t-test of b - r a sits exactly on p = 0.05.
+    a, b = np.array([10.0, 12.0, 9.0, 11.0, 13.0]), np.array([12.0, 15.0, 10.0, 14.0, 15.0])
+    _, lo, hi = ratio_interval(a, b)
+    for end in (lo, hi):
+        assert stats.ttest_1samp(b - (1 + end) * a, 0.0).pvalue == pytest.approx(0.05)
+    assert ratio_interval(a, a) == pytest.approx((0.0, 0.0, 0.0))
+
+
+def test_ratio_intervals_cover_the_true_ratio_at_their_level() -> None:
+    # 2,000 paired experiments of 5 replications: A lognormal around 100, B = 1.3 A times paired noise
+    # of mean 1. Nominal 95%; the estimate's sd is 0.005.
+    rng = np.random.default_rng(5)
+    covered = 0
+    for _ in range(2000):
+        a = 100 * rng.lognormal(0, 0.3, 5)
+        b = 1.3 * a * rng.lognormal(-0.02, 0.2, 5)
+        _, lo, hi = ratio_interval(a, b)
+        covered += lo <= 0.3 <= hi
+    assert covered / 2000 > 0.92
 
 
 def test_cli_compare(tiny_file: Path, tmp_path: Path) -> None:
@@ -213,7 +269,9 @@ def test_cli_compare(tiny_file: Path, tmp_path: Path) -> None:
     args = ["compare", str(tiny_file), str(better), "--reps", "5", "--executor", "serial"]
     result = CliRunner().invoke(main, [*args, "--set", "run.duration=12h", "--seed", "4"])
     assert result.exit_code == 0, result.output
-    assert re.search(r"B raises median_views_me by \d+% \(95% CI \+\d+% to \+\d+%\)", result.output), result.output
+    assert re.search(r"B raises median_views_me by [\d,]+% \(95% CI \+[\d,]+% to \+[\d,]+%, adjusted p ", result.output)
+    tested = sum(line.startswith("B ") for line in result.output.splitlines())
+    assert result.output.splitlines()[-1].startswith(f"Holm-adjusted over {tested} metrics: an effect is declared")
     assert CliRunner().invoke(main, [*args[:3], "--reps", "1"]).exit_code == 2
 
 

@@ -24,6 +24,7 @@ from tiktok_sim.experiments import (
     compare,
     experiment_identity,
     grid,
+    holm_note,
     in_words,
     latin_hypercube,
     parse_vary,
@@ -445,11 +446,14 @@ def compare_command(
     with _experiment(None, None, {}):
         rows = compare(a, b, reps, root, executor, workers, scheduler)
     if as_json:
-        click.echo(json.dumps(finite({"root_seed": root, "reps": reps, "comparison": rows}), indent=2))
+        click.echo(
+            json.dumps(finite({"root_seed": root, "reps": reps, "adjustment": "holm", "comparison": rows}), indent=2)
+        )
         return
     click.echo(f"A = {file_a}, B = {file_b}; {reps} paired replications, root seed {root}")
     for row in rows:
         click.echo(in_words(row))
+    click.echo(holm_note(rows))
 
 
 @main.command()
