@@ -275,6 +275,17 @@ def test_cli_compare(tiny_file: Path, tmp_path: Path) -> None:
     assert CliRunner().invoke(main, [*args[:3], "--reps", "1"]).exit_code == 2
 
 
+def test_compare_takes_the_files_seed(tiny_file: Path, tmp_path: Path) -> None:
+    args = ["compare", str(tiny_file), str(tiny_file), "--reps", "2", "--executor", "serial", "--json"]
+    result = CliRunner().invoke(main, [*args, "--set", "run.duration=3h"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["root_seed"] == 11  # tiny.yaml's seed:, not a drawn one
+    other = tmp_path / "other.yaml"
+    other.write_text(f"extends: {tiny_file}\nseed: 12\n")
+    refused = CliRunner().invoke(main, ["compare", str(tiny_file), str(other)])
+    assert refused.exit_code == 2 and "A and B set different seeds (11 and 12): give --seed" in refused.output
+
+
 def test_shards_resume_and_failures(short: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = ShardStore(tmp_path)
     first = replicate(short, 3, root_seed=8, executor="serial", store=store)

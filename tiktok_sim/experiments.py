@@ -531,6 +531,18 @@ def summaries(
     return {"root_seed": root_seed, "reps": reps, "points": table}, rows
 
 
+def files_seed(a: Scenario, b: Scenario) -> int | None:
+    """The ``seed:`` the compared scenarios set (None if neither sets one).
+
+    Raises:
+        ValueError: if they set different seeds: their replications must share one root to be paired.
+    """
+    seeds = {s.seed for s in (a, b) if s.seed is not None}
+    if len(seeds) > 1:
+        raise ValueError(f"A and B set different seeds ({a.seed} and {b.seed}): give --seed for the root of both")
+    return seeds.pop() if seeds else None
+
+
 def compare(
     a: Scenario,
     b: Scenario,
