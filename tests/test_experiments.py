@@ -40,7 +40,7 @@ from tiktok_sim.experiments import (
     task_seed,
 )
 from tiktok_sim.output import finite
-from tiktok_sim.scenario import Scenario
+from tiktok_sim.scenario import Scenario, load_scenario
 from tiktok_sim.shards import ShardStore
 
 from .conftest import ROOT, SCENARIOS, TINY
@@ -161,11 +161,40 @@ def test_grid_is_the_cartesian_product_first_axis_slowest() -> None:
         (["a"], "expected key=v1,v2"),
         (["a="], "--vary a: expected at least one value"),
         (["a=1", "a=2"], "--vary a: expected each key once"),
+        (["a=[]"], "--vary a: expected at least one value"),
+        (["a=[1, [2"], r"--vary a: expected a YAML list of values such as \[\[6\], \[21\]\], found '\[1, \[2'"),
+        (["a=[2024-01-01]"], "--vary a: expected a YAML list"),
     ],
 )
 def test_empty_or_invalid_sweeps_are_rejected(items: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_vary(items)
+
+
+def test_vary_takes_a_yaml_list_whose_values_hold_commas(tiny_file: Path) -> None:
+    axes = parse_vary(["featured.0.post_hours=[[6], [21, 22]]", "topics=[[food, diy]]", "a= [0.1,x]"])
+    assert axes == [
+        ("featured.0.post_hours", ["[6]", "[21, 22]"]),
+        ("topics", ['["food", "diy"]']),
+        ("a", ["0.1", "x"]),
+    ]
+    args = [
+        "sweep",
+        str(tiny_file),
+        "--vary",
+        "featured.0.post_hours=[[6],[21]]",
+        "--reps",
+        "1",
+        "--executor",
+        "serial",
+    ]
+    result = CliRunner().invoke(main, [*args, "--json", "--set", "run.duration=3h"])
+    assert result.exit_code == 0, result.output
+    assert [p["featured.0.post_hours"] for p in json.loads(result.output)["points"]] == ["[6]", "[21]"]
+    placed = [("featured.0.post_hours=[21]", ("--vary", 0, 0))]
+    assert load_scenario(tiny_file, (), placed).featured[0].post_hours == [21]  # the value reaches the scenario
+    bad = CliRunner().invoke(main, ["sweep", str(tiny_file), "--vary", "featured.0.post_hours=[[6],[21]"])
+    assert bad.exit_code == 2 and "--vary featured.0.post_hours: expected a YAML list of values" in bad.output
 
 
 def test_sweep_points_are_seeded_by_identity(short: Scenario) -> None:

@@ -26,6 +26,7 @@ from tiktok_sim.output import VIDEO_COLUMNS
 from tiktok_sim.results import RunResult
 from tiktok_sim.scenario.loader import scenario_sha256
 from tiktok_sim.scenario.schema import Scenario
+from tiktok_sim.scenario.sweep import yaml_values
 from tiktok_sim.shards import ShardStore, metrics_of
 from tiktok_sim.simulate import simulate
 
@@ -408,22 +409,28 @@ def replicate(
 def parse_vary(items: tuple[str, ...] | list[str]) -> list[tuple[str, list[str]]]:
     """``key=v1,v2`` options as (key, values); values stay text, parsed later like ``--set``.
 
+    Values that start with ``[`` are one YAML list of values (``key=[[6], [21]]``), so a
+    value may be a list itself.
+
     Raises:
-        ValueError: for an empty sweep, a missing ``=``, an empty value list or a repeated key.
+        ValueError: for an empty sweep, a missing ``=``, an empty value list, a malformed
+            YAML list or a repeated key.
     """
     if not items:
         raise ValueError("expected at least one --vary key=v1,v2,..., found none")
     axes: list[tuple[str, list[str]]] = []
     for item in items:
-        key, sep, raw = item.partition("=")
-        values = [v.strip() for v in raw.split(",") if v.strip()]
-        if not sep or not key.strip():
+        name, sep, raw = item.partition("=")
+        key = name.strip()
+        if not sep or not key:
             raise ValueError(f"--vary: expected key=v1,v2,..., found {item!r}")
+        is_list = raw.strip().startswith("[")
+        values = yaml_values(key, raw) if is_list else [v.strip() for v in raw.split(",") if v.strip()]
         if not values:
-            raise ValueError(f"--vary {key.strip()}: expected at least one value, found none")
-        if key.strip() in (k for k, _ in axes):
-            raise ValueError(f"--vary {key.strip()}: expected each key once, found it again")
-        axes.append((key.strip(), values))
+            raise ValueError(f"--vary {key}: expected at least one value, found none")
+        if key in (k for k, _ in axes):
+            raise ValueError(f"--vary {key}: expected each key once, found it again")
+        axes.append((key, values))
     return axes
 
 
