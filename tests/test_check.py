@@ -10,9 +10,11 @@ import pytest
 
 from tiktok_sim import simulate
 from tiktok_sim.check import RATE_COLUMNS, WATCH_MEASURES, check_results
-from tiktok_sim.model.exposure import MIN_HISTORY
 from tiktok_sim.output import write_outputs
 from tiktok_sim.scenario import load_scenario
+from tiktok_sim.scenario.schema import PercentileGate
+
+WARMUP = PercentileGate(top=0.3).warmup  # the fixture's gate keeps the default warm-up
 
 
 def _written(tiny_file: Path, factory: pytest.TempPathFactory, name: str, gates: str) -> Path:
@@ -53,7 +55,7 @@ def _judged_late(rows: list[dict[str, str]], passed: str) -> dict[str, str]:
         if row["batch"] != batch:
             ranked, batch, in_batch = ranked + in_batch, row["batch"], 0
         if row["stage"] == "0":
-            if row["passed"] == passed and ranked >= MIN_HISTORY and row["views"] != "0":
+            if row["passed"] == passed and ranked >= WARMUP and row["views"] != "0":
                 return row
             in_batch += 1
     raise AssertionError(f"no late stage-0 row with passed={passed}")

@@ -21,12 +21,18 @@ from scipy import stats
 from tiktok_sim import experiments
 from tiktok_sim.cli import main
 from tiktok_sim.experiments import (
+    Replications,
     compare,
     grid,
+    holm,
     in_words,
     interval,
+    is_rate,
     latin_hypercube,
+    paired_row,
     parse_vary,
+    rate_interval,
+    ratio_interval,
     reach_bands,
     replicate,
     run_tasks,
@@ -34,7 +40,7 @@ from tiktok_sim.experiments import (
     task_seed,
 )
 from tiktok_sim.output import finite
-from tiktok_sim.scenario import Scenario
+from tiktok_sim.scenario import Scenario, load_scenario
 from tiktok_sim.shards import ShardStore
 
 from .conftest import ROOT, SCENARIOS, TINY
@@ -70,6 +76,43 @@ def test_interval_is_the_student_t_interval() -> None:
     assert mean == pytest.approx(5.2) and sd == pytest.approx(values.std(ddof=1))
     assert (lo, hi) == pytest.approx(expected)
     assert np.isnan(interval(np.array([1.0]))[2])
+
+
+def test_a_rate_near_zero_keeps_its_interval_inside_0_1() -> None:
+    values = np.array([0.0, 0.0, 0.1, 0.05, 0.0])  # a pass rate that is mostly zero
+    assert interval(values)[2] < 0  # the t-interval crosses zero
+    mean, sd, lo, hi = rate_interval(values)
+    assert (mean, sd) == pytest.approx(interval(values)[:2])
+    assert 0 < lo < mean < hi < 1  # lopsided, never below 0: the mean is above 0
+    summary = {
+        r["metric"]: r for r in Replications([1] * 5, {"pass_rate_stage_0": values, "impressions": values}).summary()
+    }
+    assert (summary["pass_rate_stage_0"]["ci_lo"], summary["pass_rate_stage_0"]["ci_hi"]) == pytest.approx((lo, hi))
+    assert float(summary["impressions"]["ci_lo"]) < 0  # counts keep the t-interval
+    assert rate_interval(np.zeros(4))[2:] == (0.0, 0.0) and np.isnan(rate_interval(np.array([0.2]))[2])
+
+
+def test_a_rate_interval_matches_the_t_interval_away_from_the_ends() -> None:
+    values = np.array([0.49, 0.5, 0.51, 0.52, 0.48])
+    assert rate_interval(values)[2:] == pytest.approx(interval(values)[2:], rel=0.002)
+
+
+def test_rate_intervals_cover_a_small_rate_at_their_level() -> None:
+    # 2,000 experiments of 5 replications; each replication's pass rate is 100 videos at a rate drawn
+    # around 3% (replications differ by more than binomial spread). Nominal 95%; the estimate's sd is 0.005.
+    rng = np.random.default_rng(3)
+    p, covered, t_covered = 0.03, 0, 0
+    for _ in range(2000):
+        values = rng.binomial(100, rng.beta(p * 30, (1 - p) * 30, 5)) / 100
+        covered += rate_interval(values)[2] <= p <= rate_interval(values)[3]
+        t_covered += interval(values)[2] <= p <= interval(values)[3]
+    assert covered / 2000 > 0.93 and t_covered / 2000 < covered / 2000
+
+
+def test_rates_are_marked() -> None:
+    rates = ["pass_rate_stage_0", "pass_rate_stage_6", "viewers_exploration_share", "viewers_top3_share_end"]
+    others = ["impressions", "views_gini", "viewers_entropy_end", "viewers_hides_per_1000", "median_views_me"]
+    assert all(is_rate(m) for m in rates) and not any(is_rate(m) for m in others)
 
 
 def test_unreached_stages_are_null_in_the_json() -> None:
@@ -118,11 +161,40 @@ def test_grid_is_the_cartesian_product_first_axis_slowest() -> None:
         (["a"], "expected key=v1,v2"),
         (["a="], "--vary a: expected at least one value"),
         (["a=1", "a=2"], "--vary a: expected each key once"),
+        (["a=[]"], "--vary a: expected at least one value"),
+        (["a=[1, [2"], r"--vary a: expected a YAML list of values such as \[\[6\], \[21\]\], found '\[1, \[2'"),
+        (["a=[2024-01-01]"], "--vary a: expected a YAML list"),
     ],
 )
 def test_empty_or_invalid_sweeps_are_rejected(items: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_vary(items)
+
+
+def test_vary_takes_a_yaml_list_whose_values_hold_commas(tiny_file: Path) -> None:
+    axes = parse_vary(["featured.0.post_hours=[[6], [21, 22]]", "topics=[[food, diy]]", "a= [0.1,x]"])
+    assert axes == [
+        ("featured.0.post_hours", ["[6]", "[21, 22]"]),
+        ("topics", ['["food", "diy"]']),
+        ("a", ["0.1", "x"]),
+    ]
+    args = [
+        "sweep",
+        str(tiny_file),
+        "--vary",
+        "featured.0.post_hours=[[6],[21]]",
+        "--reps",
+        "1",
+        "--executor",
+        "serial",
+    ]
+    result = CliRunner().invoke(main, [*args, "--json", "--set", "run.duration=3h"])
+    assert result.exit_code == 0, result.output
+    assert [p["featured.0.post_hours"] for p in json.loads(result.output)["points"]] == ["[6]", "[21]"]
+    placed = [("featured.0.post_hours=[21]", ("--vary", 0, 0))]
+    assert load_scenario(tiny_file, (), placed).featured[0].post_hours == [21]  # the value reaches the scenario
+    bad = CliRunner().invoke(main, ["sweep", str(tiny_file), "--vary", "featured.0.post_hours=[[6],[21]"])
+    assert bad.exit_code == 2 and "--vary featured.0.post_hours: expected a YAML list of values" in bad.output
 
 
 def test_sweep_points_are_seeded_by_identity(short: Scenario) -> None:
@@ -158,12 +230,65 @@ def test_comparing_a_scenario_with_itself_gives_exactly_zero(short: Scenario) ->
     assert in_words(rows["impressions"]).startswith("B does not clearly change impressions (+0%")
 
 
+def _row(**values: float) -> dict[str, float | str | int]:
+    return {"metric": "m", "diff": 1.0, "ci_lo": 0.5, "ci_hi": 1.5, "rel": 0.23, "rel_lo": 0.15, "rel_hi": 0.31,
+            "p_adj": 0.002, **values}  # fmt: skip
+
+
 def test_in_words() -> None:
-    up: dict[str, float | str | int] = {"metric": "m", "rel": 0.23, "rel_lo": 0.15, "rel_hi": 0.31}
-    assert in_words(up) == "B raises m by 23% (95% CI +15% to +31%)"
-    down: dict[str, float | str | int] = {"metric": "m", "rel": -0.1, "rel_lo": -0.2, "rel_hi": -0.05}
-    assert in_words(down) == "B lowers m by 10% (95% CI -20% to -5%)"
-    assert "not comparable" in in_words({"metric": "m", "rel": float("nan"), "rel_lo": 0.0, "rel_hi": 0.0})
+    assert in_words(_row()) == "B raises m by 23% (95% CI +15% to +31%, adjusted p 0.002)"
+    down = _row(diff=-1.0, rel=-0.1, rel_lo=-0.2, rel_hi=-0.05, p_adj=0.0001)
+    assert in_words(down) == "B lowers m by 10% (95% CI -20% to -5%, adjusted p < 0.001)"
+    # An interval clear of zero is not an effect once the adjustment for many metrics is made.
+    assert in_words(_row(p_adj=0.08)) == "B does not clearly change m (+23%, 95% CI +15% to +31%, adjusted p 0.08)"
+    assert "not comparable" in in_words(_row(diff=float("nan")))
+
+
+def test_holm_matches_hand_computed_values() -> None:
+    # Sorted: .005 x4 = .02, .01 x3 = .03, .03 x2 = .06, .04 x1 = .04 -> .06 (never below an earlier step).
+    adjusted = holm(np.array([0.01, np.nan, 0.04, 0.03, 0.005]))
+    np.testing.assert_allclose(adjusted, [0.03, np.nan, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(holm(np.array([0.5, 0.6])), [1.0, 1.0])  # capped at 1
+    assert holm(np.array([])).size == 0
+
+
+def test_a_base_near_zero_gives_a_difference_not_a_ratio() -> None:
+    a = np.array([0.0, 0.0, 0.01, 0.0, 0.0])  # A's interval reaches 0: B / A could be anything
+    b = np.array([0.05, 0.04, 0.06, 0.05, 0.03])
+    assert all(np.isnan(ratio_interval(a, b)))
+    row = {**paired_row("pass_rate_stage_2", a, b), "p_adj": 0.01}
+    assert float(row["p"]) < 0.001 and np.isnan(float(row["rel"]))
+    words = in_words(row)
+    assert words.startswith("B raises pass_rate_stage_2 by 0.044 (95% CI +0.0329 to +0.0551, adjusted p 0.01;")
+    assert words.endswith("a difference, not a ratio: A's mean is not clearly above zero)") and words.count("%") == 1
+
+
+def test_the_ratio_interval_agrees_with_the_paired_test_and_stays_above_minus_100_percent() -> None:
+    a = np.array([100.0, 40.0, 160.0, 90.0, 110.0])
+    b = np.array([20.0, 90.0, 10.0, 70.0, 30.0])
+    # Dividing B - A's interval by A's mean gives a drop of more than 100%, which a count cannot have.
+    assert interval(b - a)[2] / a.mean() < -1
+    rel, lo, hi = ratio_interval(a, b)
+    assert rel == pytest.approx(b.mean() / a.mean() - 1) and -1 <= lo < rel < hi
+    # At the ends of the interval the paired t-test of b - r a sits exactly on p = 0.05.
+    a, b = np.array([10.0, 12.0, 9.0, 11.0, 13.0]), np.array([12.0, 15.0, 10.0, 14.0, 15.0])
+    _, lo, hi = ratio_interval(a, b)
+    for end in (lo, hi):
+        assert stats.ttest_1samp(b - (1 + end) * a, 0.0).pvalue == pytest.approx(0.05)
+    assert ratio_interval(a, a) == pytest.approx((0.0, 0.0, 0.0))
+
+
+def test_ratio_intervals_cover_the_true_ratio_at_their_level() -> None:
+    # 2,000 paired experiments of 5 replications: A lognormal around 100, B = 1.3 A times paired noise
+    # of mean 1. Nominal 95%; the estimate's sd is 0.005.
+    rng = np.random.default_rng(5)
+    covered = 0
+    for _ in range(2000):
+        a = 100 * rng.lognormal(0, 0.3, 5)
+        b = 1.3 * a * rng.lognormal(-0.02, 0.2, 5)
+        _, lo, hi = ratio_interval(a, b)
+        covered += lo <= 0.3 <= hi
+    assert covered / 2000 > 0.92
 
 
 def test_cli_compare(tiny_file: Path, tmp_path: Path) -> None:
@@ -173,8 +298,21 @@ def test_cli_compare(tiny_file: Path, tmp_path: Path) -> None:
     args = ["compare", str(tiny_file), str(better), "--reps", "5", "--executor", "serial"]
     result = CliRunner().invoke(main, [*args, "--set", "run.duration=12h", "--seed", "4"])
     assert result.exit_code == 0, result.output
-    assert re.search(r"B raises median_views_me by \d+% \(95% CI \+\d+% to \+\d+%\)", result.output), result.output
+    assert re.search(r"B raises median_views_me by [\d,]+% \(95% CI \+[\d,]+% to \+[\d,]+%, adjusted p ", result.output)
+    tested = sum(line.startswith("B ") for line in result.output.splitlines())
+    assert result.output.splitlines()[-1].startswith(f"Holm-adjusted over {tested} metrics: an effect is declared")
     assert CliRunner().invoke(main, [*args[:3], "--reps", "1"]).exit_code == 2
+
+
+def test_compare_takes_the_files_seed(tiny_file: Path, tmp_path: Path) -> None:
+    args = ["compare", str(tiny_file), str(tiny_file), "--reps", "2", "--executor", "serial", "--json"]
+    result = CliRunner().invoke(main, [*args, "--set", "run.duration=3h"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["root_seed"] == 11  # tiny.yaml's seed:, not a drawn one
+    other = tmp_path / "other.yaml"
+    other.write_text(f"extends: {tiny_file}\nseed: 12\n")
+    refused = CliRunner().invoke(main, ["compare", str(tiny_file), str(other)])
+    assert refused.exit_code == 2 and "A and B set different seeds (11 and 12): give --seed" in refused.output
 
 
 def test_shards_resume_and_failures(short: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ from tiktok_sim.scenario import Scenario, load_scenario, scenario_sha256
 from tiktok_sim.scenario.durations import format_duration, parse_duration
 from tiktok_sim.scenario.loader import load_sweep
 from tiktok_sim.scenario.reference import defaults_yaml, dump_yaml
+from tiktok_sim.scenario.schema import AbsoluteGate, PercentileGate, ScoreGate
 
 from .conftest import SCENARIOS
 
@@ -47,6 +48,15 @@ def test_durations_render_in_the_largest_exact_unit() -> None:
 def test_defaults_file_is_generated_from_the_schema() -> None:
     assert (SCENARIOS / "defaults.yaml").read_text() == defaults_yaml()
     assert load_scenario(SCENARIOS / "defaults.yaml") == Scenario()
+
+
+def test_the_defaults_show_every_gate_type_and_key() -> None:
+    reference = defaults_yaml()
+    for gate in (AbsoluteGate, ScoreGate, PercentileGate):
+        kind = gate.model_fields["type"].default
+        assert f"type: {kind}" in reference, kind
+        assert all(f" {key}: " in reference for key in gate.model_fields), kind
+    assert "until the stage has `warmup` evaluations" in reference
 
 
 def test_every_default_key_has_a_comment() -> None:
@@ -86,6 +96,20 @@ def test_ladder_must_grow(tmp_path: Path) -> None:
     path = write(tmp_path, "ladder:\n  - {pool: 300, window: 1h}\n  - {pool: 200, window: 1h}\n")
     message = only_problem(path)
     assert message.startswith(f"{path}:1:1: ladder: expected a ladder that grows")
+
+
+@pytest.mark.parametrize(
+    ("gate", "expected"),
+    [
+        ("warmup: 0", "ladder.0.gates.0.warmup: expected greater than or equal to 1, found 0"),
+        ("history: 50, warmup: 60", "ladder.0.gates.0: warmup: expected at most history (50), found 60"),
+    ],
+)
+def test_a_percentile_gate_warm_up_is_range_checked(tmp_path: Path, gate: str, expected: str) -> None:
+    path = write(
+        tmp_path, f"ladder:\n  - pool: 10\n    window: 1h\n    gates: [{{type: percentile, top: 0.2, {gate}}}]\n"
+    )
+    assert expected in only_problem(path)
 
 
 def test_shares_must_sum_to_one(tmp_path: Path) -> None:

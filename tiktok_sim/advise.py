@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tiktok_sim.experiments import interval, run_tasks, task_seed
+from tiktok_sim.experiments import holm, interval, run_tasks, task_seed
 from tiktok_sim.model.exposure import check_names
 from tiktok_sim.resources import estimate
 from tiktok_sim.scenario.schema import Scenario
@@ -193,7 +193,7 @@ class _Measure:
             mean, _, lo, hi = interval(diff)
             p = _p_value(diff)
             found.append((lever, mean, lo, hi, p, self._relieves(rows)))
-        adjusted = holm([p for *_, p, _ in found])
+        adjusted = holm(np.array([p for *_, p, _ in found])).tolist()
         effects = [Effect(lever, m, lo, hi, q, r) for (lever, m, lo, hi, _, r), q in zip(found, adjusted, strict=True)]
         return sorted(effects, key=lambda e: -e.mean if math.isfinite(e.mean) else math.inf)
 
@@ -215,15 +215,3 @@ def _p_value(diff: np.ndarray) -> float:
     if diff.size < 2 or not np.any(diff != diff[0]):
         return 0.0 if diff.size >= 2 and diff[0] != 0 else 1.0
     return float(stats.ttest_1samp(diff, 0.0).pvalue)
-
-
-def holm(p_values: list[float]) -> list[float]:
-    """Holm step-down adjusted p-values, in the input's order."""
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
-    adjusted = [1.0] * m
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted

@@ -25,7 +25,9 @@ from tiktok_sim.experiments import (
     EXECUTORS,
     compare,
     experiment_identity,
+    files_seed,
     grid,
+    holm_note,
     in_words,
     latin_hypercube,
     parse_vary,
@@ -428,7 +430,7 @@ def _sweep_points(
 @click.argument("file_b", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a value in both scenarios.")
 @click.option("--reps", type=click.IntRange(min=2), default=5, show_default=True, help="Paired replications.")
-@click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: drawn and recorded).")
+@click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: the files' seed, else drawn).")
 @executor_options
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def compare_command(
@@ -444,15 +446,22 @@ def compare_command(
 ) -> None:
     """Compare B against A on key metrics: paired replications, differences with 95% CIs, in words."""
     a, b = _load(file_a, overrides), _load(file_b, overrides)
-    root = seed if seed is not None else draw_seed()
+    try:
+        given = seed if seed is not None else files_seed(a, b)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    root = given if given is not None else draw_seed()
     with _experiment(None, None, {}):
         rows = compare(a, b, reps, root, executor, workers, scheduler)
     if as_json:
-        click.echo(json.dumps(finite({"root_seed": root, "reps": reps, "comparison": rows}), indent=2))
+        click.echo(
+            json.dumps(finite({"root_seed": root, "reps": reps, "adjustment": "holm", "comparison": rows}), indent=2)
+        )
         return
     click.echo(f"A = {file_a}, B = {file_b}; {reps} paired replications, root seed {root}")
     for row in rows:
         click.echo(in_words(row))
+    click.echo(holm_note(rows))
 
 
 @main.command()

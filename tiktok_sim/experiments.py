@@ -26,6 +26,7 @@ from tiktok_sim.output import VIDEO_COLUMNS
 from tiktok_sim.results import RunResult
 from tiktok_sim.scenario.loader import scenario_sha256
 from tiktok_sim.scenario.schema import Scenario
+from tiktok_sim.scenario.sweep import yaml_values
 from tiktok_sim.shards import ShardStore, metrics_of
 from tiktok_sim.simulate import simulate
 
@@ -46,6 +47,23 @@ VIEWER_METRICS: dict[str, tuple[str, ...]] = {
     "viewers_reports_per_1000": ("reports_per_1000",),
 }
 """Flat metric name -> path of its figure in ``RunResult.viewers`` (the summary's ``viewers`` block)."""
+PASS_RATE_PREFIX = "pass_rate_stage_"
+VIEWER_RATES = frozenset(
+    {"viewers_top3_share_start", "viewers_top3_share_end", "viewers_exploration_share",
+     "viewers_other_language_share", "viewers_personalized_share"}
+)  # fmt: skip
+"""Viewer figures that are shares of impressions or viewers (entropy, counts and per-1000 figures are not)."""
+
+
+def is_rate(metric: str) -> bool:
+    """Whether a metric is a proportion in [0, 1].
+
+    That is a stage's pass rate, a viewers share, or a creator's share of videos reaching a
+    pool or missing a gate.
+
+    A rate's interval is :func:`rate_interval`, which stays inside [0, 1].
+    """
+    return metric.startswith((PASS_RATE_PREFIX, "reach_pool_", "missed_")) or metric in VIEWER_RATES
 
 
 def task_seed(root: int, scenario_index: int, replication: int) -> int:
@@ -96,7 +114,7 @@ def key_metrics(result: RunResult) -> dict[str, float]:
     }
     for row in funnel(result):
         rate = row["passed"] / row["entered"] if row["entered"] else math.nan
-        metrics[f"pass_rate_stage_{row['stage']}"] = rate
+        metrics[f"{PASS_RATE_PREFIX}{row['stage']}"] = rate
     hours = int(scenario.run.duration // 60)
     for name, figures in featured_figures(result).items():
         # views_median is already there as median_views_<name>
@@ -167,13 +185,16 @@ class Replications:
     metrics: dict[str, np.ndarray]
 
     def summary(self) -> list[dict[str, float | str | int]]:
-        """One row per metric: mean, sd and a 95% t-interval over replications (NaNs dropped)."""
+        """One row per metric: mean, sd and a 95% interval over replications (NaNs dropped).
+
+        Rates (:func:`is_rate`) get :func:`rate_interval`, every other metric the t-interval.
+        """
         rows: list[dict[str, float | str | int]] = []
         for name, values in self.metrics.items():
             if name.startswith(REACH_PREFIX):
                 continue  # curves are drawn as bands, not tabulated
             finite = values[np.isfinite(values)]
-            mean, sd, lo, hi = interval(finite)
+            mean, sd, lo, hi = (rate_interval if is_rate(name) else interval)(finite)
             rows.append({"metric": name, "mean": mean, "sd": sd, "ci_lo": lo, "ci_hi": hi, "n": int(finite.size)})
         return rows
 
@@ -189,6 +210,32 @@ def interval(values: np.ndarray) -> tuple[float, float, float, float]:
     sd = float(values.std(ddof=1))
     half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * sd / math.sqrt(n)
     return mean, sd, mean - half, mean + half
+
+
+def rate_interval(values: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean, sample sd and a 95% interval inside [0, 1] for a proportion measured once per replication.
+
+    Each replication gives one rate, and replications differ by more than the binomial
+    spread of their counts would say (the world is drawn anew), so the spread between
+    replications is what the interval must carry. It is Wilson's score interval with the
+    effective number of trials that spread implies, n = p(1 - p) / var(mean), and Student's
+    t in place of z (Korn and Graubard, 1998): as wide as the t-interval near 0.5, and
+    lopsided instead of crossing 0 or 1 near the ends. Replications that all agree give
+    the point, as the t-interval does.
+    """
+    mean, sd, lo, hi = interval(values)
+    if not math.isfinite(sd) or sd == 0:
+        return mean, sd, lo, hi
+    t = float(stats.t.ppf(0.5 + CONFIDENCE / 2, values.size - 1))
+    return mean, sd, *wilson(mean, mean * (1 - mean) * values.size / sd**2, t)
+
+
+def wilson(p: float, n: float, z: float) -> tuple[float, float]:
+    """Wilson's score interval for a proportion ``p`` over ``n`` trials at quantile ``z``; always in [0, 1]."""
+    k = z * z / n
+    centre = (p + k / 2) / (1 + k)
+    half = z * math.sqrt(p * (1 - p) / n + k / (4 * n)) / (1 + k)
+    return max(0.0, centre - half), min(1.0, centre + half)  # the clamp only absorbs rounding
 
 
 Outcome = tuple[TaskOutput | None, str | None]
@@ -368,22 +415,28 @@ def replicate(
 def parse_vary(items: tuple[str, ...] | list[str]) -> list[tuple[str, list[str]]]:
     """``key=v1,v2`` options as (key, values); values stay text, parsed later like ``--set``.
 
+    Values that start with ``[`` are one YAML list of values (``key=[[6], [21]]``), so a
+    value may be a list itself.
+
     Raises:
-        ValueError: for an empty sweep, a missing ``=``, an empty value list or a repeated key.
+        ValueError: for an empty sweep, a missing ``=``, an empty value list, a malformed
+            YAML list or a repeated key.
     """
     if not items:
         raise ValueError("expected at least one --vary key=v1,v2,..., found none")
     axes: list[tuple[str, list[str]]] = []
     for item in items:
-        key, sep, raw = item.partition("=")
-        values = [v.strip() for v in raw.split(",") if v.strip()]
-        if not sep or not key.strip():
+        name, sep, raw = item.partition("=")
+        key = name.strip()
+        if not sep or not key:
             raise ValueError(f"--vary: expected key=v1,v2,..., found {item!r}")
+        is_list = raw.strip().startswith("[")
+        values = yaml_values(key, raw) if is_list else [v.strip() for v in raw.split(",") if v.strip()]
         if not values:
-            raise ValueError(f"--vary {key.strip()}: expected at least one value, found none")
-        if key.strip() in (k for k, _ in axes):
-            raise ValueError(f"--vary {key.strip()}: expected each key once, found it again")
-        axes.append((key.strip(), values))
+            raise ValueError(f"--vary {key}: expected at least one value, found none")
+        if key in (k for k, _ in axes):
+            raise ValueError(f"--vary {key}: expected each key once, found it again")
+        axes.append((key, values))
     return axes
 
 
@@ -491,6 +544,18 @@ def summaries(
     return {"root_seed": root_seed, "reps": reps, "points": table}, rows
 
 
+def files_seed(a: Scenario, b: Scenario) -> int | None:
+    """The ``seed:`` the compared scenarios set (None if neither sets one).
+
+    Raises:
+        ValueError: if they set different seeds: their replications must share one root to be paired.
+    """
+    seeds = {s.seed for s in (a, b) if s.seed is not None}
+    if len(seeds) > 1:
+        raise ValueError(f"A and B set different seeds ({a.seed} and {b.seed}): give --seed for the root of both")
+    return seeds.pop() if seeds else None
+
+
 def compare(
     a: Scenario,
     b: Scenario,
@@ -500,51 +565,135 @@ def compare(
     workers: int | None = None,
     scheduler: str | None = None,
 ) -> list[dict[str, float | str | int]]:
-    """B against A on every key metric, paired on common random numbers.
+    """B against A on every key metric, paired on common random numbers, Holm-adjusted.
 
     Replication ``r`` of A and of B use the same seed, so whatever the two scenarios
     share (population, creators, schedules) is drawn identically and the differences
-    are paired. Each row: both means, the mean difference B - A with its 95% paired-t
-    interval, and the same relative to A's mean.
+    are paired. Each row is :func:`paired_row`'s, plus ``p_adj``: its p-value adjusted
+    by :func:`holm` over every metric that has one, since they are all judged at once.
     """
     if reps < 2:
         raise ValueError(f"reps must be at least 2 for an interval, found {reps}")
     seeds = [task_seed(root_seed, 0, r) for r in range(reps)]
     rows = run_tasks([(a, s) for s in seeds] + [(b, s) for s in seeds], executor, workers, scheduler=scheduler)
     first, second = gather(seeds, rows[:reps]), gather(seeds, rows[reps:])
-    out: list[dict[str, float | str | int]] = []
-    for name, values_a in first.metrics.items():
-        if name.startswith(REACH_PREFIX):
-            continue
-        values_b = second.metrics.get(name, np.full(reps, math.nan))
-        paired = np.isfinite(values_a) & np.isfinite(values_b)
-        mean_d, _, lo, hi = interval(values_b[paired] - values_a[paired])
-        base = float(values_a[paired].mean()) if paired.any() else math.nan
-        scale = base if base else math.nan
-        out.append(
-            {
-                "metric": name,
-                "a_mean": base,
-                "b_mean": float(values_b[paired].mean()) if paired.any() else math.nan,
-                "diff": mean_d,
-                "ci_lo": lo,
-                "ci_hi": hi,
-                "rel": mean_d / scale,
-                "rel_lo": lo / scale,
-                "rel_hi": hi / scale,
-                "n": int(paired.sum()),
-            }
-        )
+    out = [
+        paired_row(name, values_a, second.metrics.get(name, np.full(reps, math.nan)))
+        for name, values_a in first.metrics.items()
+        if not name.startswith(REACH_PREFIX)
+    ]
+    for row, p_adj in zip(out, holm(np.array([float(row["p"]) for row in out])), strict=True):
+        row["p_adj"] = float(p_adj)
     return out
 
 
+def paired_row(name: str, values_a: np.ndarray, values_b: np.ndarray) -> dict[str, float | str | int]:
+    """One metric of a paired comparison (replications where either is undefined are dropped).
+
+    The row holds both means; the mean difference B - A with its 95% paired-t interval and
+    two-sided p-value ``p``; and the relative change B / A - 1 with its
+    :func:`ratio_interval` (NaN where a ratio says nothing).
+    """
+    paired = np.isfinite(values_a) & np.isfinite(values_b)
+    a, b = values_a[paired], values_b[paired]
+    diff, sd, lo, hi = interval(b - a)
+    rel, rel_lo, rel_hi = ratio_interval(a, b)
+    return {
+        "metric": name,
+        "a_mean": float(a.mean()) if a.size else math.nan,
+        "b_mean": float(b.mean()) if b.size else math.nan,
+        "diff": diff,
+        "ci_lo": lo,
+        "ci_hi": hi,
+        "p": _p_value(diff, sd, a.size),
+        "rel": rel,
+        "rel_lo": rel_lo,
+        "rel_hi": rel_hi,
+        "n": int(a.size),
+    }
+
+
+def ratio_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """B's mean over A's, minus 1, with its 95% Fieller interval, from paired replications.
+
+    Fieller's interval holds every ratio r for which a paired t-test would not reject a
+    zero mean of b - r a. So it excludes 0% exactly when the paired t-interval of B - A
+    excludes 0, and, unlike that interval divided by A's mean, it carries the uncertainty
+    in A's mean. It is finite only when A's mean is clearly above zero (its own 95%
+    interval is clear of 0); otherwise the ratio could be anything, and all three are NaN:
+    report the difference instead. Metrics are never negative, so it stops at -100%.
+    """
+    undefined = (math.nan,) * 3
+    if a.size < 2:
+        return undefined
+    q = float(stats.t.ppf(0.5 + CONFIDENCE / 2, a.size - 1)) ** 2 / a.size
+    (var_a, cov), (_, var_b) = np.cov(a, b)
+    mean_a, mean_b = float(a.mean()), float(b.mean())
+    # The ends solve (mean_b - r mean_a)^2 = q var(b - r a), a quadratic in r: lead r^2 - 2 half r + last = 0.
+    lead, half, last = mean_a**2 - q * var_a, mean_a * mean_b - q * cov, mean_b**2 - q * var_b
+    if not (mean_a > 0 and lead > 0):  # lead > 0: A's interval is clear of 0, so the set is bounded
+        return undefined
+    root = math.sqrt(max(half * half - lead * last, 0.0))  # never below 0 but for rounding: r = B / A solves it
+    return mean_b / mean_a - 1, max((half - root) / lead, 0.0) - 1, (half + root) / lead - 1
+
+
+def _p_value(mean: float, sd: float, n: int) -> float:
+    """Two-sided one-sample t-test p-value of ``mean`` (sample sd ``sd`` over ``n``) against zero.
+
+    Replications that agree exactly (sd 0) give 1 for no change and 0 for any change.
+    """
+    if n < 2 or not math.isfinite(sd):
+        return math.nan
+    if sd == 0:
+        return 1.0 if mean == 0 else 0.0
+    return float(2 * stats.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment of p-values tested together (NaN stays NaN and is not counted).
+
+    The k-th smallest of m p-values is multiplied by m - k + 1, and adjusted values never
+    decrease in that order; declaring only adjusted p < 0.05 keeps the chance of any false
+    effect among the m below 5%.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.full(p.shape, math.nan)
+    order = np.flatnonzero(np.isfinite(p))
+    order = order[np.argsort(p[order], kind="stable")]
+    steps = order.size - np.arange(order.size)
+    adjusted[order] = np.minimum(np.maximum.accumulate(steps * p[order]), 1.0)
+    return adjusted
+
+
+ALPHA = 0.05
+"""An effect is declared when its Holm-adjusted p-value is below this."""
+
+
 def in_words(row: dict[str, float | str | int]) -> str:
-    """E.g. "B raises views_gini by 23% (95% CI 15% to 31%)"."""
-    rel, lo, hi = (float(row[k]) for k in ("rel", "rel_lo", "rel_hi"))
-    if not all(math.isfinite(x) for x in (rel, lo, hi)):
-        return f"{row['metric']}: not comparable (undefined in A or B)"
-    if lo <= 0 <= hi:
-        verb = "does not clearly change"
-        return f"B {verb} {row['metric']} ({rel:+.0%}, 95% CI {lo:+.0%} to {hi:+.0%})"
-    verb = "raises" if rel > 0 else "lowers"
-    return f"B {verb} {row['metric']} by {abs(rel):.0%} (95% CI {lo:+.0%} to {hi:+.0%})"
+    """E.g. "B raises views_gini by 23% (95% CI +15% to +31%, adjusted p 0.002)".
+
+    The change is relative where :func:`ratio_interval` gives a ratio, else absolute with
+    the reason. An effect is declared only if its adjusted p-value is below :data:`ALPHA`.
+    """
+    metric, diff, p_adj = row["metric"], float(row["diff"]), float(row["p_adj"])
+    if not (math.isfinite(diff) and math.isfinite(float(row["ci_lo"]))):
+        return f"{metric}: not comparable (undefined in A or B)"
+    rel = float(row["rel"])
+    if math.isfinite(rel):
+        size, ci, why = f"{rel:+,.0%}", f"95% CI {float(row['rel_lo']):+,.0%} to {float(row['rel_hi']):+,.0%}", ""
+    else:
+        size, ci = f"{diff:+.3g}", f"95% CI {float(row['ci_lo']):+.3g} to {float(row['ci_hi']):+.3g}"
+        why = "; a difference, not a ratio: A's mean is not clearly above zero"
+    p = f"adjusted p {p_adj:.2g}" if p_adj >= 0.001 else "adjusted p < 0.001"
+    if not p_adj < ALPHA:
+        return f"B does not clearly change {metric} ({size}, {ci}, {p}{why})"
+    return f"B {'raises' if diff > 0 else 'lowers'} {metric} by {size.lstrip('+-')} ({ci}, {p}{why})"
+
+
+def holm_note(rows: list[dict[str, float | str | int]]) -> str:
+    """The one line saying how many metrics the adjustment covered."""
+    tested = sum(math.isfinite(float(row["p"])) for row in rows)
+    return (
+        f"Holm-adjusted over {tested} metrics: an effect is declared only where its adjusted p < {ALPHA:g} "
+        "(each interval is its own metric's 95% CI)."
+    )

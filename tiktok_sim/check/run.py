@@ -12,7 +12,7 @@ import numpy as np
 from tiktok_sim.check.gates import gate_log_problems
 from tiktok_sim.check.read import Malformed, Row, RunManifest, RunSummary, read_json, read_table, shaped
 from tiktok_sim.metrics import RATE_OF, REACH_TOP, TOP_SHARES, creator_figures, gini, top_share
-from tiktok_sim.model.exposure import GATE_NAMES, MIN_HISTORY
+from tiktok_sim.model.exposure import GATE_NAMES
 from tiktok_sim.output import CREATOR_COLUMNS, GATE_COLUMNS, REACH_COLUMNS, VIDEO_COLUMNS
 from tiktok_sim.scenario.loader import scenario_sha256
 from tiktok_sim.scenario.schema import AbsoluteGate, PercentileGate, RateName, Scenario, ScoreGate, Stage
@@ -304,7 +304,7 @@ def _gate_problems(scenario: Scenario, stages: list[Row]) -> list[str]:
         for g, gate in enumerate(gates):
             if isinstance(gate, PercentileGate) and "batch" in batch[0]:
                 scores = recent.get((stage, g), [])
-                cutoff[g] = float(np.quantile(scores, 1.0 - gate.top)) if len(scores) >= MIN_HISTORY else -np.inf
+                cutoff[g] = float(np.quantile(scores, 1.0 - gate.top)) if len(scores) >= gate.warmup else -np.inf
                 recent[(stage, g)] = (scores + [_score(r, gate.weights) for r in rates])[-gate.history :]
         for row, r in zip(batch, rates, strict=True):
             if row.get("passed") != "1":

@@ -19,7 +19,6 @@ RATE_COLUMNS = {
 GATE_NAMES = (*RATE_COLUMNS, "score", "percentile", "no_audience", "avg_watched", "watch_time")
 """Failure codes: index into this tuple; -1 means passed."""
 GATE_CODE = {name: i for i, name in enumerate(GATE_NAMES)}
-MIN_HISTORY = 10  # a percentile gate passes everything until it has this many evaluations to rank against
 
 
 @dataclass(frozen=True)
@@ -88,10 +87,10 @@ class ScoreHistory:
         """Start empty."""
         self._rings: dict[tuple[int, int], list[np.ndarray]] = {}
 
-    def threshold(self, key: tuple[int, int], top: float) -> float:
-        """Score needed to be in the top share of the recent history (-inf while too short)."""
+    def threshold(self, key: tuple[int, int], top: float, warmup: int) -> float:
+        """Score needed to be in the top share of the recent history (-inf until it holds ``warmup`` scores)."""
         ring = self._rings.get(key)
-        if not ring or ring[0].size < MIN_HISTORY:
+        if not ring or ring[0].size < warmup:
             return -np.inf
         return float(np.quantile(ring[0], 1.0 - top))
 
@@ -147,7 +146,7 @@ def evaluate(
             check(GATE_CODE["score"], weighted_score(rates, gate.weights), gate.min)
         elif isinstance(gate, PercentileGate):
             scores = weighted_score(rates, gate.weights)
-            check(GATE_CODE["percentile"], scores, history.threshold((stage_index, g), gate.top))
+            check(GATE_CODE["percentile"], scores, history.threshold((stage_index, g), gate.top, gate.warmup))
             history.push((stage_index, g), scores, gate.history)
 
     empty = counts[:, A["views"]] == 0

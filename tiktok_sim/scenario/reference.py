@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tiktok_sim.scenario.schema import Scenario
+from tiktok_sim.scenario.schema import PercentileGate, Scenario, ScoreGate
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _RESERVED = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"}
@@ -34,6 +34,25 @@ FEATURED_EXAMPLE = """\
 """
 
 
+GATES_NOTE = """\
+# Gate types: a stage's `gates` may mix them, and a video must pass all of them.
+# Absolute and score gates judge every video on its own rates from the first evaluation;
+# a percentile gate ranks a video against the stage's recent ones, and passes every video
+# until the stage has `warmup` evaluations to rank against. The default ladder uses absolute
+# gates only; the other two, with example values for `min` and `top`, are:
+"""
+GATE_EXAMPLES = (ScoreGate(min=0.7), PercentileGate(top=0.2))
+
+
+def _gate_examples(pad: str) -> list[str]:
+    """The gate types the default ladder does not use, every key commented out, generated from the schema."""
+    lines = [pad + line for line in GATES_NOTE.splitlines()]
+    for gate in GATE_EXAMPLES:
+        first, *rest = _emit(gate, 0, comments=True)
+        lines += [f"{pad}#   - {first}", *(f"{pad}#     {line}" for line in rest)]
+    return lines
+
+
 def _scalar(value: Any) -> str:
     if isinstance(value, str):
         return value if _PLAIN.match(value) and value.lower() not in _RESERVED else json.dumps(value)
@@ -57,6 +76,8 @@ def _emit(model: BaseModel, indent: int, comments: bool) -> list[str]:
                 body = _emit(item, indent + 4, comments and i == 0)
                 body[0] = f"{pad}  - {body[0].lstrip()}"
                 lines += body
+            if name == "ladder" and comments:
+                lines += _gate_examples(pad)
         elif isinstance(value, list) and not value and name == "featured" and comments:
             lines.append(f"{pad}{name}: []{note}")
             lines += [pad + line for line in FEATURED_EXAMPLE.splitlines()]

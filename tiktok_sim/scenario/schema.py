@@ -387,7 +387,7 @@ class Engagement(Strict):
 
 
 class AbsoluteGate(Strict):
-    """Fixed minimum rates per impression at this stage."""
+    """Fixed minimum rates per impression at this stage; judges every video from the first (no warm-up)."""
 
     type: Literal["absolute"] = Field(default="absolute", description="kind of gate")
     completion: Prob | None = Field(default=None, description="minimum completion rate")
@@ -410,7 +410,7 @@ def _default_score_weights() -> dict[RateName, float]:
 
 
 class ScoreGate(Strict):
-    """A weighted sum of the stage's rates must reach a minimum."""
+    """A weighted sum of the stage's rates must reach a minimum; judges every video from the first (no warm-up)."""
 
     type: Literal["score"] = Field(default="score", description="kind of gate")
     weights: dict[RateName, float] = Field(default_factory=_default_score_weights, description="weight of each rate")
@@ -418,14 +418,26 @@ class ScoreGate(Strict):
 
 
 class PercentileGate(Strict):
-    """Relative gate: the score must be in the top share of recent videos at this stage."""
+    """Relative gate: the score must be in the top share of recent videos at this stage.
+
+    Until the stage has ``warmup`` earlier evaluations to rank against, every video passes it.
+    """
 
     type: Literal["percentile"] = Field(default="percentile", description="kind of gate")
     top: Share = Field(description="share of recently evaluated videos that pass, e.g. 0.2")
     weights: dict[RateName, float] = Field(
         default_factory=_default_score_weights, description="weight of each rate in the score"
     )
-    history: int = Field(default=200, ge=10, description="recent evaluations compared against")
+    history: int = Field(default=200, ge=1, description="recent evaluations compared against")
+    warmup: int = Field(
+        default=10, ge=1, description="evaluations needed before it ranks: until then every video passes"
+    )
+
+    @model_validator(mode="after")
+    def _warmup_within_history(self) -> PercentileGate:
+        if self.warmup > self.history:
+            raise ValueError(f"warmup: expected at most history ({self.history}), found {self.warmup}")
+        return self
 
 
 Gate = Annotated[AbsoluteGate | ScoreGate | PercentileGate, Field(discriminator="type")]

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import Discriminator, Field, Tag, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from tiktok_sim.scenario.schema import Strict
 
@@ -92,6 +94,22 @@ def plan(block: SweepBlock, origins: dict[str, Origin]) -> SweepPlan:
         else:
             axes.append((key, [_as_text(v) for v in values]))
     return SweepPlan(axes, origins, block.sample, block.reps)
+
+
+def yaml_values(key: str, text: str) -> list[str]:
+    """The values of ``--vary key=[v1, v2]``: a YAML list, so a value may hold commas (``[[6], [21]]``).
+
+    Raises:
+        ValueError: if ``text`` is not a YAML list of plain values.
+    """
+    try:
+        values = YAML(typ="safe", pure=True).load(text)
+        texts = [_as_text(v) for v in values] if isinstance(values, list) else None
+    except (YAMLError, TypeError):  # TypeError: a value JSON cannot write, such as a date
+        texts = None
+    if texts is None:
+        raise ValueError(f"--vary {key}: expected a YAML list of values such as [[6], [21]], found {text.strip()!r}")
+    return texts
 
 
 def _as_text(value: Any) -> str:
