@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tiktok_sim.advise import with_updates
 from tiktok_sim.check import check_results
 from tiktok_sim.cli import main
 from tiktok_sim.explain import ExplainError, explain_journeys
@@ -19,6 +20,8 @@ from tiktok_sim.metrics import featured_figures
 from tiktok_sim.output import write_outputs
 from tiktok_sim.report.bottleneck import bottleneck
 from tiktok_sim.results import RunResult
+from tiktok_sim.scenario import Scenario
+from tiktok_sim.simulate import simulate
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +122,16 @@ def test_featured_figures_count_the_creators_videos(tiny_result: RunResult, save
     manifest["files"]["summary.json"] = hashlib.sha256((tampered / "summary.json").read_bytes()).hexdigest()
     (tampered / "manifest.json").write_text(json.dumps(manifest))
     assert any("featured creators' figures" in p for p in check_results(tampered))
+
+
+def test_a_featured_creators_own_trending_sound_prob_sets_their_sounds(tiny: Scenario) -> None:
+    shares = []
+    for prob in (0.0, 1.0):
+        result = simulate(with_updates(tiny, 0, {"trending_sound_prob": prob}), seed=5)
+        mine = result.videos["creator_name"] == "me"
+        others = ~mine
+        shares.append((result.videos["trending_sound"][mine].mean(), result.videos["trending_sound"][others].mean()))
+    (mine_off, others_off), (mine_on, others_on) = shares
+    assert mine_off == 0.0 and mine_on == 1.0
+    # everyone else keeps the scenario's 25%: within 0.1 at ~300 uploads
+    assert abs(others_off - 0.25) < 0.1 and abs(others_on - 0.25) < 0.1
