@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -12,7 +14,7 @@ from click.testing import CliRunner
 
 from tiktok_sim.cli import main
 
-from .conftest import SCENARIOS
+from .conftest import ROOT, SCENARIOS
 
 
 @pytest.fixture
@@ -87,3 +89,29 @@ def test_every_command_has_help_text() -> None:
         for param in command.params:
             if isinstance(param, click.Option):
                 assert param.help, f"{name} {param.name}"
+
+
+HEAVY = ("numpy", "scipy", "numba", "pyarrow", "dask", "matplotlib")
+"""Each takes from a few tenths of a second to seconds to import: --help and --version must not wait for them."""
+
+
+def test_importing_the_cli_imports_no_heavy_library() -> None:
+    probe = f"import sys, tiktok_sim.cli; print(*sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == []
+
+
+def test_the_package_exports_load_on_first_use() -> None:
+    import tiktok_sim
+    import tiktok_sim.single_run
+
+    # The module is imported, yet the package's name still means the function.
+    assert tiktok_sim.simulate is tiktok_sim.single_run.simulate
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = tiktok_sim.nothing
+
+
+def test_version(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["--version"])
+    assert result.exit_code == 0 and result.output == "tiktok-sim, version 0.1.0\n"

@@ -20,7 +20,7 @@ from tiktok_sim.cli import main
 from tiktok_sim.engine import Engine
 from tiktok_sim.errors import ScenarioError
 from tiktok_sim.scenario import Scenario, load_scenario
-from tiktok_sim.simulate import simulate
+from tiktok_sim.single_run import simulate
 
 from .conftest import ROOT, SCENARIOS
 

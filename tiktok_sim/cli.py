@@ -1,4 +1,9 @@
-"""The command line: a thin click layer over the library (only this module and report print)."""
+"""The command line: a thin click layer over the library (only this module and report print).
+
+The library is imported inside the commands that use it: ``--help`` and ``--version`` must
+not wait for numpy, scipy, numba or pyarrow (a test checks that importing this module does not
+import them).
+"""
 
 from __future__ import annotations
 
@@ -10,39 +15,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tiktok_sim import __version__
-from tiktok_sim.check import check_results
 from tiktok_sim.errors import ScenarioError, TasksFailed
-from tiktok_sim.experiments import (
-    EXECUTORS,
-    compare,
-    experiment_identity,
-    grid,
-    in_words,
-    latin_hypercube,
-    parse_vary,
-    reach_bands,
-    replicate,
-    summaries,
-    sweep,
-)
+from tiktok_sim.executors import EXECUTORS
 from tiktok_sim.outdir import Mode, OutputRefused, claim, read_manifest, staged
-from tiktok_sim.output import finite, summary_json, versions, write_outputs
-from tiktok_sim.report import render_report
-from tiktok_sim.report.replications import reach_band_charts, replications_table, sweep_table
-from tiktok_sim.resources import available_memory, estimate, format_bytes, parse_size
-from tiktok_sim.scenario import Scenario, load_scenario
-from tiktok_sim.scenario.loader import load_sweep
-from tiktok_sim.scenario.reference import defaults_yaml, dump_yaml
-from tiktok_sim.scenario.sweep import Origin, SweepPlan
-from tiktok_sim.shards import ShardStore
-from tiktok_sim.simulate import draw_seed, simulate
+
+if TYPE_CHECKING:
+    from tiktok_sim.scenario import Scenario
+    from tiktok_sim.scenario.sweep import Origin, SweepPlan
+    from tiktok_sim.shards import ShardStore
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 REPORT_WIDTH = 120
@@ -104,6 +90,8 @@ def _experiment(out_dir: Path | None, mode: Mode | None, manifest: dict[str, Any
     Ctrl-C or SIGTERM says what was kept (exit 130); all tasks failing, why (exit 1). A
     replacement (--force) that does not finish is discarded, leaving ``out_dir`` as it was.
     """
+    from tiktok_sim.shards import ShardStore
+
     try:
         if out_dir is None or mode is None:
             yield None
@@ -134,6 +122,8 @@ def _kept(out_dir: Path | None, mode: Mode | None) -> str:
 
 def _load(path: Path, overrides: tuple[str, ...]) -> Scenario:
     """Load a scenario or print each problem on one line and exit 2."""
+    from tiktok_sim.scenario import load_scenario
+
     return _or_exit(lambda: load_scenario(path, overrides))
 
 
@@ -149,6 +139,8 @@ def _or_exit(load: Callable[[], Any]) -> Any:
 
 def _check_memory(scenario_file: Path, need: float, max_memory: str | None) -> None:
     """Refuse, with the estimate, a run larger than the limit."""
+    from tiktok_sim.resources import available_memory, format_bytes, parse_size
+
     try:
         limit = parse_size(max_memory) if max_memory is not None else available_memory()
     except ValueError as exc:
@@ -216,6 +208,11 @@ def run(
     force: bool,
 ) -> None:
     """Run a scenario and report how its videos climbed the ladder."""
+    from tiktok_sim.output import summary_json, write_outputs
+    from tiktok_sim.report import render_report
+    from tiktok_sim.resources import available_memory, estimate, format_bytes
+    from tiktok_sim.single_run import simulate
+
     scenario = _load(scenario_file, overrides)
     need = estimate(scenario)
     if dry_run:
@@ -261,6 +258,8 @@ def _needs_out(out_dir: Path | None, resume: bool, force: bool) -> None:
 
 def _root_seed(out_dir: Path | None, resume: bool, seed: int | None, base: Scenario) -> int:
     """The experiment's root seed: given, recorded by the experiment being resumed, the scenario's, or drawn."""
+    from tiktok_sim.single_run import draw_seed
+
     recorded = read_manifest(out_dir) if resume and seed is None and out_dir is not None else None
     if recorded is not None and isinstance(recorded.get("root_seed"), int):
         return int(recorded["root_seed"])
@@ -269,6 +268,8 @@ def _root_seed(out_dir: Path | None, resume: bool, seed: int | None, base: Scena
 
 def _manifest(identity: dict[str, Any], overrides: tuple[str, ...]) -> dict[str, Any]:
     """An experiment's manifest.json: its identity, the overrides, argv and the versions."""
+    from tiktok_sim.output import versions
+
     return {**identity, "overrides": list(overrides), "argv": sys.argv, **versions()}
 
 
@@ -287,6 +288,10 @@ def _run_replications(
     overrides: tuple[str, ...] = (),
 ) -> None:
     """Run replications and print their summary table (or JSON); shards go to ``out_dir``."""
+    from tiktok_sim.experiments import experiment_identity, reach_bands, replicate, summaries
+    from tiktok_sim.output import finite
+    from tiktok_sim.report.replications import reach_band_charts, replications_table
+
     root = _root_seed(out_dir, resume, seed, scenario)
     identity = experiment_identity("replications", root, scenario, reps, [({}, scenario)])
     mode = _claim(out_dir, identity, resume, force) if out_dir is not None else None
@@ -359,6 +364,10 @@ def sweep_command(
 
     The variants come from --vary options, or else from the file's sweep: block.
     """
+    from tiktok_sim.experiments import experiment_identity, summaries, sweep
+    from tiktok_sim.output import finite
+    from tiktok_sim.report.replications import sweep_table
+
     base = _load(scenario_file, overrides)
     try:
         plan = _sweep_plan(scenario_file, vary, sample, reps)
@@ -390,6 +399,10 @@ def _sweep_plan(scenario_file: Path, vary: tuple[str, ...], sample: int | None, 
     Raises:
         ValueError: for no sweep at all, or malformed --vary options.
     """
+    from tiktok_sim.experiments import parse_vary
+    from tiktok_sim.scenario.loader import load_sweep
+    from tiktok_sim.scenario.sweep import SweepPlan
+
     block: SweepPlan | None = _or_exit(lambda: load_sweep(scenario_file))
     if vary:  # the command line replaces the block's axes; its reps still apply
         return SweepPlan(parse_vary(vary), {}, sample, reps or (block.reps if block else None))
@@ -402,6 +415,9 @@ def _sweep_points(
     scenario_file: Path, overrides: tuple[str, ...], plan: SweepPlan, root: int
 ) -> list[tuple[dict[str, str], Scenario]]:
     """Every point of the sweep, validated before anything runs (a bad value costs no simulation time)."""
+    from tiktok_sim.experiments import grid, latin_hypercube
+    from tiktok_sim.scenario import load_scenario
+
     try:
         chosen = grid(plan.axes) if plan.sample is None else latin_hypercube(plan.axes, plan.sample, root)
     except ValueError as exc:
@@ -440,6 +456,10 @@ def compare_command(
     as_json: bool,
 ) -> None:
     """Compare B against A on key metrics: paired replications, differences with 95% CIs, in words."""
+    from tiktok_sim.experiments import compare, in_words
+    from tiktok_sim.output import finite
+    from tiktok_sim.single_run import draw_seed
+
     a, b = _load(file_a, overrides), _load(file_b, overrides)
     root = seed if seed is not None else draw_seed()
     with _experiment(None, None, {}):
@@ -456,6 +476,8 @@ def compare_command(
 @scenario_options
 def validate(scenario_file: Path, overrides: tuple[str, ...]) -> None:
     """Check a scenario and its sweep: block; print each problem as FILE:LINE:COL: key.path: message (exit 2)."""
+    from tiktok_sim.scenario.loader import load_sweep
+
     scenario = _load(scenario_file, overrides)
     plan: SweepPlan | None = _or_exit(lambda: load_sweep(scenario_file))
     swept = f", a sweep of {len(_sweep_points(scenario_file, overrides, plan, root=0))} points" if plan else ""
@@ -467,12 +489,16 @@ def validate(scenario_file: Path, overrides: tuple[str, ...]) -> None:
 @scenario_options
 def show(scenario_file: Path, overrides: tuple[str, ...]) -> None:
     """Print the resolved scenario (after extends: and --set) as YAML."""
+    from tiktok_sim.scenario.reference import dump_yaml
+
     click.echo(dump_yaml(_load(scenario_file, overrides)), nl=False)
 
 
 @main.command()
 def defaults() -> None:
     """Print every scenario key with its default and a comment (scenarios/defaults.yaml)."""
+    from tiktok_sim.scenario.reference import defaults_yaml
+
     click.echo(defaults_yaml(), nl=False)
 
 
@@ -480,6 +506,8 @@ def defaults() -> None:
 @click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
 def check(results_dir: Path) -> None:
     """Re-verify a results directory: hashes, conserved views, funnel, gates (exit 1 on a mismatch)."""
+    from tiktok_sim.check import check_results
+
     problems = check_results(results_dir)
     for problem in problems:
         err_console.print(problem, markup=False)
@@ -491,6 +519,8 @@ def check(results_dir: Path) -> None:
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Callable[[float, float], None] | None]:
     """A progress bar on stderr over simulated time, or nothing."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
     if not enabled:
         yield None
         return

@@ -21,15 +21,15 @@ import numpy as np
 from scipy import stats
 
 from tiktok_sim.errors import TasksFailed
+from tiktok_sim.executors import EXECUTORS
 from tiktok_sim.metrics import funnel, gini
 from tiktok_sim.output import VIDEO_COLUMNS
 from tiktok_sim.results import RunResult
 from tiktok_sim.scenario.loader import scenario_sha256
 from tiktok_sim.scenario.schema import Scenario
 from tiktok_sim.shards import ShardStore, metrics_of
-from tiktok_sim.simulate import simulate
+from tiktok_sim.single_run import simulate
 
-EXECUTORS = ("serial", "process", "dask")
 CONFIDENCE = 0.95
 REACH_PREFIX = "reach:"
 """Metric keys holding a featured creator's median reach curve, one per hour since upload."""
