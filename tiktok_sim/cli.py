@@ -15,15 +15,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
 
 from tiktok_sim import __version__
-from tiktok_sim.errors import ScenarioError, TasksFailed
+from tiktok_sim.errors import ScenarioError, TasksFailed, interrupts_unwrapped
 from tiktok_sim.executors import EXECUTORS
-from tiktok_sim.outdir import Mode, OutputRefused, claim, read_manifest, staged
+from tiktok_sim.outdir import INTERRUPTS, HeldInterrupt, Mode, OutputRefused, claim, read_manifest, staged
 
 if TYPE_CHECKING:
     from tiktok_sim.scenario import Scenario
@@ -100,9 +100,10 @@ def _experiment(out_dir: Path | None, mode: Mode | None, manifest: dict[str, Any
             store = ShardStore(directory)
             store.start(manifest)
             yield store
+    except HeldInterrupt:
+        _stopped(f"the results in {out_dir} are complete")
     except KeyboardInterrupt:
-        err_console.print(f"interrupted: {_kept(out_dir, mode)}", markup=False)
-        sys.exit(EXIT_INTERRUPTED)
+        _stopped(_kept(out_dir, mode))
     except TasksFailed as exc:
         err_console.print(str(exc), markup=False)
         sys.exit(EXIT_RUNTIME)
@@ -162,15 +163,75 @@ def _console() -> Console:
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM ends a run the way Ctrl-C does."""
+    """Ctrl-C or SIGTERM stops the command; later ones are ignored, so stopping stays one line."""
+    _ignore_interrupts()
     raise KeyboardInterrupt
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _ignore_interrupts() -> None:
+    for signum in INTERRUPTS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+@contextmanager
+def _interrupts_exit() -> Iterator[None]:
+    """An interrupt no command turned into its own message: one line and exit 130 (not click's exit 1)."""
+    try:
+        with interrupts_unwrapped():
+            yield
+    except KeyboardInterrupt:
+        _stopped(None)
+
+
+def _stopped(what_is_left: str | None) -> NoReturn:
+    """Say in one line that the command was interrupted (and what it leaves), and exit 130."""
+    err_console.print(f"interrupted: {what_is_left}" if what_is_left else "interrupted", markup=False)
+    # CPython 3.11 remembers an interrupt that landed in code built by exec() (dataclasses and
+    # namedtuples are, so imports can be caught there) and, under `python -m`, turns exit 130
+    # into death by SIGINT. Evaluating a string clears that memory.
+    exec("pass")
+    sys.exit(EXIT_INTERRUPTED)
+
+
+class Commands(click.Group):
+    """The command group, owning SIGINT and SIGTERM from the first line of ``main`` to the process's exit.
+
+    Library modules are imported inside the commands, after the handlers are in place, so an
+    interrupt during start-up, compilation, the run or the writing exits 130 with one line.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The process's entry point (console script, ``python -m``): ``main``, then signals are ignored.
+
+        The work is done by then: a signal during the interpreter's exit could only print a traceback.
+        """
+        try:
+            return self.main(*args, **kwargs)
+        finally:
+            _ignore_interrupts()
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command line with the interrupt handlers in place."""
+        for signum in INTERRUPTS:
+            signal.signal(signum, _interrupt)
+        with _interrupts_exit():
+            return super().main(*args, **kwargs)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        """Parse the arguments (printing --help or --version), interrupts exiting 130."""
+        with _interrupts_exit():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the chosen command, interrupts exiting 130."""
+        with _interrupts_exit():
+            return super().invoke(ctx)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tiktok-sim")
 def main() -> None:
     """Simulate how short videos climb, or stall on, a recommender's ladder of audience pools."""
-    signal.signal(signal.SIGTERM, _interrupt)
 
 
 @main.command()
@@ -230,13 +291,15 @@ def run(
     mode = _claim(out_dir, None, resume, force) if out_dir is not None else Mode.FRESH
     show_progress = not quiet and err_console.is_terminal
     try:
-        with _progress(show_progress) as on_tick:
-            result = simulate(scenario, seed=seed, progress=on_tick)
-        if out_dir is not None:
-            write_outputs(result, out_dir, argv=sys.argv, mode=mode)
+        with interrupts_unwrapped():
+            with _progress(show_progress) as on_tick:
+                result = simulate(scenario, seed=seed, progress=on_tick)
+            if out_dir is not None:
+                write_outputs(result, out_dir, argv=sys.argv, mode=mode)
+    except HeldInterrupt:
+        _stopped(f"the results in {out_dir} are complete")
     except KeyboardInterrupt:
-        err_console.print("interrupted: no results were written (earlier results, if any, are untouched)")
-        sys.exit(EXIT_INTERRUPTED)
+        _stopped("no results were written (earlier results, if any, are untouched)")
     except OSError as exc:
         err_console.print(f"{out_dir}: cannot write results: {exc.strerror or exc}", markup=False)
         sys.exit(EXIT_RUNTIME)
