@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -157,9 +158,35 @@ def _check_memory(scenario_file: Path, need: float, max_memory: str | None) -> N
         sys.exit(EXIT_USAGE)
 
 
-def _console() -> Console:
-    """Standard output: the terminal's width, or REPORT_WIDTH when piped."""
-    return Console() if Console().is_terminal else Console(width=REPORT_WIDTH)
+def _console(width: int | None = None) -> Console:
+    """Standard output at ``width``, else COLUMNS, else the terminal's width, else REPORT_WIDTH when piped."""
+    if width is not None:
+        return Console(width=width)
+    console = Console()  # Rich reads COLUMNS itself
+    return console if console.is_terminal or os.environ.get("COLUMNS", "").isdigit() else Console(width=REPORT_WIDTH)
+
+
+def _print_replications(
+    name: str, root: int, reps: int, rows: list[dict[str, Any]], bands: dict[str, Any], width: int | None = None
+) -> None:
+    """The replications table, then each featured creator's reach band (``run --reps``, ``report``)."""
+    from tiktok_sim.report.replications import reach_band_charts, replications_table
+
+    console = _console(width)
+    console.print(replications_table(name, root, reps, rows))
+    for chart in reach_band_charts(bands, width=min(console.width, REPORT_WIDTH)):
+        console.print(chart)
+
+
+def _print_sweep(
+    name: str, root: int, reps: int, keys: list[str], points: list[dict[str, Any]], featured: list[str],
+    width: int | None = None,
+) -> None:  # fmt: skip
+    """Swept values against each metric's mean and 95% CI (``sweep``, ``report``)."""
+    from tiktok_sim.report.replications import sweep_table
+
+    metrics = (*SWEEP_METRICS, *(f"median_views_{f}" for f in featured))
+    _console(width).print(sweep_table(name, root, reps, keys, points, metrics))
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -353,7 +380,6 @@ def _run_replications(
     """Run replications and print their summary table (or JSON); shards go to ``out_dir``."""
     from tiktok_sim.experiments import experiment_identity, reach_bands, replicate, summaries
     from tiktok_sim.output import finite
-    from tiktok_sim.report.replications import reach_band_charts, replications_table
 
     root = _root_seed(out_dir, resume, seed, scenario)
     identity = experiment_identity("replications", root, scenario, reps, [({}, scenario)])
@@ -380,10 +406,7 @@ def _run_replications(
             )
         )
     elif not quiet:
-        console = _console()
-        console.print(replications_table(scenario.name, root, reps, rows))
-        for chart in reach_band_charts(reach_bands(replications), width=min(console.width, REPORT_WIDTH)):
-            console.print(chart)
+        _print_replications(scenario.name, root, reps, rows, reach_bands(replications))
 
 
 SWEEP_METRICS = (
@@ -429,7 +452,6 @@ def sweep_command(
     """
     from tiktok_sim.experiments import experiment_identity, summaries, sweep
     from tiktok_sim.output import finite
-    from tiktok_sim.report.replications import sweep_table
 
     base = _load(scenario_file, overrides)
     try:
@@ -452,8 +474,7 @@ def sweep_command(
     if as_json:
         click.echo(json.dumps(finite(summary), indent=2))
     else:
-        metrics = (*SWEEP_METRICS, *(f"median_views_{f.name}" for f in base.featured))
-        _console().print(sweep_table(base.name, root, reps, [k for k, _ in plan.axes], table, metrics))
+        _print_sweep(base.name, root, reps, [k for k, _ in plan.axes], table, [f.name for f in base.featured])
 
 
 def _sweep_plan(scenario_file: Path, vary: tuple[str, ...], sample: int | None, reps: int | None) -> SweepPlan:
@@ -563,6 +584,74 @@ def defaults() -> None:
     from tiktok_sim.scenario.reference import defaults_yaml
 
     click.echo(defaults_yaml(), nl=False)
+
+
+@main.command()
+@click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--featured", multiple=True, metavar="NAME", help="Report on this creator (repeatable; default: the featured ones)."
+)
+@click.option(
+    "--width", type=click.IntRange(min=40), help="Columns to render at (default: COLUMNS, else the terminal's)."
+)
+def report(results_dir: Path, featured: tuple[str, ...], width: int | None) -> None:
+    """Print the report of a saved run or experiment (a directory written with --out) again, without rerunning it."""
+    from tiktok_sim.check.read import Malformed
+
+    manifest = read_manifest(results_dir)
+    if manifest is None:
+        err_console.print(f"{results_dir}: not a results directory (no readable manifest.json)", markup=False)
+        sys.exit(EXIT_USAGE)
+    try:
+        if "root_seed" in manifest:
+            _report_experiment(results_dir, manifest, featured, width)
+        else:
+            _report_run(results_dir, featured, width)
+    except Malformed as exc:
+        err_console.print(f"{results_dir}: {exc}", markup=False)
+        sys.exit(EXIT_RUNTIME)
+
+
+def _report_run(results_dir: Path, featured: tuple[str, ...], width: int | None) -> None:
+    """A saved run's full report, as ``run`` printed it."""
+    from tiktok_sim.report import render_report
+    from tiktok_sim.saved import load_run
+
+    result = load_run(results_dir)
+    names = [str(name) for name in result.creators_table.get("name", [])]
+    chosen = [names.index(name) for name in _known(results_dir, featured, names)] if featured else None
+    console = _console(width)
+    console.print(render_report(result, width=min(console.width, REPORT_WIDTH), featured=chosen))
+
+
+def _report_experiment(
+    results_dir: Path, manifest: dict[str, Any], featured: tuple[str, ...], width: int | None
+) -> None:
+    """A saved experiment's replications table and reach bands, or its sweep table."""
+    from tiktok_sim.experiments import reach_bands
+    from tiktok_sim.saved import load_experiment
+
+    saved = load_experiment(results_dir, manifest)
+    names = [str(f.get("name")) for f in saved.manifest.scenario.get("featured") or []]
+    chosen = _known(results_dir, featured, names) if featured else names
+    m, name = saved.manifest, str(saved.manifest.scenario.get("name"))
+    if m.kind == "replications":
+        bands = {k: band for k, band in reach_bands(saved.replications).items() if k in chosen}
+        _print_replications(name, m.root_seed, m.reps, saved.summary["summary"], bands, width)
+    else:
+        keys = list(dict.fromkeys(key for point in m.points for key in point.params))
+        _print_sweep(name, m.root_seed, m.reps, keys, saved.summary["points"], chosen, width)
+
+
+def _known(results_dir: Path, asked: tuple[str, ...], names: list[str]) -> list[str]:
+    """The creators asked for with --featured; an unknown name is a usage error (exit 2)."""
+    unknown = [name for name in asked if name not in names]
+    if unknown:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        err_console.print(f"--featured {unknown[0]}: {results_dir} has no creator of that name (it has {shown})",
+                          markup=False)  # fmt: skip
+        sys.exit(EXIT_USAGE)
+    return list(asked)
 
 
 @main.command()
