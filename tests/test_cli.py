@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -12,7 +14,7 @@ from click.testing import CliRunner
 
 from tiktok_sim.cli import main
 
-from .conftest import SCENARIOS
+from .conftest import ROOT, SCENARIOS
 
 
 @pytest.fixture
@@ -87,3 +89,87 @@ def test_every_command_has_help_text() -> None:
         for param in command.params:
             if isinstance(param, click.Option):
                 assert param.help, f"{name} {param.name}"
+
+
+HEAVY = ("numpy", "scipy", "numba", "pyarrow", "dask", "matplotlib")
+"""Each takes from a few tenths of a second to seconds to import: --help and --version must not wait for them."""
+
+
+def test_importing_the_cli_imports_no_heavy_library() -> None:
+    probe = f"import sys, tiktok_sim.cli; print(*sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == []
+
+
+def test_the_package_exports_load_on_first_use() -> None:
+    import tiktok_sim
+    import tiktok_sim.single_run
+
+    # The module is imported, yet the package's name still means the function.
+    assert tiktok_sim.simulate is tiktok_sim.single_run.simulate
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = tiktok_sim.nothing
+
+
+def test_version(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["--version"])
+    assert result.exit_code == 0 and result.output == "tiktok-sim, version 0.1.0\n"
+
+
+SHORT = ("--set", "run.duration=6h", "--seed", "3")
+
+
+def _without_speed(text: str) -> str:
+    """The report less its speed figure (summary.json keeps the runtime to the millisecond) and the --out line."""
+    text = re.sub(r"speed [\d,]+ impressions/s", "speed", text)
+    return "\n".join(line for line in text.splitlines() if not line.startswith("Results written to"))
+
+
+def test_report_prints_a_saved_run_as_run_printed_it(runner: CliRunner, tiny_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    printed = runner.invoke(main, ["run", str(tiny_file), *SHORT, "--out", str(out)])
+    assert printed.exit_code == 0, printed.output
+    reported = runner.invoke(main, ["report", str(out)])
+    assert reported.exit_code == 0, reported.output
+    assert "Featured: me" in reported.output and "Calibration" in reported.output
+    assert _without_speed(reported.output) == _without_speed(printed.output)
+
+    other = runner.invoke(main, ["report", str(out), "--featured", "creator_00000", "--width", "80"])
+    assert other.exit_code == 0, other.output
+    assert "Featured: creator_00000" in other.output and "Featured: me" not in other.output
+    assert max(map(len, other.output.splitlines())) <= 80
+
+
+def test_columns_sets_the_width_when_piped(runner: CliRunner, tiny_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert runner.invoke(main, ["run", str(tiny_file), *SHORT, "--quiet", "--out", str(out)]).exit_code == 0
+    for columns in (90, 150):
+        printed = runner.invoke(main, ["report", str(out)], env={"COLUMNS": str(columns)})
+        assert max(map(len, printed.output.splitlines())) == columns  # the header panel spans the width
+
+
+def test_report_prints_a_saved_experiment_as_run_printed_it(runner: CliRunner, tiny_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "reps"
+    printed = runner.invoke(main, ["run", str(tiny_file), *SHORT, "--reps", "2", "--executor", "serial", "--out",
+                                   str(out)])  # fmt: skip
+    assert printed.exit_code == 0, printed.output
+    reported = runner.invoke(main, ["report", str(out)])
+    assert reported.exit_code == 0 and "tiny: 2 replications" in reported.output and "p10-p90" in reported.output
+    assert reported.output == printed.output
+
+
+def test_report_on_a_bad_directory_says_why_in_one_line(runner: CliRunner, tiny_file: Path, tmp_path: Path) -> None:
+    missing = runner.invoke(main, ["report", str(tmp_path / "nothing")])
+    assert (missing.exit_code, missing.output) == (2, f"{tmp_path / 'nothing'}: not a results directory "
+                                                      "(no readable manifest.json)\n")  # fmt: skip
+    out = tmp_path / "run"
+    assert runner.invoke(main, ["run", str(tiny_file), *SHORT, "--quiet", "--out", str(out)]).exit_code == 0
+    unknown = runner.invoke(main, ["report", str(out), "--featured", "nobody"])
+    assert (
+        unknown.exit_code == 2 and unknown.output.startswith("--featured nobody: ") and unknown.output.count("\n") == 1
+    )
+    videos = out / "videos.csv"
+    videos.write_text(videos.read_text().replace("\n", ",x\n", 2).split("\n", 1)[1])  # a header too short, ragged rows
+    broken = runner.invoke(main, ["report", str(out)])
+    assert broken.exit_code == 1 and broken.output.count("\n") == 1 and "videos.csv" in broken.output, broken.output

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tiktok_sim import simulate
 from tiktok_sim.advise import with_updates
 from tiktok_sim.check import check_results
 from tiktok_sim.cli import main
@@ -21,7 +22,6 @@ from tiktok_sim.output import write_outputs
 from tiktok_sim.report.bottleneck import bottleneck
 from tiktok_sim.results import RunResult
 from tiktok_sim.scenario import Scenario
-from tiktok_sim.simulate import simulate
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,11 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
+from tiktok_sim import outdir, output
+from tiktok_sim.check import check_results
 from tiktok_sim.cli import main
 from tiktok_sim.engine import Engine
 from tiktok_sim.errors import ScenarioError
 from tiktok_sim.scenario import Scenario, load_scenario
-from tiktok_sim.simulate import simulate
+from tiktok_sim.single_run import simulate
 
 from .conftest import ROOT, SCENARIOS
 
@@ -235,3 +239,98 @@ def test_an_experiment_whose_every_task_fails_exits_1_with_the_first_error(
         code, output = invoke(*command, "--executor", "serial")
         assert code == 1, output
         assert output.strip() == f"all {tasks} tasks failed; the first: RuntimeError: the world fell over"
+
+
+@pytest.fixture
+def pytest_signals() -> Iterator[None]:
+    """The command line ignores signals after the first: give SIGINT and SIGTERM back to pytest."""
+    saved = {signum: signal.getsignal(signum) for signum in outdir.INTERRUPTS}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+SHORT = ("--quiet", "--set", "run.duration=6h")
+
+
+def test_a_signal_during_the_final_rename_leaves_the_results_complete(
+    tiny_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pytest_signals: None
+) -> None:
+    out = tmp_path / "out"
+    rename = os.replace
+
+    def interrupted_rename(source: Path, target: Path) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # arrives while the set is being put in place
+        rename(source, target)
+
+    monkeypatch.setattr(outdir.os, "replace", interrupted_rename)
+    code, output_text = invoke("run", str(tiny_file), *SHORT, "--out", str(out))
+    assert code == 130 and output_text == f"interrupted: the results in {out} are complete\n"
+    assert check_results(out) == [] and [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_signal_while_the_files_are_written_leaves_nothing(
+    tiny_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pytest_signals: None
+) -> None:
+    out = tmp_path / "out"
+    write = output.write_text
+
+    def interrupted_third_file(path: Path, text: str) -> None:
+        if len(list(path.parent.iterdir())) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        write(path, text)
+
+    monkeypatch.setattr(output, "write_text", interrupted_third_file)
+    code, output_text = invoke("run", str(tiny_file), *SHORT, "--out", str(out))
+    assert code == 130 and output_text.startswith("interrupted: no results were written")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_held_signal_is_delivered_when_the_block_ends(pytest_signals: None) -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    with pytest.raises(outdir.HeldInterrupt), outdir.signals_held():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # the handler would have run by now
+    with pytest.raises(KeyboardInterrupt) as caught, outdir.signals_held():
+        os.kill(os.getpid(), signal.SIGINT)
+        raise OSError("disk full")  # the block did not finish: a plain interrupt
+    assert type(caught.value) is KeyboardInterrupt
+
+
+def _run_until(command: list[str], offset: float | None, signum: int) -> tuple[int, str, float]:
+    """Run ``command``; ``offset`` s after its handlers are in place, send ``signum``. Exit code, stderr, time taken."""
+    proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    _wait_for_sigterm_handler(proc.pid)
+    started = time.monotonic()
+    if offset is not None:
+        time.sleep(offset)
+        proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=120)
+    return proc.returncode, stderr, time.monotonic() - started
+
+
+def test_a_signal_at_any_moment_exits_130_in_one_line_or_leaves_complete_results(
+    tiny_file: Path, tmp_path: Path
+) -> None:
+    def command(out: Path) -> list[str]:
+        return [sys.executable, "-m", "tiktok_sim", "run", str(tiny_file), *SHORT, "--set", "users.count=500",
+                "--out", str(out)]  # fmt: skip
+
+    code, stderr, whole = _run_until(command(tmp_path / "whole" / "out"), None, signal.SIGINT)
+    assert code == 0 and stderr == ""
+    # From the handlers' first moment (imports, compiled kernels, the run) to past the end (writing, renames, exit).
+    offsets = [whole * i / 5 for i in range(7)]
+    outs = [tmp_path / str(i) / "out" for i in range(len(offsets))]
+    for out in outs:
+        out.parent.mkdir()
+    signals = [(signal.SIGINT, signal.SIGTERM)[i % 2] for i in range(len(offsets))]
+    with ThreadPoolExecutor(2) as pool:  # two at a time: the test stays under half a minute
+        outcomes = list(pool.map(_run_until, map(command, outs), offsets, signals))
+    for offset, out, (code, stderr, _) in zip(offsets, outs, outcomes, strict=True):
+        assert "Traceback" not in stderr, (offset, stderr)
+        if code == 0:  # finished before the signal
+            assert stderr == "" and check_results(out) == [], offset
+            continue
+        assert code == 130 and len(stderr.splitlines()) == 1 and stderr.startswith("interrupted"), (offset, stderr)
+        assert list(out.parent.iterdir()) in ([], [out])  # no half-written set beside it
+        assert not out.exists() or check_results(out) == [], (offset, stderr)

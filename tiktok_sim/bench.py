@@ -14,7 +14,7 @@ import click
 
 from tiktok_sim.experiments import replicate, run_task, task_seed
 from tiktok_sim.scenario import Scenario, load_scenario
-from tiktok_sim.simulate import simulate
+from tiktok_sim.single_run import simulate
 
 TARGET_RATE = 2_000_000  # impressions per second on a 2-core machine
 TARGET_RSS_MB = 1_500

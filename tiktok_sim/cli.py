@@ -1,4 +1,9 @@
-"""The command line: a thin click layer over the library (only this module and report print)."""
+"""The command line: a thin click layer over the library (only this module and report print).
+
+The library is imported inside the commands that use it: ``--help`` and ``--version`` must
+not wait for numpy, scipy, numba or pyarrow (a test checks that importing this module does not
+import them).
+"""
 
 from __future__ import annotations
 
@@ -11,43 +16,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tiktok_sim import __version__
-from tiktok_sim.advise import OUTCOMES
-from tiktok_sim.check import check_results
-from tiktok_sim.errors import ScenarioError, TasksFailed
-from tiktok_sim.experiments import (
-    EXECUTORS,
-    compare,
-    experiment_identity,
-    files_seed,
-    grid,
-    holm_note,
-    in_words,
-    latin_hypercube,
-    parse_vary,
-    reach_bands,
-    replicate,
-    run_tasks,
-    summaries,
-    sweep,
-)
-from tiktok_sim.outdir import Mode, OutputRefused, claim, read_manifest, staged
-from tiktok_sim.output import atomic_write, finite, summary_json, versions, write_outputs
-from tiktok_sim.report import render_report
-from tiktok_sim.report.replications import reach_band_charts, replications_table, sweep_table
-from tiktok_sim.resources import available_memory, estimate, format_bytes, parse_size
-from tiktok_sim.scenario import Scenario, load_scenario
-from tiktok_sim.scenario.loader import load_sweep
-from tiktok_sim.scenario.reference import defaults_yaml, dump_yaml
-from tiktok_sim.scenario.sweep import Origin, SweepPlan
-from tiktok_sim.shards import ShardStore
-from tiktok_sim.simulate import draw_seed, simulate
+from tiktok_sim.errors import ScenarioError, TasksFailed, interrupts_unwrapped
+from tiktok_sim.executors import EXECUTORS
+from tiktok_sim.outdir import INTERRUPTS, HeldInterrupt, Mode, OutputRefused, claim, read_manifest, staged
+
+if TYPE_CHECKING:
+    from tiktok_sim.scenario import Scenario
+    from tiktok_sim.scenario.sweep import Origin, SweepPlan
+    from tiktok_sim.shards import ShardStore
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 REPORT_WIDTH = 120
@@ -109,6 +91,8 @@ def _experiment(out_dir: Path | None, mode: Mode | None, manifest: dict[str, Any
     Ctrl-C or SIGTERM says what was kept (exit 130); all tasks failing, why (exit 1). A
     replacement (--force) that does not finish is discarded, leaving ``out_dir`` as it was.
     """
+    from tiktok_sim.shards import ShardStore
+
     try:
         if out_dir is None or mode is None:
             yield None
@@ -117,9 +101,10 @@ def _experiment(out_dir: Path | None, mode: Mode | None, manifest: dict[str, Any
             store = ShardStore(directory)
             store.start(manifest)
             yield store
+    except HeldInterrupt:
+        _stopped(f"the results in {out_dir} are complete")
     except KeyboardInterrupt:
-        err_console.print(f"interrupted: {_kept(out_dir, mode)}", markup=False)
-        sys.exit(EXIT_INTERRUPTED)
+        _stopped(_kept(out_dir, mode))
     except TasksFailed as exc:
         err_console.print(str(exc), markup=False)
         sys.exit(EXIT_RUNTIME)
@@ -139,6 +124,8 @@ def _kept(out_dir: Path | None, mode: Mode | None) -> str:
 
 def _load(path: Path, overrides: tuple[str, ...]) -> Scenario:
     """Load a scenario or print each problem on one line and exit 2."""
+    from tiktok_sim.scenario import load_scenario
+
     return _or_exit(lambda: load_scenario(path, overrides))
 
 
@@ -154,6 +141,8 @@ def _or_exit(load: Callable[[], Any]) -> Any:
 
 def _check_memory(scenario_file: Path, need: float, max_memory: str | None) -> None:
     """Refuse, with the estimate, a run larger than the limit."""
+    from tiktok_sim.resources import available_memory, format_bytes, parse_size
+
     try:
         limit = parse_size(max_memory) if max_memory is not None else available_memory()
     except ValueError as exc:
@@ -169,21 +158,107 @@ def _check_memory(scenario_file: Path, need: float, max_memory: str | None) -> N
         sys.exit(EXIT_USAGE)
 
 
-def _console() -> Console:
-    """Standard output: the terminal's width, or REPORT_WIDTH when piped."""
-    return Console() if Console().is_terminal else Console(width=REPORT_WIDTH)
+def _console(width: int | None = None) -> Console:
+    """Standard output at ``width``, else COLUMNS, else the terminal's width, else REPORT_WIDTH when piped."""
+    if width is not None:
+        return Console(width=width)
+    console = Console()  # Rich reads COLUMNS itself
+    return console if console.is_terminal or os.environ.get("COLUMNS", "").isdigit() else Console(width=REPORT_WIDTH)
+
+
+def _print_replications(
+    name: str, root: int, reps: int, rows: list[dict[str, Any]], bands: dict[str, Any], width: int | None = None
+) -> None:
+    """The replications table, then each featured creator's reach band (``run --reps``, ``report``)."""
+    from tiktok_sim.report.replications import reach_band_charts, replications_table
+
+    console = _console(width)
+    console.print(replications_table(name, root, reps, rows))
+    for chart in reach_band_charts(bands, width=min(console.width, REPORT_WIDTH)):
+        console.print(chart)
+
+
+def _print_sweep(
+    name: str, root: int, reps: int, keys: list[str], points: list[dict[str, Any]], featured: list[str],
+    width: int | None = None,
+) -> None:  # fmt: skip
+    """Swept values against each metric's mean and 95% CI (``sweep``, ``report``)."""
+    from tiktok_sim.report.replications import sweep_table
+
+    metrics = (*SWEEP_METRICS, *(f"median_views_{f}" for f in featured))
+    _console(width).print(sweep_table(name, root, reps, keys, points, metrics))
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM ends a run the way Ctrl-C does."""
+    """Ctrl-C or SIGTERM stops the command; later ones are ignored, so stopping stays one line."""
+    _ignore_interrupts()
     raise KeyboardInterrupt
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _ignore_interrupts() -> None:
+    for signum in INTERRUPTS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+@contextmanager
+def _interrupts_exit() -> Iterator[None]:
+    """An interrupt no command turned into its own message: one line and exit 130 (not click's exit 1)."""
+    try:
+        with interrupts_unwrapped():
+            yield
+    except KeyboardInterrupt:
+        _stopped(None)
+
+
+def _stopped(what_is_left: str | None) -> NoReturn:
+    """Say in one line that the command was interrupted (and what it leaves), and exit 130."""
+    err_console.print(f"interrupted: {what_is_left}" if what_is_left else "interrupted", markup=False)
+    # CPython 3.11 remembers an interrupt that landed in code built by exec() (dataclasses and
+    # namedtuples are, so imports can be caught there) and, under `python -m`, turns exit 130
+    # into death by SIGINT. Evaluating a string clears that memory.
+    exec("pass")
+    sys.exit(EXIT_INTERRUPTED)
+
+
+class Commands(click.Group):
+    """The command group, owning SIGINT and SIGTERM from the first line of ``main`` to the process's exit.
+
+    Library modules are imported inside the commands, after the handlers are in place, so an
+    interrupt during start-up, compilation, the run or the writing exits 130 with one line.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The process's entry point (console script, ``python -m``): ``main``, then signals are ignored.
+
+        The work is done by then: a signal during the interpreter's exit could only print a traceback.
+        """
+        try:
+            return self.main(*args, **kwargs)
+        finally:
+            _ignore_interrupts()
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command line with the interrupt handlers in place."""
+        for signum in INTERRUPTS:
+            signal.signal(signum, _interrupt)
+        with _interrupts_exit():
+            return super().main(*args, **kwargs)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        """Parse the arguments (printing --help or --version), interrupts exiting 130."""
+        with _interrupts_exit():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the chosen command, interrupts exiting 130."""
+        with _interrupts_exit():
+            return super().invoke(ctx)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tiktok-sim")
 def main() -> None:
     """Simulate how short videos climb, or stall on, a recommender's ladder of audience pools."""
-    signal.signal(signal.SIGTERM, _interrupt)
 
 
 @main.command()
@@ -221,6 +296,11 @@ def run(
     force: bool,
 ) -> None:
     """Run a scenario and report how its videos climbed the ladder."""
+    from tiktok_sim.output import summary_json, write_outputs
+    from tiktok_sim.report import render_report
+    from tiktok_sim.resources import available_memory, estimate, format_bytes
+    from tiktok_sim.single_run import simulate
+
     scenario = _load(scenario_file, overrides)
     need = estimate(scenario)
     if dry_run:
@@ -238,13 +318,15 @@ def run(
     mode = _claim(out_dir, None, resume, force) if out_dir is not None else Mode.FRESH
     show_progress = not quiet and err_console.is_terminal
     try:
-        with _progress(show_progress) as on_tick:
-            result = simulate(scenario, seed=seed, progress=on_tick)
-        if out_dir is not None:
-            write_outputs(result, out_dir, argv=sys.argv, mode=mode)
+        with interrupts_unwrapped():
+            with _progress(show_progress) as on_tick:
+                result = simulate(scenario, seed=seed, progress=on_tick)
+            if out_dir is not None:
+                write_outputs(result, out_dir, argv=sys.argv, mode=mode)
+    except HeldInterrupt:
+        _stopped(f"the results in {out_dir} are complete")
     except KeyboardInterrupt:
-        err_console.print("interrupted: no results were written (earlier results, if any, are untouched)")
-        sys.exit(EXIT_INTERRUPTED)
+        _stopped("no results were written (earlier results, if any, are untouched)")
     except OSError as exc:
         err_console.print(f"{out_dir}: cannot write results: {exc.strerror or exc}", markup=False)
         sys.exit(EXIT_RUNTIME)
@@ -266,6 +348,8 @@ def _needs_out(out_dir: Path | None, resume: bool, force: bool) -> None:
 
 def _root_seed(out_dir: Path | None, resume: bool, seed: int | None, base: Scenario) -> int:
     """The experiment's root seed: given, recorded by the experiment being resumed, the scenario's, or drawn."""
+    from tiktok_sim.single_run import draw_seed
+
     recorded = read_manifest(out_dir) if resume and seed is None and out_dir is not None else None
     if recorded is not None and isinstance(recorded.get("root_seed"), int):
         return int(recorded["root_seed"])
@@ -274,6 +358,8 @@ def _root_seed(out_dir: Path | None, resume: bool, seed: int | None, base: Scena
 
 def _manifest(identity: dict[str, Any], overrides: tuple[str, ...]) -> dict[str, Any]:
     """An experiment's manifest.json: its identity, the overrides, argv and the versions."""
+    from tiktok_sim.output import versions
+
     return {**identity, "overrides": list(overrides), "argv": sys.argv, **versions()}
 
 
@@ -292,6 +378,9 @@ def _run_replications(
     overrides: tuple[str, ...] = (),
 ) -> None:
     """Run replications and print their summary table (or JSON); shards go to ``out_dir``."""
+    from tiktok_sim.experiments import experiment_identity, reach_bands, replicate, summaries
+    from tiktok_sim.output import finite
+
     root = _root_seed(out_dir, resume, seed, scenario)
     identity = experiment_identity("replications", root, scenario, reps, [({}, scenario)])
     mode = _claim(out_dir, identity, resume, force) if out_dir is not None else None
@@ -317,10 +406,7 @@ def _run_replications(
             )
         )
     elif not quiet:
-        console = _console()
-        console.print(replications_table(scenario.name, root, reps, rows))
-        for chart in reach_band_charts(reach_bands(replications), width=min(console.width, REPORT_WIDTH)):
-            console.print(chart)
+        _print_replications(scenario.name, root, reps, rows, reach_bands(replications))
 
 
 SWEEP_METRICS = (
@@ -364,6 +450,9 @@ def sweep_command(
 
     The variants come from --vary options, or else from the file's sweep: block.
     """
+    from tiktok_sim.experiments import experiment_identity, summaries, sweep
+    from tiktok_sim.output import finite
+
     base = _load(scenario_file, overrides)
     try:
         plan = _sweep_plan(scenario_file, vary, sample, reps)
@@ -385,8 +474,7 @@ def sweep_command(
     if as_json:
         click.echo(json.dumps(finite(summary), indent=2))
     else:
-        metrics = (*SWEEP_METRICS, *(f"median_views_{f.name}" for f in base.featured))
-        _console().print(sweep_table(base.name, root, reps, [k for k, _ in plan.axes], table, metrics))
+        _print_sweep(base.name, root, reps, [k for k, _ in plan.axes], table, [f.name for f in base.featured])
 
 
 def _sweep_plan(scenario_file: Path, vary: tuple[str, ...], sample: int | None, reps: int | None) -> SweepPlan:
@@ -395,6 +483,10 @@ def _sweep_plan(scenario_file: Path, vary: tuple[str, ...], sample: int | None, 
     Raises:
         ValueError: for no sweep at all, or malformed --vary options.
     """
+    from tiktok_sim.experiments import parse_vary
+    from tiktok_sim.scenario.loader import load_sweep
+    from tiktok_sim.scenario.sweep import SweepPlan
+
     block: SweepPlan | None = _or_exit(lambda: load_sweep(scenario_file))
     if vary:  # the command line replaces the block's axes; its reps still apply
         return SweepPlan(parse_vary(vary), {}, sample, reps or (block.reps if block else None))
@@ -407,6 +499,9 @@ def _sweep_points(
     scenario_file: Path, overrides: tuple[str, ...], plan: SweepPlan, root: int
 ) -> list[tuple[dict[str, str], Scenario]]:
     """Every point of the sweep, validated before anything runs (a bad value costs no simulation time)."""
+    from tiktok_sim.experiments import grid, latin_hypercube
+    from tiktok_sim.scenario import load_scenario
+
     try:
         chosen = grid(plan.axes) if plan.sample is None else latin_hypercube(plan.axes, plan.sample, root)
     except ValueError as exc:
@@ -445,6 +540,10 @@ def compare_command(
     as_json: bool,
 ) -> None:
     """Compare B against A on key metrics: paired replications, differences with 95% CIs, in words."""
+    from tiktok_sim.experiments import compare, files_seed, holm_note, in_words
+    from tiktok_sim.output import finite
+    from tiktok_sim.single_run import draw_seed
+
     a, b = _load(file_a, overrides), _load(file_b, overrides)
     try:
         given = seed if seed is not None else files_seed(a, b)
@@ -467,8 +566,9 @@ def compare_command(
 @main.command()
 @scenario_options
 @click.option("--creator", required=True, help="The featured creator to advise (its name).")
-@click.option("--outcome", type=click.Choice(OUTCOMES), default="views_mean", show_default=True,
-              help="The creator figure the levers are ranked by.")  # fmt: skip
+@click.option("--outcome", default="views_mean", show_default=True,
+              help="The creator figure to rank by: views_mean, views_median, pass_rate_stage_0, reach_pool_1 "
+                   "or followers_gained.")  # fmt: skip
 @click.option("--reps", type=click.IntRange(min=2), help="Paired replications per lever [default: what fits --budget].")
 @click.option("--budget", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="Seconds to aim for when choosing --reps.")  # fmt: skip
@@ -495,10 +595,15 @@ def advise(
     \b
     Example: tiktok-sim advise scenarios/quickstart.yaml --creator my_channel
     """
+    from tiktok_sim.advise import OUTCOMES, levers, plan_reps
     from tiktok_sim.advise import advise as advise_creator
-    from tiktok_sim.advise import levers, plan_reps
+    from tiktok_sim.experiments import run_tasks
+    from tiktok_sim.output import atomic_write, finite
     from tiktok_sim.report.advice import advice_json, render_advice
+    from tiktok_sim.single_run import draw_seed
 
+    if outcome not in OUTCOMES:
+        raise click.BadParameter(f"expected one of {', '.join(OUTCOMES)}, found {outcome!r}", param_hint="--outcome")
     scenario = _load(scenario_file, overrides)
     root = seed if seed is not None else scenario.seed if scenario.seed is not None else draw_seed()
     names = [f.name for f in scenario.featured]
@@ -523,6 +628,8 @@ def advise(
 @scenario_options
 def validate(scenario_file: Path, overrides: tuple[str, ...]) -> None:
     """Check a scenario and its sweep: block; print each problem as FILE:LINE:COL: key.path: message (exit 2)."""
+    from tiktok_sim.scenario.loader import load_sweep
+
     scenario = _load(scenario_file, overrides)
     plan: SweepPlan | None = _or_exit(lambda: load_sweep(scenario_file))
     swept = f", a sweep of {len(_sweep_points(scenario_file, overrides, plan, root=0))} points" if plan else ""
@@ -534,19 +641,93 @@ def validate(scenario_file: Path, overrides: tuple[str, ...]) -> None:
 @scenario_options
 def show(scenario_file: Path, overrides: tuple[str, ...]) -> None:
     """Print the resolved scenario (after extends: and --set) as YAML."""
+    from tiktok_sim.scenario.reference import dump_yaml
+
     click.echo(dump_yaml(_load(scenario_file, overrides)), nl=False)
 
 
 @main.command()
 def defaults() -> None:
     """Print every scenario key with its default and a comment (scenarios/defaults.yaml)."""
+    from tiktok_sim.scenario.reference import defaults_yaml
+
     click.echo(defaults_yaml(), nl=False)
+
+
+@main.command()
+@click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--featured", multiple=True, metavar="NAME", help="Report on this creator (repeatable; default: the featured ones)."
+)
+@click.option(
+    "--width", type=click.IntRange(min=40), help="Columns to render at (default: COLUMNS, else the terminal's)."
+)
+def report(results_dir: Path, featured: tuple[str, ...], width: int | None) -> None:
+    """Print the report of a saved run or experiment (a directory written with --out) again, without rerunning it."""
+    from tiktok_sim.check.read import Malformed
+
+    manifest = read_manifest(results_dir)
+    if manifest is None:
+        err_console.print(f"{results_dir}: not a results directory (no readable manifest.json)", markup=False)
+        sys.exit(EXIT_USAGE)
+    try:
+        if "root_seed" in manifest:
+            _report_experiment(results_dir, manifest, featured, width)
+        else:
+            _report_run(results_dir, featured, width)
+    except Malformed as exc:
+        err_console.print(f"{results_dir}: {exc}", markup=False)
+        sys.exit(EXIT_RUNTIME)
+
+
+def _report_run(results_dir: Path, featured: tuple[str, ...], width: int | None) -> None:
+    """A saved run's full report, as ``run`` printed it."""
+    from tiktok_sim.report import render_report
+    from tiktok_sim.saved import load_run
+
+    result = load_run(results_dir)
+    names = [str(name) for name in result.creators_table.get("name", [])]
+    chosen = [names.index(name) for name in _known(results_dir, featured, names)] if featured else None
+    console = _console(width)
+    console.print(render_report(result, width=min(console.width, REPORT_WIDTH), featured=chosen))
+
+
+def _report_experiment(
+    results_dir: Path, manifest: dict[str, Any], featured: tuple[str, ...], width: int | None
+) -> None:
+    """A saved experiment's replications table and reach bands, or its sweep table."""
+    from tiktok_sim.experiments import reach_bands
+    from tiktok_sim.saved import load_experiment
+
+    saved = load_experiment(results_dir, manifest)
+    names = [str(f.get("name")) for f in saved.manifest.scenario.get("featured") or []]
+    chosen = _known(results_dir, featured, names) if featured else names
+    m, name = saved.manifest, str(saved.manifest.scenario.get("name"))
+    if m.kind == "replications":
+        bands = {k: band for k, band in reach_bands(saved.replications).items() if k in chosen}
+        _print_replications(name, m.root_seed, m.reps, saved.summary["summary"], bands, width)
+    else:
+        keys = list(dict.fromkeys(key for point in m.points for key in point.params))
+        _print_sweep(name, m.root_seed, m.reps, keys, saved.summary["points"], chosen, width)
+
+
+def _known(results_dir: Path, asked: tuple[str, ...], names: list[str]) -> list[str]:
+    """The creators asked for with --featured; an unknown name is a usage error (exit 2)."""
+    unknown = [name for name in asked if name not in names]
+    if unknown:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        err_console.print(f"--featured {unknown[0]}: {results_dir} has no creator of that name (it has {shown})",
+                          markup=False)  # fmt: skip
+        sys.exit(EXIT_USAGE)
+    return list(asked)
 
 
 @main.command()
 @click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
 def check(results_dir: Path) -> None:
     """Re-verify a results directory: hashes, conserved views, funnel, gates (exit 1 on a mismatch)."""
+    from tiktok_sim.check import check_results
+
     problems = check_results(results_dir)
     for problem in problems:
         err_console.print(problem, markup=False)
@@ -584,6 +765,8 @@ def explain(results_dir: Path, video_ids: tuple[int, ...], creator: str | None) 
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Callable[[float, float], None] | None]:
     """A progress bar on stderr over simulated time, or nothing."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
     if not enabled:
         yield None
         return

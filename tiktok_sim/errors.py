@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -39,3 +41,30 @@ class ScenarioError(Exception):
 
 class TasksFailed(Exception):
     """Every task of an experiment failed: nothing to summarise. The message quotes the first error."""
+
+
+@contextmanager
+def interrupts_unwrapped() -> Iterator[None]:
+    """Re-raise as KeyboardInterrupt an error an interrupt caused inside compiled code.
+
+    Python callbacks run by compiled code hand an interrupt back wrapped: numba's kernels as a
+    SystemError, pydantic's serializers as a serialization error.
+    """
+    try:
+        yield
+    except Exception as exc:
+        if caused_by_interrupt(exc):
+            raise KeyboardInterrupt from exc
+        raise
+
+
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """True if ``exc`` was caused, at any depth, by a KeyboardInterrupt."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False

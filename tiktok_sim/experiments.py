@@ -21,6 +21,7 @@ import numpy as np
 from scipy import stats
 
 from tiktok_sim.errors import TasksFailed
+from tiktok_sim.executors import EXECUTORS
 from tiktok_sim.metrics import featured_figures, funnel, gini
 from tiktok_sim.output import VIDEO_COLUMNS
 from tiktok_sim.results import RunResult
@@ -28,9 +29,8 @@ from tiktok_sim.scenario.loader import scenario_sha256
 from tiktok_sim.scenario.schema import Scenario
 from tiktok_sim.scenario.sweep import yaml_values
 from tiktok_sim.shards import ShardStore, metrics_of
-from tiktok_sim.simulate import simulate
+from tiktok_sim.single_run import simulate
 
-EXECUTORS = ("serial", "process", "dask")
 CONFIDENCE = 0.95
 REACH_PREFIX = "reach:"
 """Metric keys holding a featured creator's median reach curve, one per hour since upload."""

@@ -30,6 +30,12 @@ EXPERIMENT_FILES = (
 SHARD_NAME = re.compile(r"point\d{5}-rep\d{5}(\.(videos|funnel)\.csv|\.json)")
 TEMP_NAME = re.compile(r"\..+\.\d+\.tmp")
 """A file being written (see :func:`tiktok_sim.output.temp_beside`), left behind if a process was killed."""
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+"""The signals that stop a command (exit 130), and that are held back while a set is put in place."""
+
+
+class HeldInterrupt(KeyboardInterrupt):
+    """An interrupt held back until a set was in place: the results it was writing are complete."""
 
 
 class OutputRefused(ValueError):
@@ -148,11 +154,14 @@ def staged(out: Path, mode: Mode, whole: bool = False) -> Iterator[Path]:
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = sibling(out, "new")
-    stage.mkdir()
-    try:
+    try:  # created inside, so an interrupt landing just after cannot leave it behind
+        stage.mkdir()
         if out.is_dir():
             shutil.copymode(out, stage)
-        yield stage
+        try:
+            yield stage
+        except HeldInterrupt:
+            raise KeyboardInterrupt from None  # what the block completed is in the stage, and dropped with it
         swap(stage, out, replace=mode is Mode.REPLACE)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -181,12 +190,33 @@ def swap(stage: Path, out: Path, replace: bool) -> None:
 
 @contextmanager
 def signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM (main thread, POSIX) until the block ends."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    can_hold = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held) if can_hold else None
+    """Hold SIGINT and SIGTERM back until the block ends (from the main thread; elsewhere, no effect).
+
+    A signal arriving meanwhile is recorded, whichever thread the kernel hands it to (the main
+    thread runs every Python handler), and delivered once the block is over: as
+    :class:`HeldInterrupt` if the block ran to its end, so the caller can tell its work was done.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers, and only it receives their interrupts
+        return
+    pending: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: pending.append(signum)) for signum in INTERRUPTS}
+    done = False
     try:
         yield
+        done = True
     finally:
-        if previous is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        _release(previous, pending, done)
+
+
+def _release(previous: dict[signal.Signals, Any], pending: list[int], done: bool) -> None:
+    """Put the handlers back and deliver the first held signal (a signal landing now counts as held too)."""
+    try:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        if pending:
+            signal.raise_signal(pending[0])
+    except KeyboardInterrupt:
+        if done:
+            raise HeldInterrupt from None
+        raise

@@ -22,10 +22,17 @@ TOP_CREATORS = 10
 CURVES_PER_CHART = 8
 
 
-def render_report(result: RunResult, width: int = 100) -> Group:
-    """Every section of the report, in reading order."""
+def render_report(result: RunResult, width: int = 100, featured: list[int] | None = None) -> Group:
+    """Every section of the report, in reading order.
+
+    Args:
+        result: the run.
+        width: the width charts are drawn at.
+        featured: the creators given a section of their own (default: the scenario's featured ones).
+    """
     parts: list[RenderableType] = [header(result), funnel_table(result), top_videos(result), creators_table(result)]
-    for cid in np.flatnonzero(result.creators_table["featured"]):
+    chosen = np.flatnonzero(result.creators_table["featured"]).tolist() if featured is None else featured
+    for cid in chosen:
         parts.append(featured_section(result, int(cid), width))
     parts += [viewers_table(result), calibration_table(result)]
     return Group(*parts)

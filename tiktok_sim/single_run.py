@@ -7,6 +7,7 @@ import time
 
 from tiktok_sim.allocator import keep_freed_memory
 from tiktok_sim.engine import Engine, Progress
+from tiktok_sim.errors import interrupts_unwrapped
 from tiktok_sim.metrics import collect
 from tiktok_sim.results import RunResult
 from tiktok_sim.scenario.schema import Scenario
@@ -15,18 +16,6 @@ from tiktok_sim.scenario.schema import Scenario
 def draw_seed() -> int:
     """A fresh root seed from the OS, small enough to retype."""
     return secrets.randbits(63)
-
-
-def _interrupted(exc: BaseException) -> bool:
-    """True if ``exc`` was caused, at any depth, by a KeyboardInterrupt."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, KeyboardInterrupt):
-            return True
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return False
 
 
 def simulate(
@@ -46,12 +35,7 @@ def simulate(
     root = seed if seed is not None else scenario.seed if scenario.seed is not None else draw_seed()
     keep_freed_memory()
     started = time.perf_counter()
-    try:
+    with interrupts_unwrapped():  # one landing while a compiled kernel loads comes back wrapped
         result = collect(Engine(scenario, root, progress, record_impressions).run())
-    except SystemError as exc:
-        # An interrupt that lands while a compiled kernel loads comes back wrapped: unwrap it.
-        if _interrupted(exc):
-            raise KeyboardInterrupt from exc
-        raise
     result.runtime_s = time.perf_counter() - started
     return result

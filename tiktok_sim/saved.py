@@ -1,0 +1,144 @@
+"""Read a saved results directory back, for ``tiktok-sim report``: a run's result, an experiment's tables.
+
+Content that cannot be read as what it should be raises :class:`~tiktok_sim.check.read.Malformed`
+with one line; ``tiktok-sim check`` says whether the files agree with each other.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tiktok_sim.check.read import ExperimentManifest, Malformed, Row, read_json, read_table, shaped
+from tiktok_sim.check.run import scenario_of
+from tiktok_sim.experiments import Replications, gather
+from tiktok_sim.metrics import VIDEO_COUNTS
+from tiktok_sim.model.exposure import GATE_CODE
+from tiktok_sim.output import CREATOR_COLUMNS, REACH_COLUMNS, VIDEO_COLUMNS
+from tiktok_sim.results import WATCH_BINS, RunResult
+from tiktok_sim.shards import metrics_of
+
+TEXT = {"creator_name", "stop_reason", "topic", "name"}
+FLAGS = {"trending_sound", "spam", "duplicate", "sensitive", "featured"}
+"""Columns read as text and as 0/1 flags; every other column is a number."""
+
+
+def load_run(root: Path) -> RunResult:
+    """One run's result, as its files record it.
+
+    Everything the report reads is restored; the watch-ratio histogram is not saved
+    (summary.json keeps its quantiles), so it comes back empty.
+
+    Raises:
+        Malformed: a file is missing or cannot be read as what it should be.
+    """
+    summary = read_json(root / "summary.json", "summary.json")
+    videos = _columns(read_table(root / "videos.csv", "videos.csv", VIDEO_COLUMNS))
+    try:
+        calibration = summary["calibration"]
+        return RunResult(
+            scenario=scenario_of(summary["scenario"], "summary.json"),
+            seed=int(summary["seed"]),
+            users=int(summary["users"]),
+            creators=int(summary["creators"]),
+            impressions=int(summary["impressions"]),
+            unfilled_slots=int(summary["engine"]["unfilled_slots"]),
+            videos=videos,
+            creators_table=_columns(read_table(root / "creators.csv", "creators.csv", CREATOR_COLUMNS)),
+            stages=_stages(read_table(root / "stages.csv", "stages.csv", ["video_id"], exact=False)),
+            reach=_columns(read_table(root / "reach.csv", "reach.csv", REACH_COLUMNS)),
+            action_totals={name: int(videos[name].sum()) for name in VIDEO_COUNTS},
+            watch_hist=np.zeros(WATCH_BINS, dtype=np.int64),
+            watch_sum=float(summary["watch_ratio"]["mean"] or 0.0) * int(summary["impressions"]),
+            personalization=np.array([_number(a) for a in calibration["cold_start_affinity_by_25_views"]]),
+            exploit_share=_number(calibration["exploit_share_first_200"]),
+            viewers=dict(summary["viewers"]),
+            engine=dict(summary["engine"]),
+            runtime_s=float(summary["runtime_s"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Malformed(f"summary.json: cannot read: {type(exc).__name__}: {exc}") from None
+
+
+def _number(value: Any) -> float:
+    """A JSON number, or NaN for the null that stands for a figure without data."""
+    return math.nan if value is None else float(value)
+
+
+def _stages(rows: list[Row]) -> dict[str, np.ndarray]:
+    """stages.csv's columns, the failed gate as its code again (-1 for a pass); empty when no stage was judged."""
+    if not rows:
+        return {}
+    names = [row["failed_gate"] for row in rows]
+    unknown = sorted(set(names) - {"", *GATE_CODE})
+    if unknown:
+        raise Malformed(f"stages.csv: failed_gate: unknown gate {unknown[0]!r}")
+    columns = _columns(rows, skip=frozenset({"failed_gate"}))
+    columns["failed_gate"] = np.array([GATE_CODE.get(name, -1) for name in names], dtype=np.int64)
+    return columns
+
+
+def _columns(rows: list[Row], skip: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
+    """A table's columns as arrays: text, 0/1 flags as booleans, numbers as integers where they all are."""
+    if not rows:
+        return {}
+    columns: dict[str, np.ndarray] = {}
+    for name in rows[0]:
+        if name in skip:
+            continue
+        values = [row[name] for row in rows]
+        if name in TEXT:
+            columns[name] = np.array(values, dtype=object)
+        elif name in FLAGS:
+            columns[name] = np.array([row.int(name) for row in rows]) != 0
+        else:
+            columns[name] = _numbers(rows, name)
+    return columns
+
+
+def _numbers(rows: list[Row], name: str) -> np.ndarray:
+    """One numeric column: int64 if every value is an integer, else float64 (an empty cell is NaN)."""
+    try:
+        return np.array([int(row[name]) for row in rows], dtype=np.int64)
+    except ValueError:
+        return np.array([math.nan if row[name] == "" else row.float(name) for row in rows])
+
+
+@dataclass(frozen=True)
+class SavedExperiment:
+    """An experiment's manifest, its summary.json and point 0's replications (for the reach bands)."""
+
+    manifest: ExperimentManifest
+    summary: dict[str, Any]
+    replications: Replications
+
+
+def load_experiment(root: Path, document: dict[str, Any]) -> SavedExperiment:
+    """A finished experiment of ``run --reps`` or ``sweep``, its manifest being ``document``.
+
+    Raises:
+        Malformed: unfinished (no file list yet), or a file cannot be read as what it should be.
+    """
+    manifest = shaped(ExperimentManifest, document, "manifest.json")
+    if not manifest.files:
+        raise Malformed("manifest.json: an unfinished experiment (finish it with --resume)")
+    summary = read_json(root / "summary.json", "summary.json")
+    key = "summary" if manifest.kind == "replications" else "points"
+    if not isinstance(summary, dict) or not isinstance(summary.get(key), list):
+        raise Malformed(f"summary.json: expected an object with a list '{key}'")
+    if not all(isinstance(row, dict) for row in summary[key]):
+        raise Malformed(f"summary.json: {key}: expected a list of objects")
+    summary[key] = [{k: math.nan if v is None else v for k, v in row.items()} for row in summary[key]]  # JSON's null
+    records = [
+        read_json(path, f"shards/{path.name}") for path in sorted((root / "shards").glob("point00000-rep*.json"))
+    ]
+    try:
+        metrics = [metrics_of(record) for record in records]
+        seeds = [int(record["seed"]) for record in records]
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise Malformed(f"shards: a task's record cannot be read: {type(exc).__name__}: {exc}") from None
+    return SavedExperiment(manifest, summary, gather(seeds, metrics))
