@@ -135,3 +135,27 @@ def test_a_featured_creators_own_trending_sound_prob_sets_their_sounds(tiny: Sce
     assert mine_off == 0.0 and mine_on == 1.0
     # everyone else keeps the scenario's 25%: within 0.1 at ~300 uploads
     assert abs(others_off - 0.25) < 0.1 and abs(others_on - 0.25) < 0.1
+
+
+def test_a_schedule_posts_exactly_at_its_local_times(tiny: Scenario) -> None:
+    scheduled = with_updates(tiny, 0, {"posts_per_day": None, "post_hours": None,
+                                       "schedule": ["18:00", "Mon/Wed 07:30"], "region": "us"})  # fmt: skip
+    scheduled = scheduled.model_copy(update={"run": scheduled.run.model_copy(update={"duration": 3 * 1440.0})})
+    offset = next(r.utc_offset for r in tiny.users.regions if r.name == "us") * 60
+    for seed in (1, 2):
+        v = simulate(scheduled, seed=seed).videos
+        local = v["upload_min"][v["creator_name"] == "me"] + offset
+        day, minute = np.divmod(local, 1440)
+        days = [(int(d) % 7, int(m)) for d, m in zip(day, minute, strict=True)]
+        # every day at 18:00, and 07:30 on Mondays (0) and Wednesdays (2), within the run and its backlog
+        expected = [(d % 7, m) for d in range(-2, 4) for m in (450, 1080) if m == 1080 or d % 7 in (0, 2)]
+        assert set(days) <= set(expected) and len(days) == len(set(days))
+        assert {(0, 450), (0, 1080), (1, 1080), (2, 450)} <= set(days)
+
+
+def test_a_schedule_is_read_strictly(tiny_file: Path) -> None:
+    runner = CliRunner()
+    bad = runner.invoke(main, ["validate", str(tiny_file), "--set", 'featured.0.schedule=["25:00"]'])
+    assert bad.exit_code == 2 and "expected a time such as" in bad.output
+    both = runner.invoke(main, ["validate", str(tiny_file), "--set", 'featured.0.schedule=["19:00"]'])
+    assert both.exit_code == 2 and "or a schedule (one of the two)" in both.output

@@ -77,11 +77,17 @@ def levers(scenario: Scenario, index: int) -> list[Lever]:
     length = f.video_length_s / 2 if f.video_length_s > 20 else f.video_length_s * 2
     out.append(Lever("length", f"{f.video_length_s:g} s -> {length:g} s", {"video_length_s": length}))
     peak = sorted(np.argsort(scenario.users.diurnal)[-3:].tolist())
-    if sorted(set(f.post_hours)) != peak:
-        out.append(Lever("posting hours", f"{_hours(f.post_hours)} -> {_hours(peak)} (the audience's peak)",
-                         {"post_hours": peak}))  # fmt: skip
-    out.append(Lever("posts per day", f"{f.posts_per_day:g} -> {f.posts_per_day * 2:g}",
-                     {"posts_per_day": f.posts_per_day * 2}))  # fmt: skip
+    if f.schedule:  # exact times: move them to the peak; the rate is the schedule itself
+        at_peak = [f"{h:02d}:00" for h in peak]
+        if f.schedule != at_peak:
+            out.append(Lever("posting hours", f"{', '.join(f.schedule)} -> {', '.join(at_peak)} daily (the "
+                             "audience's peak)", {"schedule": at_peak}))  # fmt: skip
+    elif f.post_hours is not None and f.posts_per_day is not None:
+        if sorted(set(f.post_hours)) != peak:
+            out.append(Lever("posting hours", f"{_hours(f.post_hours)} -> {_hours(peak)} (the audience's peak)",
+                             {"post_hours": peak}))  # fmt: skip
+        out.append(Lever("posts per day", f"{f.posts_per_day:g} -> {f.posts_per_day * 2:g}",
+                         {"posts_per_day": f.posts_per_day * 2}))  # fmt: skip
     trending = scenario.videos.trending_sound_prob if f.trending_sound_prob is None else f.trending_sound_prob
     sound = 1.0 if trending < 0.5 else 0.0
     out.append(Lever("sound", f"trending {trending:.0%} -> {sound:.0%} of uploads", {"trending_sound_prob": sound}))
@@ -164,7 +170,7 @@ def advise(
     chosen = [e.lever for e in effects if e.helps] or [e.lever for e in effects[:2] if e.mean > 0]
     combined = None
     if len(chosen) > 1:
-        both = Lever(" + ".join(lever.name for lever in chosen), "all of the above",
+        both = Lever(" + ".join(lever.name for lever in chosen), "; ".join(lever.change for lever in chosen),
                      {k: v for lever in chosen for k, v in lever.updates.items()})  # fmt: skip
         extra = run([(with_updates(scenario, index, both.updates), seed) for seed in seeds])
         combined = measure.effects([both], [extra])[0]

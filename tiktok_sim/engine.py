@@ -61,7 +61,7 @@ def expected_videos(scenario: Scenario) -> float:
     """Uploads expected over the run."""
     ppd = scenario.creators.posts_per_day
     per_day = scenario.creators.count * ppd.median * math.exp(ppd.sigma**2 / 2)
-    per_day += sum(f.posts_per_day for f in scenario.featured)
+    per_day += sum(f.uploads_per_day() for f in scenario.featured)
     return per_day * scenario.run.duration / 1440.0
 
 
@@ -181,7 +181,8 @@ class Engine:
         Each video keeps its exact upload minute; releasing a tick's uploads together
         changes nothing observable, since feeds only change at ticks. Days start
         ``run.backlog`` before zero; uploads dated before zero are released at once, so
-        the feed does not start empty.
+        the feed does not start empty. Featured creators with a schedule upload exactly at
+        its local times (day 0 is a Monday).
         """
         run, rng, cre = self.scenario.run, self._upload_rng, self.cre
         cdf = np.cumsum(cre.post_hours, axis=1)
@@ -193,6 +194,9 @@ class Engine:
             hour = (cdf[who] < rng.random(who.size)[:, None]).sum(axis=1).clip(max=23)
             local = hour * 60.0 + rng.random(who.size) * 60.0
             at = np.floor(day * 1440.0 + np.mod(local - offsets[who], 1440.0))
+            planned = self._scheduled(day, offsets)
+            if planned.size:
+                who, at = np.concatenate([who, planned[:, 0]]), np.concatenate([at, planned[:, 1]])
             keep = (at < run.duration) & (at >= -run.backlog)
             who, at = who[keep], at[keep]
             release = np.maximum(np.ceil(at / run.tick) * run.tick, 0.0)
@@ -202,6 +206,20 @@ class Engine:
                 self._upload(who[batch], at[batch])
             day += 1
             yield self.env.timeout(max(0.0, day * 1440.0 - self.env.now))
+
+    def _scheduled(self, day: int, offsets: np.ndarray) -> np.ndarray:
+        """(k, 2) creator and UTC minute of the scheduled uploads falling in UTC day ``day``.
+
+        A schedule's weekdays are the creator's local days, so a local evening can fall on the
+        next UTC day: each local day around ``day`` is tried.
+        """
+        rows = [
+            (c, local * 1440 + minute - offsets[c])
+            for c, days, minute in self.cre.schedule
+            for local in (day - 1, day, day + 1)
+            if local % 7 in days and day * 1440 <= local * 1440 + minute - offsets[c] < (day + 1) * 1440
+        ]
+        return np.array(rows, dtype=np.int64).reshape(-1, 2)
 
     def _feed(self) -> simpy.events.ProcessGenerator:
         """Every tick: admit reviewed videos, serve the active users, evaluate full pools."""

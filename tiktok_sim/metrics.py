@@ -230,21 +230,24 @@ def creator_figures(
     return figures
 
 
+def figures_of(result: RunResult, creator_id: int) -> dict[str, float]:
+    """:func:`creator_figures` of one creator of a run."""
+    v, c = result.videos, result.creators_table
+    mine = v["creator_id"] == creator_id
+    return creator_figures(
+        v["views"][mine],
+        v["stage_reached"][mine],
+        v["stop_reason"][mine] == "ladder_complete",
+        v["missed_gates"][mine],
+        result.scenario.ladder,
+        (int(c["initial_followers"][creator_id]), int(c["followers_gained"][creator_id])),
+    )
+
+
 def featured_figures(result: RunResult) -> dict[str, dict[str, float]]:
     """:func:`creator_figures` of every featured creator, by name."""
-    v, c = result.videos, result.creators_table
-    out = {}
-    for cid in np.flatnonzero(c["featured"]):
-        mine = v["creator_id"] == cid
-        out[str(c["name"][cid])] = creator_figures(
-            v["views"][mine],
-            v["stage_reached"][mine],
-            v["stop_reason"][mine] == "ladder_complete",
-            v["missed_gates"][mine],
-            result.scenario.ladder,
-            (int(c["initial_followers"][cid]), int(c["followers_gained"][cid])),
-        )
-    return out
+    c = result.creators_table
+    return {str(c["name"][cid]): figures_of(result, int(cid)) for cid in np.flatnonzero(c["featured"])}
 
 
 def engagement_per_view(videos: dict[str, np.ndarray], min_views: int = 100) -> np.ndarray:

@@ -18,12 +18,12 @@ from tiktok_sim.check.run import scenario_of
 from tiktok_sim.experiments import Replications, gather
 from tiktok_sim.metrics import VIDEO_COUNTS
 from tiktok_sim.model.exposure import GATE_CODE
-from tiktok_sim.output import CREATOR_COLUMNS, REACH_COLUMNS, VIDEO_COLUMNS
+from tiktok_sim.output import CREATOR_COLUMNS, GATE_COLUMNS, REACH_COLUMNS, VIDEO_COLUMNS
 from tiktok_sim.results import WATCH_BINS, RunResult
 from tiktok_sim.shards import metrics_of
 
-TEXT = {"creator_name", "stop_reason", "topic", "name"}
-FLAGS = {"trending_sound", "spam", "duplicate", "sensitive", "featured"}
+TEXT = {"creator_name", "stop_reason", "topic", "name", "missed_gates"}
+FLAGS = {"trending_sound", "spam", "duplicate", "sensitive", "featured", "passed", "short_served"}
 """Columns read as text and as 0/1 flags; every other column is a number."""
 
 
@@ -59,6 +59,7 @@ def load_run(root: Path) -> RunResult:
             viewers=dict(summary["viewers"]),
             engine=dict(summary["engine"]),
             runtime_s=float(summary["runtime_s"]),
+            gates=_gates(read_table(root / "gates.csv", "gates.csv", GATE_COLUMNS)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Malformed(f"summary.json: cannot read: {type(exc).__name__}: {exc}") from None
@@ -79,6 +80,19 @@ def _stages(rows: list[Row]) -> dict[str, np.ndarray]:
         raise Malformed(f"stages.csv: failed_gate: unknown gate {unknown[0]!r}")
     columns = _columns(rows, skip=frozenset({"failed_gate"}))
     columns["failed_gate"] = np.array([GATE_CODE.get(name, -1) for name in names], dtype=np.int64)
+    return columns
+
+
+def _gates(rows: list[Row]) -> dict[str, np.ndarray]:
+    """gates.csv's columns, each gate as its code again; a warming-up gate's empty threshold is -inf."""
+    if not rows:
+        return {}
+    unknown = sorted({row["gate"] for row in rows} - set(GATE_CODE))
+    if unknown:
+        raise Malformed(f"gates.csv: gate: unknown gate {unknown[0]!r}")
+    columns = _columns(rows, skip=frozenset({"gate", "threshold"}))
+    columns["gate"] = np.array([GATE_CODE[row["gate"]] for row in rows], dtype=np.int64)
+    columns["threshold"] = np.array([row.float("threshold") if row["threshold"] else -np.inf for row in rows])
     return columns
 
 

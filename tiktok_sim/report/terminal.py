@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from tiktok_sim.metrics import calibration, featured_figures, funnel
+from tiktok_sim.metrics import calibration, figures_of, funnel
 from tiktok_sim.model.exposure import GATE_NAMES, RATE_COLUMNS
 from tiktok_sim.report.bottleneck import bottleneck
 from tiktok_sim.report.charts import reach_chart
@@ -143,7 +143,7 @@ def featured_section(result: RunResult, creator_id: int, width: int) -> Panel:
             str(v["stop_reason"][i]),
         )  # fmt: skip
     parts.append(videos)
-    parts.append(Text("Figures: ", style="bold") + Text(_figures(featured_figures(result)[name])))
+    parts.append(Text("Figures: ", style="bold") + Text(_figures(figures_of(result, creator_id))))
     parts.append(Text("Bottleneck: ", style="bold") + Text(bottleneck(result, mine)))
     parts.append(Text(cohort_comparison(result, creator_id, mine)))
     return Panel(Group(*parts), title=f"Featured: {name}", title_align="left")

@@ -281,9 +281,14 @@ class Featured(Strict):
     region: str | None = Field(default=None, description="region name; default the first region")
     niche: list[str] = Field(min_length=1, description="topics, from the scenario's topic list")
     followers: int = Field(ge=0, description="initial followers")
-    posts_per_day: Positive = Field(description="mean uploads per day")
-    post_hours: list[Annotated[int, Field(ge=0, le=23)]] = Field(
-        min_length=1, description="local hours at which uploads happen"
+    posts_per_day: Positive | None = Field(default=None, description="mean uploads per day (or give a schedule)")
+    post_hours: list[Annotated[int, Field(ge=0, le=23)]] | None = Field(
+        default=None, min_length=1, description="local hours at which uploads happen (or give a schedule)"
+    )
+    schedule: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description='exact local upload times instead: "19:00" every day, "Mon/Wed/Fri 07:30" on those days',
     )
     video_length_s: Positive = Field(description="typical video length in seconds")
     quality: Prob = Field(description="production quality in [0, 1]")
@@ -291,6 +296,49 @@ class Featured(Strict):
     trending_sound_prob: Prob | None = Field(
         default=None, description="chance an upload uses a trending sound; default videos.trending_sound_prob"
     )
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_readable(cls, v: list[str] | None) -> list[str] | None:
+        for entry in v or []:
+            schedule_slot(entry)
+        return v
+
+    @model_validator(mode="after")
+    def _posting_given_once(self) -> Featured:
+        rate = self.posts_per_day is not None and self.post_hours is not None
+        if bool(self.schedule) == rate or (self.posts_per_day is None) != (self.post_hours is None):
+            raise ValueError("expected posts_per_day and post_hours, or a schedule (one of the two)")
+        return self
+
+    def uploads_per_day(self) -> float:
+        """Mean uploads per day, from the rate or the schedule."""
+        if self.schedule:
+            return sum(len(schedule_slot(e)[0]) for e in self.schedule) / 7.0
+        return float(self.posts_per_day or 0.0)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+"""Day 0 of a run, 00:00 UTC, is a Monday."""
+
+
+def schedule_slot(entry: str) -> tuple[tuple[int, ...], int]:
+    """(weekdays, local minute) of a schedule entry such as "19:00" or "Mon/Wed/Fri 07:30".
+
+    Raises:
+        ValueError: not of that form.
+    """
+    *days, clock = entry.strip().split(" ") if entry.strip() else [""]
+    hours, _, minutes = clock.partition(":")
+    names = [d.lower() for d in "/".join(days).split("/") if d] if days else list(WEEKDAYS)
+    if (
+        len(days) > 1
+        or not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2)
+        or not (int(hours) < 24 and int(minutes) < 60)
+        or any(d not in WEEKDAYS for d in names)
+    ):
+        raise ValueError(f'expected a time such as "19:00" or "Mon/Wed/Fri 07:30", found {entry!r}')
+    return tuple(sorted({WEEKDAYS.index(d) for d in names})), int(hours) * 60 + int(minutes)
 
 
 class Videos(Strict):

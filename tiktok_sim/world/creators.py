@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tiktok_sim.scenario.schema import Featured, LognormalLength, QuantileLength, Scenario
+from tiktok_sim.scenario.schema import Featured, LognormalLength, QuantileLength, Scenario, schedule_slot
 from tiktok_sim.world.population import Population, language_index, region_shares
 
 
@@ -27,6 +27,8 @@ class Creators:
         post_hours: (n, 24) float64 probabilities of the local upload hour.
         length_median_s: (n,) float32, featured creators' typical length, NaN for the rest.
         trending_prob: (n,) float64 chance an upload uses a trending sound.
+        schedule: (creator, weekdays, local minute) of every exact upload time of a featured
+            creator with a schedule (whose ``posts_per_day`` is then 0: no random uploads).
     """
 
     names: list[str]
@@ -41,6 +43,7 @@ class Creators:
     post_hours: np.ndarray
     length_median_s: np.ndarray
     trending_prob: np.ndarray
+    schedule: list[tuple[int, tuple[int, ...], int]]
 
     @property
     def count(self) -> int:
@@ -75,7 +78,8 @@ def build_creators(scenario: Scenario, rng: np.random.Generator) -> Creators:
     ppd = spec.posts_per_day
     hours = np.tile(np.asarray(spec.post_hours) / sum(spec.post_hours), (n_feat + n_syn, 1))
     for i, f in enumerate(featured):
-        hours[i] = np.bincount(f.post_hours, minlength=24) / len(f.post_hours)
+        if f.post_hours:
+            hours[i] = np.bincount(f.post_hours, minlength=24) / len(f.post_hours)
 
     return Creators(
         names=[f.name for f in featured] + [f"creator_{i:05d}" for i in range(n_syn)],
@@ -89,13 +93,14 @@ def build_creators(scenario: Scenario, rng: np.random.Generator) -> Creators:
         ),
         hook=np.concatenate([[f.hook for f in featured], rng.beta(spec.hook.a, spec.hook.b, n_syn)]).astype(np.float32),
         posts_per_day=np.concatenate(
-            [[f.posts_per_day for f in featured], ppd.median * np.exp(ppd.sigma * rng.standard_normal(n_syn))]
+            [[f.posts_per_day or 0.0 for f in featured], ppd.median * np.exp(ppd.sigma * rng.standard_normal(n_syn))]
         ).astype(np.float32),
         post_hours=hours,
         length_median_s=np.concatenate([[f.video_length_s for f in featured], np.full(n_syn, np.nan)]).astype(
             np.float32
         ),
         trending_prob=np.array([_trending_prob(scenario, f) for f in featured] + [_trending_prob(scenario)] * n_syn),
+        schedule=[(i, *schedule_slot(entry)) for i, f in enumerate(featured) for entry in f.schedule or []],
     )
 
 
