@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -159,3 +160,31 @@ def test_a_schedule_is_read_strictly(tiny_file: Path) -> None:
     assert bad.exit_code == 2 and "expected a time such as" in bad.output
     both = runner.invoke(main, ["validate", str(tiny_file), "--set", 'featured.0.schedule=["19:00"]'])
     assert both.exit_code == 2 and "or a schedule (one of the two)" in both.output
+
+
+def test_audience_adds_up_to_each_featured_video(tiny_result: RunResult, saved: Path) -> None:
+    a, v = tiny_result.audience, tiny_result.videos
+    mine = np.flatnonzero(v["creator_name"] == "me")
+    assert set(np.unique(a["video_id"])) <= set(mine.tolist())
+    for vid in mine[v["views"][mine] > 0][:10]:
+        for dimension in ("source", "language", "region", "daypart"):
+            rows = (a["video_id"] == vid) & (a["dimension"] == dimension)
+            assert a["views"][rows].sum() == v["views"][vid], (vid, dimension)
+            assert a["completions"][rows].sum() == v["completions"][vid], (vid, dimension)
+    (journey,) = explain_journeys(saved, [int(mine[0])])
+    assert {"source", "language", "region", "daypart"} == set(journey.audience)
+
+
+def test_bottleneck_names_an_other_language_audience(tiny_result: RunResult) -> None:
+    mine = np.flatnonzero(tiny_result.videos["creator_name"] == "me")
+    vid = int(mine[0])
+    audience = {  # 30 of 100 views cross a language barrier; 20 of the other 70 finish the video
+        "video_id": np.array([vid, vid]),
+        "dimension": np.array(["language", "language"], dtype=object),
+        "value": np.array(["speaks it", "other language"], dtype=object),
+        "views": np.array([70, 30]),
+        "completions": np.array([20, 3]),
+    }
+    sentence = bottleneck(dataclasses.replace(tiny_result, audience=audience), mine)
+    assert "30% of their views went to viewers who do not speak the video's language" in sentence
+    assert "completion was 23.0% overall and 28.6% among those who do" in sentence

@@ -16,7 +16,8 @@ from tiktok_sim.cli import main
 
 SMALL = ("--set", "run.duration=12h", "--set", "users.count=800", "--set", "creators.count=40")
 EDITED_COLUMN = {"videos.csv": "views", "creators.csv": "views", "reach.csv": "views", "stages.csv": "stage",
-                 "gates.csv": "value", "runs.csv": "seed", "summary.csv": "mean", "funnel.csv": "entered"}  # fmt: skip
+                 "gates.csv": "value", "audience.csv": "views", "runs.csv": "seed", "summary.csv": "mean",
+                 "funnel.csv": "entered"}  # fmt: skip
 """The number each CSV's edit changes: one that some other file determines, so a re-hash cannot hide it."""
 EDITED_KEY: dict[str, tuple[str, ...]] = {"summary.json": ("impressions",), "manifest.json": ("seed",)}
 EXPERIMENT_KEY: dict[str, tuple[str, ...]] = {

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
+from tiktok_sim.audience import AudienceLog
 from tiktok_sim.feed.follows import FollowGraph
 from tiktok_sim.feed.offer import Offer, add_slice_counts
 from tiktok_sim.feed.recommender import Recommender
@@ -162,6 +163,7 @@ class Engine:
         self._reach: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._stage_rows: list[dict[str, np.ndarray]] = []
         self._gate_rows: list[dict[str, np.ndarray]] = []
+        self.audience = AudienceLog([r.name for r in scenario.users.regions])
         self._log: list[tuple[np.ndarray, np.ndarray, float]] | None = [] if record_impressions else None
 
         self.env = simpy.Environment()
@@ -470,6 +472,7 @@ class Engine:
         )
         out = engagement.react(x, scenario.engagement, self._react_rng)
         creators = np.take(cat.creator, videos).astype(np.int64)
+        self._observe_audience(users, videos, creators, served.explored, language_ok, out.completed)
         out = dataclasses.replace(out, followed=self.follows.add(users, creators, out.followed, self.env.now))
         self.recommender.controls.record(users, creators, sounds, out.not_interested, out.hid_creator, out.hid_sound)
 
@@ -491,6 +494,26 @@ class Engine:
         full = open_ids[cat.stage_counts[open_ids, A["views"]] >= self._pools[cat.stage[open_ids]]]
         if full.size:
             self._evaluate(full)
+
+    def _observe_audience(
+        self,
+        users: np.ndarray,
+        videos: np.ndarray,
+        creators: np.ndarray,
+        explored: np.ndarray,
+        language_ok: np.ndarray,
+        completed: np.ndarray,
+    ) -> None:
+        """Tally who saw featured creators' videos (see :mod:`tiktok_sim.audience`)."""
+        mine = np.flatnonzero(self.cre.featured[creators])
+        if not mine.size:
+            return
+        u = users[mine]
+        follower = self.follows.follows(u, creators[mine])
+        source = np.where(explored[mine], 2, np.where(follower, 1, 0))
+        region = self.pop.region[u]
+        hour = (np.floor((self.env.now + self.pop.region_offset_min[region]) / 60.0) % 24).astype(np.int64)
+        self.audience.record(videos[mine].astype(np.int64), source, ~language_ok[mine], region, hour, completed[mine])
 
     def _count(self, pick: np.ndarray, offer: Offer, out: engagement.Outcomes) -> None:
         """Add the impressions (``pick``: offer indices) to per-video, per-stage and run-wide counters."""

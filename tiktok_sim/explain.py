@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tiktok_sim.audience import AUDIENCE_COLUMNS
 from tiktok_sim.check.read import Malformed, Row, read_json, read_table
 from tiktok_sim.check.run import scenario_of
 from tiktok_sim.output import GATE_COLUMNS, VIDEO_COLUMNS
@@ -70,6 +71,7 @@ class Journey:
     video: Row
     visits: tuple[Visit, ...]
     cohort_sizes: dict[int, int]
+    audience: dict[str, list[tuple[str, int, int]]]  # dimension -> (value, views, completions); featured only
 
 
 def explain_journeys(directory: Path, video_ids: list[int] | None = None, creator: str | None = None) -> list[Journey]:
@@ -102,7 +104,19 @@ def _explain(directory: Path, video_ids: list[int] | None, creator: str | None) 
     gates = read_table(directory / "gates.csv", "gates.csv", GATE_COLUMNS)
     cohort = _cohort_values(gates)
     sizes = {s: len(next(iter(by_gate.values()), [])) for s, by_gate in cohort.items()}
-    return [_journey(videos[vid], stages, gates, cohort, sizes, ladder) for vid in video_ids or []]
+    audience = _audience(read_table(directory / "audience.csv", "audience.csv", AUDIENCE_COLUMNS))
+    return [
+        _journey(videos[vid], stages, gates, cohort, sizes, ladder, audience.get(vid, {})) for vid in video_ids or []
+    ]
+
+
+def _audience(rows: list[Row]) -> dict[int, dict[str, list[tuple[str, int, int]]]]:
+    """audience.csv by video, then dimension."""
+    out: dict[int, dict[str, list[tuple[str, int, int]]]] = {}
+    for row in rows:
+        by_dimension = out.setdefault(row.int("video_id"), {})
+        by_dimension.setdefault(row["dimension"], []).append((row["value"], row.int("views"), row.int("completions")))
+    return out
 
 
 def _cohort_values(gates: list[Row]) -> dict[int, dict[str, np.ndarray]]:
@@ -120,6 +134,7 @@ def _journey(
     cohort: dict[int, dict[str, np.ndarray]],
     sizes: dict[int, int],
     ladder: list[Stage],
+    audience: dict[str, list[tuple[str, int, int]]],
 ) -> Journey:
     vid = video["video_id"]
     visits = []
@@ -148,7 +163,7 @@ def _journey(
         served = video.int("views") - sum(v.views for v in visits)  # followers' trickle included
         pool = ladder[reached]
         visits.append(Visit(reached, pool.pool, pool.window, entered or 0.0, None, served, None, ()))
-    return Journey(video, tuple(visits), sizes)
+    return Journey(video, tuple(visits), sizes, audience)
 
 
 def _check(row: Row, values: np.ndarray) -> Check:

@@ -109,6 +109,7 @@ def collect(engine: Engine) -> RunResult:
         creators_table=creators,
         stages=engine.stage_log(),
         gates=gates,
+        audience=engine.audience.table(),
         reach=_reach_table(engine, videos),
         action_totals={name: int(engine.totals[A[name]]) for name in ACTIONS},
         watch_hist=engine.watch_hist,

@@ -20,7 +20,16 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-RUN_FILES = ("summary.json", "videos.csv", "creators.csv", "reach.csv", "stages.csv", "gates.csv", "manifest.json")
+RUN_FILES = (
+    "summary.json",
+    "videos.csv",
+    "creators.csv",
+    "reach.csv",
+    "stages.csv",
+    "gates.csv",
+    "audience.csv",
+    "manifest.json",
+)
 EXPERIMENT_TABLES = ("runs", "summary", "videos", "funnel")
 EXPERIMENT_FILES = (
     "manifest.json",

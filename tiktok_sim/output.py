@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tiktok_sim import __version__
+from tiktok_sim.audience import AUDIENCE_COLUMNS, AudienceLog
 from tiktok_sim.metrics import summary
 from tiktok_sim.model.exposure import GATE_NAMES
 from tiktok_sim.outdir import Mode, staged
@@ -56,6 +57,7 @@ def write_outputs(
         "reach.csv": to_csv(result.reach, REACH_COLUMNS),
         "stages.csv": to_csv(_stage_columns(result.stages), None),
         "gates.csv": to_csv(_gate_columns(result.gates), GATE_COLUMNS),
+        "audience.csv": to_csv(result.audience or AudienceLog([]).table(), AUDIENCE_COLUMNS),
     }
     files["manifest.json"] = manifest_json(result, files, argv)
     with staged(Path(out_dir), mode, whole=True) as stage:

@@ -32,6 +32,7 @@ class RunResult:
         creators_table: one array per column, one row per creator.
         stages: one array per column, one row per stage evaluation.
         gates: one array per column, one row per gate check of a stage evaluation.
+        audience: who saw featured creators' videos (see ``tiktok_sim.audience``).
         reach: ``video_id``, ``hour``, ``views`` (views in that hour since upload).
         action_totals: impressions, completions, ... summed over the run.
         watch_hist: (WATCH_BINS,) int64 counts of watch ratios.
@@ -65,6 +66,7 @@ class RunResult:
     runtime_s: float = 0.0
     impressions_log: dict[str, np.ndarray] | None = None
     gates: dict[str, np.ndarray] = field(default_factory=dict)
+    audience: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_videos(self) -> int:

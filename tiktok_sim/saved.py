@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from tiktok_sim.audience import AUDIENCE_COLUMNS
 from tiktok_sim.check.read import ExperimentManifest, Malformed, Row, read_json, read_table, shaped
 from tiktok_sim.check.run import scenario_of
 from tiktok_sim.experiments import Replications, gather
@@ -22,7 +23,7 @@ from tiktok_sim.output import CREATOR_COLUMNS, GATE_COLUMNS, REACH_COLUMNS, VIDE
 from tiktok_sim.results import WATCH_BINS, RunResult
 from tiktok_sim.shards import metrics_of
 
-TEXT = {"creator_name", "stop_reason", "topic", "name", "missed_gates"}
+TEXT = {"creator_name", "stop_reason", "topic", "name", "missed_gates", "dimension", "value"}
 FLAGS = {"trending_sound", "spam", "duplicate", "sensitive", "featured", "passed", "short_served"}
 """Columns read as text and as 0/1 flags; every other column is a number."""
 
@@ -60,6 +61,7 @@ def load_run(root: Path) -> RunResult:
             engine=dict(summary["engine"]),
             runtime_s=float(summary["runtime_s"]),
             gates=_gates(read_table(root / "gates.csv", "gates.csv", GATE_COLUMNS)),
+            audience=_columns(read_table(root / "audience.csv", "audience.csv", AUDIENCE_COLUMNS)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Malformed(f"summary.json: cannot read: {type(exc).__name__}: {exc}") from None
@@ -90,8 +92,9 @@ def _gates(rows: list[Row]) -> dict[str, np.ndarray]:
     unknown = sorted({row["gate"] for row in rows} - set(GATE_CODE))
     if unknown:
         raise Malformed(f"gates.csv: gate: unknown gate {unknown[0]!r}")
-    columns = _columns(rows, skip=frozenset({"gate", "threshold"}))
+    columns = _columns(rows, skip=frozenset({"gate", "value", "threshold"}))  # "value" is text in audience.csv
     columns["gate"] = np.array([GATE_CODE[row["gate"]] for row in rows], dtype=np.int64)
+    columns["value"] = np.array([row.float("value") for row in rows])
     columns["threshold"] = np.array([row.float("threshold") if row["threshold"] else -np.inf for row in rows])
     return columns
 

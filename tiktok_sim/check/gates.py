@@ -6,6 +6,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable
 
+from tiktok_sim.audience import DAYPARTS, DIMENSIONS, LANGUAGES, SOURCES
 from tiktok_sim.check.read import Malformed, Row
 from tiktok_sim.model.exposure import GATE_NAMES, check_names
 from tiktok_sim.scenario.schema import Scenario
@@ -96,3 +97,33 @@ def _verdict_problems(evaluation: Row, missed: set[str], scenario: Scenario) -> 
 def _close(a: float, b: float) -> bool:
     """Equal as written to 6 significant digits (watch measures carry two written floats' rounding)."""
     return math.isclose(a, b, rel_tol=3 * WRITTEN_REL_TOL, abs_tol=1e-12)
+
+
+def audience_problems(rows: list[Row], videos: list[Row], creators: list[Row], regions: list[str]) -> list[str]:
+    """audience.csv covers exactly the featured creators' videos, in order, and each dimension adds up to them."""
+    values = dict(zip(DIMENSIONS, (SOURCES, LANGUAGES, tuple(regions), DAYPARTS), strict=True))
+    featured = {c["creator_id"] for c in creators if c["featured"] == "1"}
+    order = []
+    sums: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        dimension, value = row["dimension"], row["value"]
+        if dimension not in values or value not in values[dimension]:
+            raise Malformed(f"{row.where}: {dimension}: unknown value {value!r}")
+        vid = row.int("video_id")
+        order.append((vid, DIMENSIONS.index(dimension), values[dimension].index(value)))
+        sums[(vid, dimension)][0] += row.int("views")
+        sums[(vid, dimension)][1] += row.int("completions")
+    if order != sorted(set(order)):
+        return ["audience.csv: rows are not one per video, dimension and value, in that order"]
+    problems = []
+    for video in videos:
+        vid, mine = video.int("video_id"), video["creator_id"] in featured
+        for dimension in DIMENSIONS:
+            got = sums.pop((vid, dimension), [0, 0])
+            if mine and got != [video.int("views"), video.int("completions")]:
+                problems.append(
+                    f"audience.csv: video {vid}'s {dimension} rows add up to {got[0]} views and {got[1]} "
+                    f"completions, videos.csv says {video['views']} and {video['completions']}"
+                )
+    problems += [f"audience.csv: video {vid} is not a featured creator's video in videos.csv" for vid, _ in sums]
+    return problems

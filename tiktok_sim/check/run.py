@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tiktok_sim.check.gates import gate_log_problems
+from tiktok_sim.audience import AUDIENCE_COLUMNS
+from tiktok_sim.check.gates import audience_problems, gate_log_problems
 from tiktok_sim.check.read import Malformed, Row, RunManifest, RunSummary, read_json, read_table, shaped
 from tiktok_sim.metrics import RATE_OF, REACH_TOP, TOP_SHARES, creator_figures, gini, top_share
 from tiktok_sim.model.exposure import GATE_NAMES
@@ -56,6 +57,7 @@ def _table_problems(root: Path, summary: RunSummary, scenario: Scenario) -> list
     reach = read_table(root / "reach.csv", "reach.csv", REACH_COLUMNS)
     stages = read_table(root / "stages.csv", "stages.csv", STAGE_COLUMNS, exact=False)
     gates = read_table(root / "gates.csv", "gates.csv", GATE_COLUMNS)
+    audience = read_table(root / "audience.csv", "audience.csv", AUDIENCE_COLUMNS)
     problems = video_problems(videos, len(scenario.ladder), "videos.csv")
     problems += _summary_problems(summary, videos, creators)
     problems += funnel_problems([row.model_dump() for row in summary.funnel], videos, "summary.json")
@@ -66,6 +68,7 @@ def _table_problems(root: Path, summary: RunSummary, scenario: Scenario) -> list
     problems += _order_problems(stages)
     problems += _climb_problems(stages, videos, len(scenario.ladder))
     problems += gate_log_problems(gates, stages, videos, scenario, _rates)
+    problems += audience_problems(audience, videos, creators, [r.name for r in scenario.users.regions])
     return problems + _gate_problems(scenario, stages)
 
 

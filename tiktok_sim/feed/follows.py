@@ -29,6 +29,10 @@ class FollowGraph:
         self._pending = np.empty(0, dtype=np.int64)
         self._next_merge = MERGE_MINUTES
 
+    def follows(self, users: np.ndarray, creators: np.ndarray) -> np.ndarray:
+        """(n,) bool: whether each user follows the creator beside it (edges merged so far)."""
+        return contains_sorted(self.keys, users.astype(np.int64) * self._creators + creators)
+
     def random_followed(self, users: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """For each of ``users`` with any edge, one followed creator at random: (rows, creators)."""
         lo, hi = self.start[users], self.start[users + 1]

@@ -42,7 +42,7 @@ def bottleneck(result: RunResult, video_ids: np.ndarray) -> str:
     missed = Counter(g for gates in v["missed_gates"][here] if gates for g in gates.split(";"))
     if missed:
         sentence += " Missed: " + ", ".join(_gate_phrase(result, here, g, k) for g, k in missed.most_common()) + "."
-    return sentence + _short_phrase(result, here, stage, count)
+    return sentence + _short_phrase(result, here, stage, count) + _language_phrase(result, here)
 
 
 def _gate_phrase(result: RunResult, videos: np.ndarray, gate: str, count: int) -> str:
@@ -73,3 +73,21 @@ def _short_phrase(result: RunResult, videos: np.ndarray, stage: int, count: int)
     served = float(np.median(st["views"][rows] / pool))
     which = "It was" if count == 1 else f"{int(short.sum())} of the {count} were"
     return f" {which} short-served: the window closed at a median {served:.0%} of the {pool:,}-view pool."
+
+
+def _language_phrase(result: RunResult, videos: np.ndarray) -> str:
+    """A hidden cause: how much of the audience did not speak the videos' language, and what that did to completion."""
+    a = result.audience
+    if not a or not a["video_id"].size:
+        return ""
+    rows = np.isin(a["video_id"], videos) & (a["dimension"] == "language")
+    other = rows & (a["value"] == "other language")
+    views, foreign = int(a["views"][rows].sum()), int(a["views"][other].sum())
+    if not views or foreign < 0.05 * views:
+        return ""
+    done, speakers = int(a["completions"][rows].sum()), views - foreign
+    among = (done - int(a["completions"][other].sum())) / speakers if speakers else 0.0
+    return (
+        f" {foreign / views:.0%} of their views went to viewers who do not speak the video's language: "
+        f"completion was {done / views:.1%} overall and {among:.1%} among those who do."
+    )

@@ -32,7 +32,19 @@ def render_journey(journey: Journey) -> RenderableType:
             visit.ended,
             "\n".join(_check(c) for c in visit.checks) or "-",
         )
-    return Group(heading, table, Text(_verdict(journey)), Text(""))
+    return Group(heading, table, Text(_verdict(journey)), Text(_who(journey)), Text(""))
+
+
+def _who(journey: Journey) -> str:
+    """Who saw it, by source, language, region and time of day, with each group's completion."""
+    if not journey.audience:
+        return "Who saw it: recorded for featured creators' videos only."
+    lines = []
+    for dimension, rows in journey.audience.items():
+        total = sum(views for _, views, _ in rows) or 1
+        parts = [f"{value} {views / total:.0%} ({done / views:.0%} completed)" for value, views, done in rows if views]
+        lines.append(f"  {dimension}: " + ", ".join(parts))
+    return "Who saw it (share of views, and how many finished it):\n" + "\n".join(lines)
 
 
 def _clock(minute: float) -> str:
