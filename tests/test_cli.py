@@ -29,7 +29,8 @@ def test_run_prints_the_report_and_writes_every_file(runner: CliRunner, tiny_fil
     for section in ("Funnel", "Top 10 videos", "Creators", "Featured: me", "Bottleneck:", "Cohort", "Calibration"):
         assert section in result.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "creators.csv", "gates.csv", "manifest.json", "reach.csv", "stages.csv", "summary.json", "videos.csv",
+        "audience.csv", "creators.csv", "gates.csv", "manifest.json", "reach.csv", "stages.csv", "summary.json",
+        "videos.csv",
     ]  # fmt: skip
     assert json.loads((out / "summary.json").read_text())["seed"] == 4
 
