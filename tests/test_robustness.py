@@ -61,24 +61,6 @@ def test_a_50_mb_file_is_refused_without_reading_it(tmp_path: Path) -> None:
     assert code == 2 and output.strip() == f"{path}: expected a scenario under 2 MB, found 50.0 MB"
 
 
-@pytest.mark.parametrize(
-    ("text", "fragment"),
-    [
-        ("a: &a [*a]\n", "unknown key 'a'"),  # an alias into itself
-        (
-            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"  # 10**8 values once expanded
-            + "".join(f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdefg", "bcdefgh", strict=True)),
-            "expected at most 100,000 values (aliases expand), found more",
-        ),
-    ],
-)
-def test_alias_bombs_are_refused_in_one_line(tmp_path: Path, text: str, fragment: str) -> None:
-    path = tmp_path / "bomb.yaml"
-    path.write_text(text)
-    code, output = invoke("validate", str(path))
-    assert code == 2 and len(output.strip().splitlines()) == 1 and fragment in output, output
-
-
 def test_set_with_an_unknown_path_or_bad_value_exits_2() -> None:
     quickstart = str(SCENARIOS / "quickstart.yaml")
     assert invoke("validate", quickstart, "--set", "users.cuont=5")[0] == 2

@@ -21,6 +21,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from tiktok_sim.errors import Problem, ScenarioError
+from tiktok_sim.scenario.guard import MAX_DEPTH, HostileYAML, check_structure
 from tiktok_sim.scenario.schema import BOOLEAN_FOR_NUMBER, Scenario
 from tiktok_sim.scenario.sweep import SWEEP_KEY, Origin, SweepBlock, SweepPlan, plan
 
@@ -113,8 +114,8 @@ def _read(path: Path) -> tuple[dict[str, Any], Origins]:
     """Parse one YAML file into plain data plus the position of every key."""
     name = str(path)
 
-    def fail(message: str, line: int = 0, col: int = 0) -> ScenarioError:
-        return ScenarioError([Problem(name, line, col, "", message)])
+    def fail(message: str, line: int = 0, col: int = 0, key: str = "") -> ScenarioError:
+        return ScenarioError([Problem(name, line, col, key, message)])
 
     if not path.is_file():
         raise fail("expected a scenario file, found nothing there")
@@ -131,7 +132,10 @@ def _read(path: Path) -> tuple[dict[str, Any], Origins]:
     if not text.strip():
         raise fail("expected a mapping of scenario keys, found an empty file")
     try:
+        check_structure(text)
         doc = YAML(typ="rt", pure=True).load(text)
+    except HostileYAML as exc:
+        raise fail(exc.message, exc.line, exc.col, exc.path) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = (exc.problem or exc.context or "invalid YAML").replace("\t", "\\t")
@@ -141,26 +145,27 @@ def _read(path: Path) -> tuple[dict[str, Any], Origins]:
         raise fail(f"invalid YAML: {what}", line, col) from None
     except YAMLError as exc:
         raise fail(f"invalid YAML: {exc}".splitlines()[0]) from None
+    except RecursionError:  # the guard's limits keep the parser's stack shallow: a last resort
+        raise fail(f"expected at most {MAX_DEPTH} levels of nesting, found too many to parse", 1, 1) from None
     if not isinstance(doc, CommentedMap):
-        found = "a list" if isinstance(doc, CommentedSeq) else f"the value {doc!r}"
+        found = "a list" if isinstance(doc, CommentedSeq) else f"the value {_short(doc)}"
         raise fail(f"expected a mapping of scenario keys, found {found}", 1, 1)
     origins: Origins = {(): (name, 1, 1)}
     return _plain(doc, (), name, origins), origins
 
 
-MAX_VALUES = 100_000
-MAX_DEPTH = 40
-"""Aliases can make a small file expand without bound (or into itself); real scenarios stay far below."""
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters, so an echoed value keeps the error one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _plain(node: Any, path: Path_, name: str, origins: Origins) -> Any:
-    """Convert ruamel nodes to dicts and lists, recording each key's position."""
-    if len(path) > MAX_DEPTH or len(origins) > MAX_VALUES:
-        where = origins.get(path[:-1], (name, 0, 0))
-        deep = len(path) > MAX_DEPTH
-        what, limit = ("levels of nesting", MAX_DEPTH) if deep else ("values (aliases expand)", MAX_VALUES)
-        dotted = ".".join(str(p) for p in path[:3]) + ("..." if len(path) > 3 else "")
-        raise ScenarioError([Problem(*where, dotted, f"expected at most {limit:,} {what}, found more")])
+    """Convert ruamel nodes to dicts and lists, recording each key's position.
+
+    The structure guard has bounded the depth and the expanded size, and refused
+    aliases into themselves, so this recursion ends.
+    """
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
         for key, value in node.items():
@@ -204,9 +209,11 @@ def _apply_override(data: dict[str, Any], origins: Origins, item: str, where: Or
     if not sep or not all(steps):
         raise ScenarioError([Problem(*where, key.strip(), f"expected path.to.key=value, found {item!r}")])
     try:
-        value = YAML(typ="safe", pure=True).load(raw) if raw.strip() else ""
-    except YAMLError:
-        raise ScenarioError([Problem(*where, key, f"expected a YAML value, found {raw!r}")]) from None
+        value = _parse_value(raw) if raw.strip() else ""
+    except HostileYAML as exc:
+        raise ScenarioError([Problem(*where, key, exc.message)]) from None
+    except (YAMLError, RecursionError):
+        raise ScenarioError([Problem(*where, key, f"expected a YAML value, found {_short(raw)}")]) from None
     node: Any = data
     path: Path_ = ()
     for i, step in enumerate(steps):
@@ -230,6 +237,12 @@ def _apply_override(data: dict[str, Any], origins: Origins, item: str, where: Or
     for p in [p for p in origins if p[: len(path)] == path]:
         del origins[p]
     origins[path] = where
+
+
+def _parse_value(raw: str) -> Any:
+    """An override's value, parsed under the same structure limits as a file."""
+    check_structure(raw)
+    return YAML(typ="safe", pure=True).load(raw)
 
 
 def _problem(
