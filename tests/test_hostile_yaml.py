@@ -1,4 +1,4 @@
-"""YAML built to choke the parser: one positioned line and exit 2, never a traceback.
+"""YAML built to choke the parser, and hostile extends: chains: one positioned line and exit 2, never a traceback.
 
 Every document here is generated, at sizes on both sides of each limit.
 """
@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from tiktok_sim.cli import main
 from tiktok_sim.scenario import load_scenario
 from tiktok_sim.scenario.guard import MAX_DEPTH, MAX_NODES
+from tiktok_sim.scenario.loader import MAX_EXTENDS
 
 from .conftest import ROOT
 
@@ -197,6 +198,72 @@ def test_a_quoted_merge_key_is_just_an_unknown_key(tmp_path: Path) -> None:
 def test_set_values_meet_the_same_limits(tmp_path: Path, value: str, expected: str) -> None:
     line = refused(write(tmp_path, "name: x\n"), "--set", f"name={value}")
     assert line.startswith(f"--set: name: {expected}"), line
+
+
+def test_a_long_chain_of_extends_is_refused_at_the_file_past_the_limit(tmp_path: Path) -> None:
+    for i in range(1_000):
+        write(tmp_path, f"extends: c{i + 1}.yaml\n", f"c{i}.yaml")
+    limit = f"extends: expected at most {MAX_EXTENDS} files in an extends: chain, found more"
+    assert refused(tmp_path / "c0.yaml") == f"{tmp_path / f'c{MAX_EXTENDS - 1}.yaml'}:1:1: {limit}"
+    write(tmp_path, "name: end\n", f"c{MAX_EXTENDS - 1}.yaml")  # the longest chain allowed
+    assert load_scenario(tmp_path / "c0.yaml").name == "end"
+
+
+def test_a_file_that_extends_itself_is_a_cycle(tmp_path: Path) -> None:
+    path = write(tmp_path, "extends: ./s.yaml\n")
+    assert refused(path) == f"{path}:1:1: extends: expected no cycle, found s.yaml -> s.yaml"
+
+
+def test_extends_names_no_file_system_would_take(tmp_path: Path) -> None:
+    os.symlink("loop2.yaml", tmp_path / "loop1.yaml")
+    os.symlink("loop1.yaml", tmp_path / "loop2.yaml")
+    os.mkfifo(tmp_path / "pipe.yaml")
+    (tmp_path / "folder").mkdir()
+    cases = {
+        '"a\\0b.yaml"': "expected a file name, found a NUL byte in it",
+        "x" * 5_000: "expected a file name of at most 1,000 characters, found 5,000",
+        "x" * 300: "expected a regular file, found a name too long for the file system at 'xxxx",
+        "loop1.yaml": "expected a file, found a symlink loop at 'loop1.yaml'",
+        "pipe.yaml": "expected a regular file, found a named pipe at 'pipe.yaml'",  # and the load does not hang
+        "folder": "expected a regular file, found a directory at 'folder'",
+        "[a.yaml]": "expected a file name, found ['a.yaml']",
+        "''": "expected a file name, found ''",
+    }
+    for ref, expected in cases.items():
+        path = write(tmp_path, f"extends: {ref}\n")
+        line = refused(path)
+        assert line.startswith(f"{path}:1:1: extends: {expected}") and len(line) < len(str(path)) + 200, line
+
+
+def test_extends_stays_inside_the_folder_of_the_scenario_run(tmp_path: Path) -> None:
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "bases").mkdir(parents=True)
+    elsewhere.mkdir()
+    secret = write(elsewhere, "SECRET-TOKEN-1234\nmore: lines\n", "secret.yaml")
+    os.symlink(secret, project / "link.yaml")
+    outside = "extends: expected a file in the folder of s.yaml or below it, found {!r:.40}"
+    for ref in (str(secret), "../elsewhere/secret.yaml", "link.yaml", "../elsewhere/missing.yaml", "/etc/passwd"):
+        path = write(project, f"extends: {ref}\n")
+        line = refused(path)
+        assert line.startswith(f"{path}:1:1: " + outside.format(ref)) and "SECRET" not in line, line
+    # Subfolders belong to the project, and a base there may point back up inside it.
+    write(project, "name: top\nusers: {count: 7}\n", "top.yaml")
+    write(project / "bases", "extends: ../top.yaml\nname: base\n", "base.yaml")
+    child = write(project, "extends: bases/base.yaml\n", "child.yaml")
+    assert (load_scenario(child).name, load_scenario(child).users.count) == ("base", 7)
+    # The project is the folder of the file run: the base run on its own cannot reach up.
+    line = refused(project / "bases" / "base.yaml")
+    assert line.endswith("extends: expected a file in the folder of base.yaml or below it, found '../top.yaml'")
+
+
+def test_a_named_pipe_as_the_scenario_file_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "s.yaml")
+    assert refused(tmp_path / "s.yaml") == f"{tmp_path / 's.yaml'}: expected a scenario file, found a named pipe"
+
+
+def test_a_symlink_loop_as_the_scenario_file(tmp_path: Path) -> None:
+    os.symlink("s.yaml", tmp_path / "s.yaml")
+    assert refused(tmp_path / "s.yaml") == f"{tmp_path / 's.yaml'}: expected a scenario file, found a symlink loop"
 
 
 def test_a_long_value_where_a_mapping_belongs_is_quoted_short(tmp_path: Path) -> None:

@@ -7,8 +7,11 @@ column and key path, so the CLI can print one line per problem and exit 2.
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 import json
+import os
+import stat
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -27,6 +30,10 @@ from tiktok_sim.scenario.sweep import SWEEP_KEY, Origin, SweepBlock, SweepPlan, 
 
 MAX_FILE_BYTES = 2_000_000
 """Scenarios are hand-written; anything larger is a mistake, not a scenario."""
+MAX_EXTENDS = 16
+"""Files in one ``extends:`` chain; real chains have two or three."""
+MAX_NAME = 1_000
+"""Characters in an ``extends:`` name: longer is no file name anyone wrote."""
 
 Path_ = tuple[str | int, ...]
 Origins = dict[Path_, Origin]
@@ -49,7 +56,7 @@ def load_scenario(
     """
     data: dict[str, Any] = Scenario().model_dump(mode="json")
     origins: Origins = {}
-    file_data, file_origins = _resolve(Path(path), chain=())
+    file_data, file_origins = _resolve(Path(path))
     _merge(data, origins, _without(file_data, file_origins, SWEEP_KEY), file_origins, ())
     for item, where in [*((item, SET_ORIGIN) for item in overrides), *placed]:
         _apply_override(data, origins, item, where)
@@ -65,7 +72,7 @@ def load_sweep(path: str | Path) -> SweepPlan | None:
     Raises:
         ScenarioError: with every problem in the block, each positioned.
     """
-    data, origins = _resolve(Path(path), chain=())
+    data, origins = _resolve(Path(path))
     if SWEEP_KEY not in data:
         return None
     try:
@@ -90,24 +97,122 @@ def scenario_sha256(scenario: Scenario) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], Origins]:
+def _resolve(path: Path) -> tuple[dict[str, Any], Origins]:
     """Read ``path`` and everything it extends, merged child over parent."""
-    data, origins = _read(path)
-    parent_ref = data.pop("extends", None)
-    if parent_ref is None:
-        return data, origins
-    where = origins.pop(("extends",))
-    if not isinstance(parent_ref, str):
-        raise ScenarioError([Problem(*where, "extends", f"expected a file name, found {parent_ref!r}")])
-    parent = (path.parent / parent_ref).resolve()
-    if parent in chain or parent == path.resolve():
-        cycle = " -> ".join(p.name for p in (*chain, path.resolve(), parent))
-        raise ScenarioError([Problem(*where, "extends", f"expected no cycle, found {cycle}")])
-    if not parent.is_file():
-        raise ScenarioError([Problem(*where, "extends", f"expected an existing file, found no {parent_ref!r}")])
-    base, base_origins = _resolve(parent, (*chain, path.resolve()))
-    _merge(base, base_origins, data, origins, ())
-    return base, base_origins
+    layers = _chain(path)
+    data, origins = layers.pop()
+    while layers:
+        child, child_origins = layers.pop()
+        _merge(data, origins, child, child_origins, ())
+    return data, origins
+
+
+def _chain(path: Path) -> list[tuple[dict[str, Any], Origins]]:
+    """``path``'s data, then that of the file it extends, and so on, each without ``extends``.
+
+    Every file of the chain must lie in the folder of ``path`` or below it (the project), so a
+    scenario cannot make the loader open, or quote in an error, a file from elsewhere.
+    """
+    layers = [_read(path)]
+    project, here = path.parent.resolve(), path
+    seen = [path.resolve()]
+    while (ref := layers[-1][0].pop("extends", None)) is not None:
+        where = layers[-1][1].pop(("extends",))
+        if len(layers) >= MAX_EXTENDS:
+            raise _extends_error(where, f"expected at most {MAX_EXTENDS} files in an extends: chain, found more")
+        parent = _locate(ref, here.parent, project, where, path.name)
+        if parent in seen:
+            cycle = " -> ".join(p.name for p in (*seen, parent))
+            raise _extends_error(where, f"expected no cycle, found {cycle}")
+        seen.append(parent)
+        layers.append(_read(parent))
+        here = parent
+    return layers
+
+
+def _locate(ref: Any, folder: Path, project: Path, where: Origin, root: str) -> Path:
+    """The regular file an ``extends:`` value names, relative to ``folder``, resolved.
+
+    Names that no file system would take, and files outside ``project``, are refused
+    before anything is opened: the error says nothing about what is there.
+    """
+    if not isinstance(ref, str) or not ref.strip():
+        raise _extends_error(where, f"expected a file name, found {_short(ref)}")
+    if "\x00" in ref:
+        raise _extends_error(where, "expected a file name, found a NUL byte in it")
+    if len(ref) > MAX_NAME:
+        raise _extends_error(where, f"expected a file name of at most {MAX_NAME:,} characters, found {len(ref):,}")
+    try:
+        target = (folder / ref).resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python before 3.13)
+        raise _extends_error(where, f"expected a file, found a symlink loop at {_short(ref)}") from None
+    if not target.is_relative_to(project):
+        raise _extends_error(where, f"expected a file in the folder of {root} or below it, found {_short(ref)}")
+    found = _what_is(target)
+    if found == NOTHING:
+        raise _extends_error(where, f"expected an existing file, found no {_short(ref)}")
+    if found != REGULAR:
+        raise _extends_error(where, f"expected a regular file, found {found} at {_short(ref)}")
+    return target
+
+
+def _extends_error(where: Origin, message: str) -> ScenarioError:
+    return ScenarioError([Problem(*where, "extends", message)])
+
+
+REGULAR, NOTHING = "a regular file", "nothing there"
+
+
+def _what_is(path: Path) -> str:
+    """What is at ``path`` (symlinks followed), in words for an error message."""
+    try:
+        return _kind(path.stat().st_mode)
+    except OSError as exc:
+        return _os_words(exc)
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISREG, REGULAR), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"))
+    return next((words for test, words in kinds if test(mode)), "a device or socket")
+
+
+def _os_words(exc: OSError) -> str:
+    words = {errno.ELOOP: "a symlink loop", errno.ENAMETOOLONG: "a name too long for the file system"}
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return NOTHING
+    return words.get(exc.errno or 0, f"an error: {exc.strerror}")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters, so an echoed value keeps the error one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES.
+
+    The file is opened without blocking and checked through the open handle, so a named
+    pipe cannot hang the load, and a file cannot be swapped between the check and the read.
+
+    Raises:
+        ValueError: what was expected and what was found instead.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ValueError(f"expected a scenario file, found {_os_words(exc)}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"expected a scenario file, found {_kind(info.st_mode)}")
+        limit = f"expected a scenario under {MAX_FILE_BYTES // 1_000_000} MB"
+        if info.st_size > MAX_FILE_BYTES:
+            raise ValueError(f"{limit}, found {info.st_size / 1e6:.1f} MB")
+        raw = handle.read(MAX_FILE_BYTES + 1)  # pseudo-files report a size of 0
+    if len(raw) > MAX_FILE_BYTES:
+        raise ValueError(f"{limit}, found more")
+    return raw
 
 
 def _read(path: Path) -> tuple[dict[str, Any], Origins]:
@@ -117,12 +222,10 @@ def _read(path: Path) -> tuple[dict[str, Any], Origins]:
     def fail(message: str, line: int = 0, col: int = 0, key: str = "") -> ScenarioError:
         return ScenarioError([Problem(name, line, col, key, message)])
 
-    if not path.is_file():
-        raise fail("expected a scenario file, found nothing there")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise fail(f"expected a scenario under {MAX_FILE_BYTES // 1_000_000} MB, found {size / 1e6:.1f} MB")
-    raw = path.read_bytes()
+    try:
+        raw = _read_bytes(path)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     if b"\x00" in raw:
         raise fail("expected YAML text, found binary data")
     try:
@@ -152,12 +255,6 @@ def _read(path: Path) -> tuple[dict[str, Any], Origins]:
         raise fail(f"expected a mapping of scenario keys, found {found}", 1, 1)
     origins: Origins = {(): (name, 1, 1)}
     return _plain(doc, (), name, origins), origins
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    """``repr(value)``, cut to ``limit`` characters, so an echoed value keeps the error one short line."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _plain(node: Any, path: Path_, name: str, origins: Origins) -> Any:
