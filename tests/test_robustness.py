@@ -43,6 +43,7 @@ def invoke(*args: str) -> tuple[int, str]:
         ("ladder: [{pool: 10, window: 1h, gates: [{type: magic}]}]\n", "ladder.0.gates.0: "),
         ("run: {duration: soon}\n", "run.duration: expected a duration"),
         ("topics: [a, a]\n", "topics: expected unique topic names"),
+        ("users: {count: 'a:x:b'}\n", "found 'a:x:b'"),  # quoted as written, not as an emoji
     ],
 )
 def test_each_bad_value_gives_one_positioned_line(tmp_path: Path, text: str, fragment: str) -> None:
