@@ -150,6 +150,20 @@ def test_a_boolean_in_a_file_is_placed_at_its_key(tmp_path: Path) -> None:
     assert only_problem(path) == f"{path}:2:3: users.diurnal: expected a number, found a boolean"
 
 
+def test_problems_come_in_document_order_then_the_overrides(tmp_path: Path) -> None:
+    path = write(tmp_path, "recommender: {exploraton: 1}\nusers:\n  count: 0\nname: [x]\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path, ["run.duration=soon", "topics=[a, a]"])
+    places = [(p.source, p.line, p.path) for p in info.value.problems]
+    assert places == [
+        (str(path), 1, "recommender.exploraton"),
+        (str(path), 3, "users.count"),
+        (str(path), 4, "name"),
+        ("--set", 0, "run.duration"),
+        ("--set", 0, "topics"),
+    ]
+
+
 def test_set_overrides_win_over_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, "users:\n  count: 500\n")
     scenario = load_scenario(path, ["users.count=900", "ladder.0.pool=250", "run.duration=2d"])
