@@ -6,8 +6,10 @@ column and key path, so the CLI can print one line per problem and exit 2.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -218,41 +220,53 @@ def _read_bytes(path: Path) -> bytes:
 def _read(path: Path) -> tuple[dict[str, Any], Origins]:
     """Parse one YAML file into plain data plus the position of every key."""
     name = str(path)
-
-    def fail(message: str, line: int = 0, col: int = 0, key: str = "") -> ScenarioError:
-        return ScenarioError([Problem(name, line, col, key, message)])
-
     try:
         raw = _read_bytes(path)
     except ValueError as exc:
-        raise fail(str(exc)) from None
+        raise _file_error(name, str(exc)) from None
     if b"\x00" in raw:
-        raise fail("expected YAML text, found binary data")
+        raise _file_error(name, "expected YAML text, found binary data")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise fail(f"expected UTF-8 YAML text, found an undecodable byte at offset {exc.start}") from None
+        raise _file_error(name, f"expected UTF-8 YAML text, found an undecodable byte at offset {exc.start}") from None
     if not text.strip():
-        raise fail("expected a mapping of scenario keys, found an empty file")
+        raise _file_error(name, "expected a mapping of scenario keys, found an empty file")
+    data, origins = _parse(name, text)
+    return copy.deepcopy(data), dict(origins)  # the callers merge into them
+
+
+def _file_error(name: str, message: str, line: int = 0, col: int = 0, key: str = "") -> ScenarioError:
+    return ScenarioError([Problem(name, line, col, key, message)])
+
+
+@functools.lru_cache(maxsize=8)
+def _parse(name: str, text: str) -> tuple[dict[str, Any], Origins]:
+    """The plain data and key positions of a file's text.
+
+    Remembered, since a sweep loads its file once per point: up to 1,000 parses of the same
+    text would otherwise cost more than validating the points.
+    """
     try:
         check_structure(text)
         doc = YAML(typ="rt", pure=True).load(text)
     except HostileYAML as exc:
-        raise fail(exc.message, exc.line, exc.col, exc.path) from None
+        raise _file_error(name, exc.message, exc.line, exc.col, exc.path) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = (exc.problem or exc.context or "invalid YAML").replace("\t", "\\t")
         if "\\t" in what or "'\\t'" in what:
             what = "expected spaces for indentation, found a tab"
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        raise fail(f"invalid YAML: {what}", line, col) from None
+        raise _file_error(name, f"invalid YAML: {what}", line, col) from None
     except YAMLError as exc:
-        raise fail(f"invalid YAML: {exc}".splitlines()[0]) from None
+        raise _file_error(name, f"invalid YAML: {exc}".splitlines()[0]) from None
     except RecursionError:  # the guard's limits keep the parser's stack shallow: a last resort
-        raise fail(f"expected at most {MAX_DEPTH} levels of nesting, found too many to parse", 1, 1) from None
+        message = f"expected at most {MAX_DEPTH} levels of nesting, found too many to parse"
+        raise _file_error(name, message, 1, 1) from None
     if not isinstance(doc, CommentedMap):
         found = "a list" if isinstance(doc, CommentedSeq) else f"the value {_short(doc)}"
-        raise fail(f"expected a mapping of scenario keys, found {found}", 1, 1)
+        raise _file_error(name, f"expected a mapping of scenario keys, found {found}", 1, 1)
     origins: Origins = {(): (name, 1, 1)}
     return _plain(doc, (), name, origins), origins
 
