@@ -293,8 +293,9 @@ def test_ratio_intervals_cover_the_true_ratio_at_their_level() -> None:
 
 def test_cli_compare(tiny_file: Path, tmp_path: Path) -> None:
     better = tmp_path / "better.yaml"
+    (tmp_path / "tiny.yaml").write_text(tiny_file.read_text())  # extends: reaches only the folder of the file run
     me = "{name: me, niche: [food], followers: 300, posts_per_day: 3, post_hours: [9, 18], video_length_s: 8"
-    better.write_text(f"extends: {tiny_file}\nfeatured:\n  - {me}, quality: 0.95, hook: 0.9}}\n")
+    better.write_text(f"extends: tiny.yaml\nfeatured:\n  - {me}, quality: 0.95, hook: 0.9}}\n")
     args = ["compare", str(tiny_file), str(better), "--reps", "5", "--executor", "serial"]
     result = CliRunner().invoke(main, [*args, "--set", "run.duration=12h", "--seed", "4"])
     assert result.exit_code == 0, result.output

@@ -47,6 +47,7 @@ def invoke(*args: str) -> tuple[int, str]:
         ("ladder: [{pool: 10, window: 1h, gates: [{type: magic}]}]\n", "ladder.0.gates.0: "),
         ("run: {duration: soon}\n", "run.duration: expected a duration"),
         ("topics: [a, a]\n", "topics: expected unique topic names"),
+        ("users: {count: 'a:x:b'}\n", "found 'a:x:b'"),  # quoted as written, not as an emoji
     ],
 )
 def test_each_bad_value_gives_one_positioned_line(tmp_path: Path, text: str, fragment: str) -> None:
@@ -63,24 +64,6 @@ def test_a_50_mb_file_is_refused_without_reading_it(tmp_path: Path) -> None:
         handle.truncate(50_000_000)
     code, output = invoke("validate", str(path))
     assert code == 2 and output.strip() == f"{path}: expected a scenario under 2 MB, found 50.0 MB"
-
-
-@pytest.mark.parametrize(
-    ("text", "fragment"),
-    [
-        ("a: &a [*a]\n", "unknown key 'a'"),  # an alias into itself
-        (
-            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"  # 10**8 values once expanded
-            + "".join(f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdefg", "bcdefgh", strict=True)),
-            "expected at most 100,000 values (aliases expand), found more",
-        ),
-    ],
-)
-def test_alias_bombs_are_refused_in_one_line(tmp_path: Path, text: str, fragment: str) -> None:
-    path = tmp_path / "bomb.yaml"
-    path.write_text(text)
-    code, output = invoke("validate", str(path))
-    assert code == 2 and len(output.strip().splitlines()) == 1 and fragment in output, output
 
 
 def test_set_with_an_unknown_path_or_bad_value_exits_2() -> None:

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from tiktok_sim.errors import ScenarioError
-from tiktok_sim.scenario import Scenario, load_scenario, scenario_sha256
+from tiktok_sim.scenario import Scenario, load_scenario, loader, scenario_sha256
 from tiktok_sim.scenario.durations import format_duration, parse_duration
 from tiktok_sim.scenario.loader import load_sweep
 from tiktok_sim.scenario.reference import defaults_yaml, dump_yaml
@@ -174,6 +174,34 @@ def test_a_boolean_in_a_file_is_placed_at_its_key(tmp_path: Path) -> None:
     assert only_problem(path) == f"{path}:2:3: users.diurnal: expected a number, found a boolean"
 
 
+def test_problems_come_in_document_order_then_the_overrides(tmp_path: Path) -> None:
+    path = write(tmp_path, "recommender: {exploraton: 1}\nusers:\n  count: 0\nname: [x]\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path, ["run.duration=soon", "topics=[a, a]"])
+    places = [(p.source, p.line, p.path) for p in info.value.problems]
+    assert places == [
+        (str(path), 1, "recommender.exploraton"),
+        (str(path), 3, "users.count"),
+        (str(path), 4, "name"),
+        ("--set", 0, "run.duration"),
+        ("--set", 0, "topics"),
+    ]
+
+
+def test_a_file_is_parsed_once_however_often_it_is_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "users: {count: 5, regions: [{name: x, share: 1, utc_offset: 0, languages: [xx]}]}\n"
+    path = write(tmp_path, text)
+    checked: list[str] = []  # every text the structure guard saw: files and --set values
+    monkeypatch.setattr(loader, "check_structure", checked.append)
+    loader._parse.cache_clear()
+    counts = [load_scenario(path, overrides).users.count for overrides in (["users.count=6"], [], ["users.count=7"])]
+    assert counts == [6, 5, 7] and checked.count(text) == 1  # a sweep's points share one parse, not its overrides
+    load_scenario(path, ["users.regions.0.name=y"])
+    assert load_scenario(path).users.regions[0].name == "x"
+    path.write_text(text.replace("5", "9"))  # same size, maybe the same modification time
+    assert load_scenario(path).users.count == 9
+
+
 def test_set_overrides_win_over_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, "users:\n  count: 500\n")
     scenario = load_scenario(path, ["users.count=900", "ladder.0.pool=250", "run.duration=2d"])
@@ -234,6 +262,20 @@ sweep:
     mixed = write(tmp_path, "sweep:\n  vary:\n    users.count: {lo: 10, hi: 20}\n", "mixed.yaml")
     with pytest.raises(ScenarioError, match=r"expected lists of values without sample, found a range for users\.count"):
         load_sweep(mixed)
+
+
+def test_a_sweep_block_makes_at_most_max_points(tmp_path: Path) -> None:
+    def grid(axes: int) -> str:  # ten values per axis
+        return "sweep:\n  vary:\n" + "".join(f"    k{i}: [{', '.join(map(str, range(10)))}]\n" for i in range(axes))
+
+    plan = load_sweep(write(tmp_path, grid(3), "largest.yaml"))
+    assert plan is not None and len(plan.axes) == 3  # exactly MAX_POINTS
+    too_many = write(tmp_path, grid(6))  # a million points from six short lines
+    with pytest.raises(ScenarioError, match=r":1:1: sweep: expected a grid of at most 1,000 points, found 1,000,000$"):
+        load_sweep(too_many)
+    sampled = write(tmp_path, "sweep:\n  vary:\n    users.count: {lo: 1, hi: 9}\n  sample: 1001\n", "sampled.yaml")
+    with pytest.raises(ScenarioError, match=r":4:3: sweep.sample: expected less than or equal to 1000, found 1001$"):
+        load_sweep(sampled)
 
 
 def test_sweep_block_is_not_part_of_the_scenario(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 REPORT_WIDTH = 120
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # errors quote input as written
 
 
 def scenario_options(command: Callable[..., Any]) -> Callable[..., Any]:

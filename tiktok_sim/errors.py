@@ -34,8 +34,8 @@ class ScenarioError(Exception):
     """A scenario that cannot be loaded; carries every problem found."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        """Keep the problems, in document order."""
-        self.problems = problems
+        """Keep the problems in document order: by file, line and column, then those without a position."""
+        self.problems = sorted(problems, key=lambda p: (p.line == 0, p.source if p.line else "", p.line, p.col))
         super().__init__("\n".join(str(p) for p in problems))
 
 

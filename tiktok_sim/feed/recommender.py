@@ -252,7 +252,8 @@ class Recommender:
         followed = np.full(follower.size, offer.none, dtype=np.int64)
         rows, creators = self.follows.random_followed(follower, rng)
         latest = self.creator_latest[creators]
-        followed[rows] = np.where(latest >= 0, offer.index[np.maximum(latest, 0)], offer.none)
+        posted = latest >= 0  # index only real videos: before any upload the offer is empty
+        followed[rows[posted]] = offer.index[latest[posted]]
 
         n_topics = len(self.scenario.topics)
         estimates = self.estimates[users, :n_topics]

@@ -6,9 +6,14 @@ column and key path, so the CLI can print one line per problem and exit 2.
 
 from __future__ import annotations
 
+import copy
 import difflib
+import errno
+import functools
 import hashlib
 import json
+import os
+import stat
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -21,11 +26,16 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from tiktok_sim.errors import Problem, ScenarioError
+from tiktok_sim.scenario.guard import MAX_DEPTH, HostileYAML, check_structure
 from tiktok_sim.scenario.schema import BOOLEAN_FOR_NUMBER, Scenario
 from tiktok_sim.scenario.sweep import SWEEP_KEY, Origin, SweepBlock, SweepPlan, plan
 
 MAX_FILE_BYTES = 2_000_000
 """Scenarios are hand-written; anything larger is a mistake, not a scenario."""
+MAX_EXTENDS = 16
+"""Files in one ``extends:`` chain; real chains have two or three."""
+MAX_NAME = 1_000
+"""Characters in an ``extends:`` name: longer is no file name anyone wrote."""
 
 Path_ = tuple[str | int, ...]
 Origins = dict[Path_, Origin]
@@ -48,7 +58,7 @@ def load_scenario(
     """
     data: dict[str, Any] = Scenario().model_dump(mode="json")
     origins: Origins = {}
-    file_data, file_origins = _resolve(Path(path), chain=())
+    file_data, file_origins = _resolve(Path(path))
     _merge(data, origins, _without(file_data, file_origins, SWEEP_KEY), file_origins, ())
     for item, where in [*((item, SET_ORIGIN) for item in overrides), *placed]:
         _apply_override(data, origins, item, where)
@@ -64,7 +74,7 @@ def load_sweep(path: str | Path) -> SweepPlan | None:
     Raises:
         ScenarioError: with every problem in the block, each positioned.
     """
-    data, origins = _resolve(Path(path), chain=())
+    data, origins = _resolve(Path(path))
     if SWEEP_KEY not in data:
         return None
     try:
@@ -89,78 +99,184 @@ def scenario_sha256(scenario: Scenario) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], Origins]:
+def _resolve(path: Path) -> tuple[dict[str, Any], Origins]:
     """Read ``path`` and everything it extends, merged child over parent."""
-    data, origins = _read(path)
-    parent_ref = data.pop("extends", None)
-    if parent_ref is None:
-        return data, origins
-    where = origins.pop(("extends",))
-    if not isinstance(parent_ref, str):
-        raise ScenarioError([Problem(*where, "extends", f"expected a file name, found {parent_ref!r}")])
-    parent = (path.parent / parent_ref).resolve()
-    if parent in chain or parent == path.resolve():
-        cycle = " -> ".join(p.name for p in (*chain, path.resolve(), parent))
-        raise ScenarioError([Problem(*where, "extends", f"expected no cycle, found {cycle}")])
-    if not parent.is_file():
-        raise ScenarioError([Problem(*where, "extends", f"expected an existing file, found no {parent_ref!r}")])
-    base, base_origins = _resolve(parent, (*chain, path.resolve()))
-    _merge(base, base_origins, data, origins, ())
-    return base, base_origins
+    layers = _chain(path)
+    data, origins = layers.pop()
+    while layers:
+        child, child_origins = layers.pop()
+        _merge(data, origins, child, child_origins, ())
+    return data, origins
+
+
+def _chain(path: Path) -> list[tuple[dict[str, Any], Origins]]:
+    """``path``'s data, then that of the file it extends, and so on, each without ``extends``.
+
+    Every file of the chain must lie in the folder of ``path`` or below it (the project), so a
+    scenario cannot make the loader open, or quote in an error, a file from elsewhere.
+    """
+    layers = [_read(path)]
+    project, here = path.parent.resolve(), path
+    seen = [path.resolve()]
+    while (ref := layers[-1][0].pop("extends", None)) is not None:
+        where = layers[-1][1].pop(("extends",))
+        if len(layers) >= MAX_EXTENDS:
+            raise _extends_error(where, f"expected at most {MAX_EXTENDS} files in an extends: chain, found more")
+        parent = _locate(ref, here.parent, project, where, path.name)
+        if parent in seen:
+            cycle = " -> ".join(p.name for p in (*seen, parent))
+            raise _extends_error(where, f"expected no cycle, found {cycle}")
+        seen.append(parent)
+        layers.append(_read(parent))
+        here = parent
+    return layers
+
+
+def _locate(ref: Any, folder: Path, project: Path, where: Origin, root: str) -> Path:
+    """The regular file an ``extends:`` value names, relative to ``folder``, resolved.
+
+    Names that no file system would take, and files outside ``project``, are refused
+    before anything is opened: the error says nothing about what is there.
+    """
+    if not isinstance(ref, str) or not ref.strip():
+        raise _extends_error(where, f"expected a file name, found {_short(ref)}")
+    if "\x00" in ref:
+        raise _extends_error(where, "expected a file name, found a NUL byte in it")
+    if len(ref) > MAX_NAME:
+        raise _extends_error(where, f"expected a file name of at most {MAX_NAME:,} characters, found {len(ref):,}")
+    try:
+        target = (folder / ref).resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python before 3.13)
+        raise _extends_error(where, f"expected a file, found a symlink loop at {_short(ref)}") from None
+    if not target.is_relative_to(project):
+        raise _extends_error(where, f"expected a file in the folder of {root} or below it, found {_short(ref)}")
+    found = _what_is(target)
+    if found == NOTHING:
+        raise _extends_error(where, f"expected an existing file, found no {_short(ref)}")
+    if found != REGULAR:
+        raise _extends_error(where, f"expected a regular file, found {found} at {_short(ref)}")
+    return target
+
+
+def _extends_error(where: Origin, message: str) -> ScenarioError:
+    return ScenarioError([Problem(*where, "extends", message)])
+
+
+REGULAR, NOTHING = "a regular file", "nothing there"
+
+
+def _what_is(path: Path) -> str:
+    """What is at ``path`` (symlinks followed), in words for an error message."""
+    try:
+        return _kind(path.stat().st_mode)
+    except OSError as exc:
+        return _os_words(exc)
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISREG, REGULAR), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"))
+    return next((words for test, words in kinds if test(mode)), "a device or socket")
+
+
+def _os_words(exc: OSError) -> str:
+    words = {errno.ELOOP: "a symlink loop", errno.ENAMETOOLONG: "a name too long for the file system"}
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return NOTHING
+    return words.get(exc.errno or 0, f"an error: {exc.strerror}")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters, so an echoed value keeps the error one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES.
+
+    The file is opened without blocking and checked through the open handle, so a named
+    pipe cannot hang the load, and a file cannot be swapped between the check and the read.
+
+    Raises:
+        ValueError: what was expected and what was found instead.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ValueError(f"expected a scenario file, found {_os_words(exc)}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"expected a scenario file, found {_kind(info.st_mode)}")
+        limit = f"expected a scenario under {MAX_FILE_BYTES // 1_000_000} MB"
+        if info.st_size > MAX_FILE_BYTES:
+            raise ValueError(f"{limit}, found {info.st_size / 1e6:.1f} MB")
+        raw = handle.read(MAX_FILE_BYTES + 1)  # pseudo-files report a size of 0
+    if len(raw) > MAX_FILE_BYTES:
+        raise ValueError(f"{limit}, found more")
+    return raw
 
 
 def _read(path: Path) -> tuple[dict[str, Any], Origins]:
     """Parse one YAML file into plain data plus the position of every key."""
     name = str(path)
-
-    def fail(message: str, line: int = 0, col: int = 0) -> ScenarioError:
-        return ScenarioError([Problem(name, line, col, "", message)])
-
-    if not path.is_file():
-        raise fail("expected a scenario file, found nothing there")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise fail(f"expected a scenario under {MAX_FILE_BYTES // 1_000_000} MB, found {size / 1e6:.1f} MB")
-    raw = path.read_bytes()
+    try:
+        raw = _read_bytes(path)
+    except ValueError as exc:
+        raise _file_error(name, str(exc)) from None
     if b"\x00" in raw:
-        raise fail("expected YAML text, found binary data")
+        raise _file_error(name, "expected YAML text, found binary data")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise fail(f"expected UTF-8 YAML text, found an undecodable byte at offset {exc.start}") from None
+        raise _file_error(name, f"expected UTF-8 YAML text, found an undecodable byte at offset {exc.start}") from None
     if not text.strip():
-        raise fail("expected a mapping of scenario keys, found an empty file")
+        raise _file_error(name, "expected a mapping of scenario keys, found an empty file")
+    data, origins = _parse(name, text)
+    return copy.deepcopy(data), dict(origins)  # the callers merge into them
+
+
+def _file_error(name: str, message: str, line: int = 0, col: int = 0, key: str = "") -> ScenarioError:
+    return ScenarioError([Problem(name, line, col, key, message)])
+
+
+@functools.lru_cache(maxsize=8)
+def _parse(name: str, text: str) -> tuple[dict[str, Any], Origins]:
+    """The plain data and key positions of a file's text.
+
+    Remembered, since a sweep loads its file once per point: up to 1,000 parses of the same
+    text would otherwise cost more than validating the points.
+    """
     try:
+        check_structure(text)
         doc = YAML(typ="rt", pure=True).load(text)
+    except HostileYAML as exc:
+        raise _file_error(name, exc.message, exc.line, exc.col, exc.path) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = (exc.problem or exc.context or "invalid YAML").replace("\t", "\\t")
         if "\\t" in what or "'\\t'" in what:
             what = "expected spaces for indentation, found a tab"
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        raise fail(f"invalid YAML: {what}", line, col) from None
+        raise _file_error(name, f"invalid YAML: {what}", line, col) from None
     except YAMLError as exc:
-        raise fail(f"invalid YAML: {exc}".splitlines()[0]) from None
+        raise _file_error(name, f"invalid YAML: {exc}".splitlines()[0]) from None
+    except RecursionError:  # the guard's limits keep the parser's stack shallow: a last resort
+        message = f"expected at most {MAX_DEPTH} levels of nesting, found too many to parse"
+        raise _file_error(name, message, 1, 1) from None
     if not isinstance(doc, CommentedMap):
-        found = "a list" if isinstance(doc, CommentedSeq) else f"the value {doc!r}"
-        raise fail(f"expected a mapping of scenario keys, found {found}", 1, 1)
+        found = "a list" if isinstance(doc, CommentedSeq) else f"the value {_short(doc)}"
+        raise _file_error(name, f"expected a mapping of scenario keys, found {found}", 1, 1)
     origins: Origins = {(): (name, 1, 1)}
     return _plain(doc, (), name, origins), origins
 
 
-MAX_VALUES = 100_000
-MAX_DEPTH = 40
-"""Aliases can make a small file expand without bound (or into itself); real scenarios stay far below."""
-
-
 def _plain(node: Any, path: Path_, name: str, origins: Origins) -> Any:
-    """Convert ruamel nodes to dicts and lists, recording each key's position."""
-    if len(path) > MAX_DEPTH or len(origins) > MAX_VALUES:
-        where = origins.get(path[:-1], (name, 0, 0))
-        deep = len(path) > MAX_DEPTH
-        what, limit = ("levels of nesting", MAX_DEPTH) if deep else ("values (aliases expand)", MAX_VALUES)
-        dotted = ".".join(str(p) for p in path[:3]) + ("..." if len(path) > 3 else "")
-        raise ScenarioError([Problem(*where, dotted, f"expected at most {limit:,} {what}, found more")])
+    """Convert ruamel nodes to dicts and lists, recording each key's position.
+
+    The structure guard has bounded the depth and the expanded size, and refused
+    aliases into themselves, so this recursion ends.
+    """
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
         for key, value in node.items():
@@ -204,9 +320,11 @@ def _apply_override(data: dict[str, Any], origins: Origins, item: str, where: Or
     if not sep or not all(steps):
         raise ScenarioError([Problem(*where, key.strip(), f"expected path.to.key=value, found {item!r}")])
     try:
-        value = YAML(typ="safe", pure=True).load(raw) if raw.strip() else ""
-    except YAMLError:
-        raise ScenarioError([Problem(*where, key, f"expected a YAML value, found {raw!r}")]) from None
+        value = _parse_value(raw) if raw.strip() else ""
+    except HostileYAML as exc:
+        raise ScenarioError([Problem(*where, key, exc.message)]) from None
+    except (YAMLError, RecursionError):
+        raise ScenarioError([Problem(*where, key, f"expected a YAML value, found {_short(raw)}")]) from None
     node: Any = data
     path: Path_ = ()
     for i, step in enumerate(steps):
@@ -230,6 +348,12 @@ def _apply_override(data: dict[str, Any], origins: Origins, item: str, where: Or
     for p in [p for p in origins if p[: len(path)] == path]:
         del origins[p]
     origins[path] = where
+
+
+def _parse_value(raw: str) -> Any:
+    """An override's value, parsed under the same structure limits as a file."""
+    check_structure(raw)
+    return YAML(typ="safe", pure=True).load(raw)
 
 
 def _problem(

@@ -14,6 +14,7 @@ run, nor the scenario's hash); the loader takes it out before the schema sees th
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -24,6 +25,8 @@ from ruamel.yaml.error import YAMLError
 from tiktok_sim.scenario.schema import Strict
 
 SWEEP_KEY = "sweep"
+MAX_POINTS = 1_000
+"""Points one sweep: block may make: each is validated before anything runs, then run ``reps`` times."""
 Origin = tuple[str, int, int]
 """Where a value was written: (file, line, column), or (``--vary``, 0, 0)."""
 
@@ -54,7 +57,9 @@ class SweepBlock(Strict):
     vary: dict[str, Axis] = Field(
         min_length=1, description="scenario key -> a list of values (grid) or {lo, hi} (with sample)"
     )
-    sample: int | None = Field(default=None, ge=1, description="Latin-hypercube points; every axis must be a range")
+    sample: int | None = Field(
+        default=None, ge=1, le=MAX_POINTS, description="Latin-hypercube points; every axis must be a range"
+    )
     reps: int | None = Field(default=None, ge=1, description="replications per point")
 
     @model_validator(mode="after")
@@ -65,6 +70,9 @@ class SweepBlock(Strict):
         if self.sample is not None and len(ranges) < len(self.vary):
             lists = [key for key in self.vary if key not in ranges]
             raise ValueError(f"expected a {{lo, hi}} range for every key with sample, found a list for {lists[0]}")
+        points = math.prod(len(values) for values in self.vary.values() if isinstance(values, list))
+        if self.sample is None and points > MAX_POINTS:
+            raise ValueError(f"expected a grid of at most {MAX_POINTS:,} points, found {points:,}")
         return self
 
 
