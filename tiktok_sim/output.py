@@ -22,6 +22,7 @@ from tiktok_sim.model.exposure import GATE_NAMES
 from tiktok_sim.outdir import Mode, staged
 from tiktok_sim.results import RunResult
 from tiktok_sim.scenario.loader import scenario_sha256
+from tiktok_sim.world.catalog import ACTIONS
 
 VIDEO_COLUMNS = (
     "video_id", "creator_id", "creator_name", "upload_min", "length_s", "stage_reached", "views", "completions",
@@ -31,6 +32,10 @@ VIDEO_COLUMNS = (
 CREATOR_COLUMNS = ("creator_id", "name", "featured", "initial_followers", "followers_gained", "videos", "views")
 REACH_COLUMNS = ("video_id", "hour", "views")
 GATE_COLUMNS = ("video_id", "stage", "batch", "gate", "value", "threshold")
+STAGE_COLUMNS = (
+    "video_id", "stage", "batch", "entered_min", "evaluated_min", *ACTIONS, "watched", "length_s", "pool",
+    "short_served", "passed", "failed_gate", "failed_value", "failed_threshold",
+)  # fmt: skip
 
 
 def summary_json(result: RunResult) -> str:
@@ -55,7 +60,7 @@ def write_outputs(
         "videos.csv": to_csv(result.videos, VIDEO_COLUMNS),
         "creators.csv": to_csv(result.creators_table, CREATOR_COLUMNS),
         "reach.csv": to_csv(result.reach, REACH_COLUMNS),
-        "stages.csv": to_csv(_stage_columns(result.stages), None),
+        "stages.csv": to_csv(_stage_columns(result.stages), STAGE_COLUMNS),
         "gates.csv": to_csv(_gate_columns(result.gates), GATE_COLUMNS),
         "audience.csv": to_csv(result.audience or AudienceLog([]).table(), AUDIENCE_COLUMNS),
     }
@@ -144,7 +149,7 @@ def _format(values: np.ndarray) -> list[Any]:
 def _stage_columns(stages: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Stage evaluations with the failed gate spelled out."""
     if not stages:
-        return {"video_id": np.empty(0, dtype=np.int64)}
+        return {c: np.empty(0, dtype=np.int64) for c in STAGE_COLUMNS}
     names = np.array([*GATE_NAMES, ""], dtype=object)
     out = dict(stages)
     out["failed_gate"] = names[stages["failed_gate"]]  # -1 (passed) picks the trailing ""
