@@ -48,8 +48,10 @@ def summary_sentences(advice: Advice) -> str:
         lines += [f"Do: {e.lever.name} ({e.lever.change}): {_fmt(advice.outcome, e.mean, True)} {unit}"
                   f"{', mostly by passing ' + e.relieves if e.relieves else ''}." for e in helps]  # fmt: skip
     else:
-        lines.append(f"No lever clearly raises {unit} at {advice.reps} replications (Holm-adjusted, 5%): "
-                     "try more --reps, or a longer run.")  # fmt: skip
+        alone = [e.lever.name for e in advice.effects if e.lo > 0]
+        hint = f" ({', '.join(alone)}: above zero on its own 95% interval)" if alone else ""
+        lines.append(f"No lever clearly raises {unit} once all {len(advice.effects)} are tested together "
+                     f"(Holm, 5%){hint}: try more --reps, or a longer run.")  # fmt: skip
     hurts = [e for e in advice.effects if e.p_holm < 0.05 and e.mean < 0]
     if hurts:
         lines.append("Avoid: " + "; ".join(f"{e.lever.name} ({e.lever.change})" for e in hurts) + ".")
