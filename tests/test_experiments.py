@@ -502,3 +502,14 @@ def test_workers_never_ask_for_more_threads_than_numba_allows(monkeypatch: pytes
     assert experiments._threads_each(1) == 1 and experiments._threads_each(16) == 1
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 8)
     assert experiments._threads_each(2) == 4
+
+
+def test_an_unreachable_scheduler_is_one_line_not_a_write_error(tiny_file: Path, tmp_path: Path) -> None:
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("distributed")
+    args = ["run", str(tiny_file), "--reps", "2", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:1"]
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out"), "--set", "run.duration=1h"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:1" in result.output
+    assert "cannot write results" not in result.output

@@ -22,7 +22,7 @@ import click
 from rich.console import Console
 
 from tiktok_sim import __version__
-from tiktok_sim.errors import ScenarioError, TasksFailed, interrupts_unwrapped
+from tiktok_sim.errors import ScenarioError, SchedulerUnreachable, TasksFailed, interrupts_unwrapped
 from tiktok_sim.executors import EXECUTORS
 from tiktok_sim.outdir import INTERRUPTS, HeldInterrupt, Mode, OutputRefused, claim, read_manifest, staged
 
@@ -105,7 +105,7 @@ def _experiment(out_dir: Path | None, mode: Mode | None, manifest: dict[str, Any
         _stopped(f"the results in {out_dir} are complete")
     except KeyboardInterrupt:
         _stopped(_kept(out_dir, mode))
-    except TasksFailed as exc:
+    except (TasksFailed, SchedulerUnreachable) as exc:
         err_console.print(str(exc), markup=False)
         sys.exit(EXIT_RUNTIME)
     except OSError as exc:

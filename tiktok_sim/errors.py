@@ -68,3 +68,7 @@ def caused_by_interrupt(exc: BaseException) -> bool:
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
     return False
+
+
+class SchedulerUnreachable(Exception):
+    """The Dask scheduler given with --scheduler did not answer; the message is one line."""

@@ -20,7 +20,7 @@ import numba
 import numpy as np
 from scipy import stats
 
-from tiktok_sim.errors import TasksFailed
+from tiktok_sim.errors import SchedulerUnreachable, TasksFailed
 from tiktok_sim.executors import EXECUTORS
 from tiktok_sim.metrics import featured_figures, funnel, gini
 from tiktok_sim.output import VIDEO_COLUMNS
@@ -366,7 +366,10 @@ def _on_dask(
         n_workers = workers or os.cpu_count() or 1
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
                                env={"NUMBA_NUM_THREADS": str(_threads_each(n_workers))})  # fmt: skip
-    client = Client(scheduler or cluster)
+    try:
+        client = Client(scheduler or cluster)
+    except OSError as exc:  # unreachable: say so, not as a failure to write results
+        raise SchedulerUnreachable(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     try:
         futures = {
             client.submit(_guarded, scenario, seed, keep, key=f"task-{i}-{seed}", pure=False): i
