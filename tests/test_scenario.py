@@ -303,3 +303,11 @@ def test_sweep_values_become_override_text(tmp_path: Path) -> None:
     path = write(tmp_path, "sweep:\n  vary:\n    featured.0.post_hours: [[3], [19, 20]]\n    name: [a, b]\n")
     plan = load_sweep(path)
     assert plan is not None and plan.axes == [("featured.0.post_hours", ["[3]", "[19, 20]"]), ("name", ["a", "b"])]
+
+
+def test_a_map_of_another_type_replaces_the_default_instead_of_merging(tmp_path: Path) -> None:
+    # the default length is {type: quantiles, points: ...}; a lognormal must not inherit its points
+    path = tmp_path / "lognormal.yaml"
+    path.write_text("creators: {video_length: {type: lognormal, median: 10, sigma: 1}}\n")
+    length = load_scenario(path).creators.video_length
+    assert length.type == "lognormal" and length.median == 10.0 and not hasattr(length, "points")

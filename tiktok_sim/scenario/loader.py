@@ -300,10 +300,15 @@ def _plain(node: Any, path: Path_, name: str, origins: Origins) -> Any:
 def _merge(
     base: dict[str, Any], base_origins: Origins, child: dict[str, Any], child_origins: Origins, at: Path_
 ) -> None:
-    """Deep-merge ``child`` into ``base``: maps merge, everything else replaces."""
+    """Deep-merge ``child`` into ``base``: maps merge, everything else replaces.
+
+    A map naming another ``type`` (say a lognormal length over the default quantiles) is a
+    different kind of value, so it replaces the base's instead of inheriting its keys.
+    """
     for key, value in child.items():
         here = (*at, key)
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
+        old = base.get(key)
+        if isinstance(value, dict) and isinstance(old, dict) and value.get("type", old.get("type")) == old.get("type"):
             base_origins[here] = child_origins[here]
             _merge(base[key], base_origins, value, child_origins, here)
             continue
