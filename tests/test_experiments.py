@@ -310,8 +310,9 @@ def test_compare_takes_the_files_seed(tiny_file: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, [*args, "--set", "run.duration=3h"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["root_seed"] == 11  # tiny.yaml's seed:, not a drawn one
+    (tmp_path / "tiny.yaml").write_text(tiny_file.read_text())  # extends: stays in the scenario's folder
     other = tmp_path / "other.yaml"
-    other.write_text(f"extends: {tiny_file}\nseed: 12\n")
+    other.write_text("extends: tiny.yaml\nseed: 12\n")
     refused = CliRunner().invoke(main, ["compare", str(tiny_file), str(other)])
     assert refused.exit_code == 2 and "A and B set different seeds (11 and 12): give --seed" in refused.output
 
