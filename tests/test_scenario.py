@@ -311,3 +311,13 @@ def test_a_map_of_another_type_replaces_the_default_instead_of_merging(tmp_path:
     path.write_text("creators: {video_length: {type: lognormal, median: 10, sigma: 1}}\n")
     length = load_scenario(path).creators.video_length
     assert length.type == "lognormal" and length.median == 10.0 and not hasattr(length, "points")
+
+
+def test_population_sizes_have_a_ceiling(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_text("users: {count: 10000000000}\ncreators: {count: 1000000000}\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    text = str(caught.value)
+    assert "huge.yaml:1:9: users.count: expected less than or equal to 1000000000, found 10000000000" in text
+    assert "creators.count: expected less than or equal to 100000000" in text

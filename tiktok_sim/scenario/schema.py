@@ -151,7 +151,9 @@ DEFAULT_DIURNAL = [
 class Users(Strict):
     """The synthetic audience."""
 
-    count: int = Field(default=100_000, gt=0, description="number of users")
+    count: int = Field(
+        default=100_000, gt=0, le=1_000_000_000, description="number of users (ids are 32-bit in the seen filter)"
+    )
     regions: list[Region] = Field(
         default_factory=_default_regions, min_length=1, description="regions with shares summing to 1"
     )
@@ -250,7 +252,7 @@ def _default_length() -> QuantileLength:
 class Creators(Strict):
     """The synthetic creators (not featured)."""
 
-    count: int = Field(default=4000, gt=0, description="number of creators")
+    count: int = Field(default=4000, gt=0, le=100_000_000, description="number of creators")
     followers: Lognormal = Field(
         default=Lognormal(median=150.0, sigma=1.8), description="initial followers (heavy-tailed)"
     )
