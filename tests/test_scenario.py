@@ -321,3 +321,22 @@ def test_population_sizes_have_a_ceiling(tmp_path: Path) -> None:
     text = str(caught.value)
     assert "huge.yaml:1:9: users.count: expected less than or equal to 1000000000, found 10000000000" in text
     assert "creators.count: expected less than or equal to 100000000" in text
+
+
+def test_featured_entries_can_be_addressed_by_name(tmp_path: Path) -> None:
+    base = tmp_path / "base.yaml"
+    base.write_text(
+        "featured:\n  - {name: me, niche: [food], followers: 10, posts_per_day: 1, post_hours: [9],\n"
+        "     video_length_s: 15, quality: 0.5, hook: 0.5}\n"
+    )
+    variant = tmp_path / "variant.yaml"
+    variant.write_text("extends: base.yaml\nfeatured: {me: {hook: 0.7}}\n")
+    me = load_scenario(variant).featured[0]
+    assert (me.hook, me.quality, me.niche) == (0.7, 0.5, ["food"])  # one line changes one key
+    assert load_scenario(base, ["featured.me.hook=0.9"]).featured[0].hook == 0.9
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("extends: base.yaml\nfeatured:\n  me: {hook: 2}\n")
+    with pytest.raises(ScenarioError, match=r"bad.yaml:3:\d+: featured.0.hook: "):
+        load_scenario(bad)
+    with pytest.raises(ScenarioError, match="expected a list index below 1 or one of the names me, found 'you'"):
+        load_scenario(base, ["featured.you.hook=0.9"])

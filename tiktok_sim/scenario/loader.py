@@ -308,6 +308,9 @@ def _merge(
     for key, value in child.items():
         here = (*at, key)
         old = base.get(key)
+        if isinstance(value, dict) and isinstance(old, list) and _all_named(old):
+            _merge_by_name(old, base_origins, value, child_origins, here)
+            continue
         if isinstance(value, dict) and isinstance(old, dict) and value.get("type", old.get("type")) == old.get("type"):
             base_origins[here] = child_origins[here]
             _merge(base[key], base_origins, value, child_origins, here)
@@ -316,6 +319,35 @@ def _merge(
         for p in [p for p in base_origins if p[: len(here)] == here]:
             del base_origins[p]
         base_origins.update({p: o for p, o in child_origins.items() if p[: len(here)] == here})
+
+
+def _named_index(items: list[Any], name: str) -> int | None:
+    """The position of the entry called ``name`` in a list of named entries (``featured``), if any."""
+    return next((i for i, item in enumerate(items) if isinstance(item, dict) and item.get("name") == name), None)
+
+
+def _all_named(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) and "name" in v for v in value)
+
+
+def _merge_by_name(
+    base: list[dict[str, Any]], base_origins: Origins, child: dict[str, Any], child_origins: Origins, at: Path_
+) -> None:
+    """``featured: {my_channel: {hook: 0.7}}`` over a list of named entries: change the entry by that name.
+
+    Raises:
+        ScenarioError: no entry has that name.
+    """
+    for name, changes in child.items():
+        index = _named_index(base, str(name))
+        if index is None or not isinstance(changes, dict):
+            origin = child_origins.get((*at, name), ("", 0, 0))
+            names = ", ".join(str(item["name"]) for item in base)
+            raise ScenarioError([Problem(*origin, ".".join(map(str, (*at, name))),
+                                         f"expected one of the names {names} with a mapping of changes")])  # fmt: skip
+        named = {k: v for k, v in child_origins.items() if k[: len(at) + 1] == (*at, name)}
+        moved = {(*at, index, *k[len(at) + 1 :]): v for k, v in named.items()}
+        _merge(base[index], base_origins, changes, moved, (*at, index))
 
 
 def _apply_override(data: dict[str, Any], origins: Origins, item: str, where: Origin) -> None:
@@ -335,9 +367,13 @@ def _apply_override(data: dict[str, Any], origins: Origins, item: str, where: Or
     for i, step in enumerate(steps):
         last = i == len(steps) - 1
         if isinstance(node, list):
-            if not step.isdigit() or int(step) >= len(node):
-                raise ScenarioError([Problem(*where, key, f"expected a list index below {len(node)}, found {step!r}")])
-            index: str | int = int(step)
+            named = _named_index(node, step)
+            if named is None and (not step.isdigit() or int(step) >= len(node)):
+                names = [str(item["name"]) for item in node if isinstance(item, dict) and "name" in item]
+                also = f" or one of the names {', '.join(names)}" if names else ""
+                raise ScenarioError([Problem(*where, key, f"expected a list index below {len(node)}{also}, "
+                                                          f"found {step!r}")])  # fmt: skip
+            index: str | int = named if named is not None else int(step)
         elif isinstance(node, dict):
             index = step
         else:
