@@ -185,7 +185,7 @@ def _print_sweep(
     """Swept values against each metric's mean and 95% CI (``sweep``, ``report``)."""
     from tiktok_sim.report.replications import sweep_table
 
-    metrics = (*SWEEP_METRICS, *(f"median_views_{f}" for f in featured))
+    metrics = (*SWEEP_METRICS, *(f"{figure}_{f}" for f in featured for figure in FEATURED_SWEEP_METRICS))
     _console(width).print(sweep_table(name, root, reps, keys, points, metrics))
 
 
@@ -413,7 +413,8 @@ SWEEP_METRICS = (
     "views_per_video_mean", "views_gini", "pass_rate_stage_0",
     "viewers_exploration_share", "viewers_entropy_end", "viewers_top3_share_end",
 )  # fmt: skip
-"""Tabulated for every sweep, followed by each featured creator's median views."""
+"""Tabulated for every sweep, followed by each featured creator's figures below."""
+FEATURED_SWEEP_METRICS = ("median_views", "pass_rate_stage_0")
 DEFAULT_SWEEP_REPS = 3
 VARY_ORIGIN: Origin = ("--vary", 0, 0)
 
