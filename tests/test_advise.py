@@ -22,16 +22,16 @@ def test_every_lever_changes_the_creator_entry(tiny: Scenario) -> None:
         assert changed != tiny.featured[0], lever.name
 
 
-def test_advise_ranks_hook_above_followers_for_a_creator_stuck_at_pool_0(tiny: Scenario) -> None:
-    stuck = with_updates(tiny, 0, {"hook": 0.2, "quality": 0.8, "posts_per_day": 8.0})
+def test_advise_ranks_hook_above_followers_for_a_creator_stuck_on_completion(tiny: Scenario) -> None:
+    stuck = with_updates(tiny, 0, {"hook": 0.2, "quality": 0.9, "video_length_s": 20.0, "posts_per_day": 8.0})
     advice = advise(stuck, "me", reps=4, root_seed=3, outcome="pass_rate_stage_0")
     effects = {e.lever.name: e for e in advice.effects}
     rank = [e.lever.name for e in advice.effects]
-    # Seed 3, 4 paired reps: hook 0.2 -> 0.4 measured +0.116 (95% CI +0.056 to +0.176) on the pool-0 pass
-    # rate, followers x2 +0.007; the margin below is half the hook's effect.
+    # Seed 3, 4 paired reps: 84% of the videos miss the completion gate; hook 0.2 -> 0.4 measured +0.115 on
+    # the pool-0 pass rate and brought that to 64%, followers x2 +0.012. The margin is under half the gap.
     assert rank.index("hook") < rank.index("followers"), rank
-    assert effects["hook"].lo > 0 and effects["hook"].mean > effects["followers"].mean + 0.05
-    assert effects["hook"].relieves, "a lever that helps names the gate it relieves"
+    assert effects["hook"].mean > effects["followers"].mean + 0.05
+    assert effects["hook"].relieves.startswith("completion (missed by 84%"), effects["hook"].relieves
 
 
 def test_advise_cli_writes_json_and_refuses_an_unknown_creator(tiny_file: Path, tmp_path: Path) -> None:
