@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from scipy import stats
 
 from tiktok_sim import experiments
+from tiktok_sim.check import check_results
 from tiktok_sim.cli import main
 from tiktok_sim.experiments import (
     Replications,
@@ -514,3 +515,12 @@ def test_an_unreachable_scheduler_is_one_line_not_a_write_error(tiny_file: Path,
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:1" in result.output
     assert "cannot write results" not in result.output
+
+
+def test_sweep_quiet_prints_nothing_and_still_writes(tiny_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "quiet"
+    args = ["sweep", str(tiny_file), "--vary", "recommender.exploration=0.05,0.5", "--reps", "1",
+            "--executor", "serial", "--set", "run.duration=3h", "--out", str(out), "--quiet"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0 and result.output == ""
+    assert (out / "summary.csv").is_file() and check_results(out) == []

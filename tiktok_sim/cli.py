@@ -432,6 +432,7 @@ VARY_ORIGIN: Origin = ("--vary", 0, 0)
 @executor_options
 @click.option("--resume", is_flag=True, help="Keep finished shards in --out and run the rest.")
 @force_option
+@click.option("--quiet", is_flag=True, help="No table (exit code and --out only).")
 def sweep_command(
     scenario_file: Path,
     overrides: tuple[str, ...],
@@ -446,6 +447,7 @@ def sweep_command(
     scheduler: str | None,
     resume: bool,
     force: bool,
+    quiet: bool,
 ) -> None:
     """Run scenario variants, each replicated, and tabulate key metrics with 95% CIs.
 
@@ -474,7 +476,7 @@ def sweep_command(
     table = summary["points"]
     if as_json:
         click.echo(json.dumps(finite(summary), indent=2))
-    else:
+    elif not quiet:
         _print_sweep(base.name, root, reps, [k for k, _ in plan.axes], table, [f.name for f in base.featured])
 
 
