@@ -599,15 +599,11 @@ class Engine:
 
     def stage_log(self) -> dict[str, np.ndarray]:
         """Every stage evaluation, as columns."""
-        if not self._stage_rows:
-            return {}
-        return {k: np.concatenate([row[k] for row in self._stage_rows]) for k in self._stage_rows[0]}
+        return _stacked(self._stage_rows)
 
     def gate_log(self) -> dict[str, np.ndarray]:
         """Every gate check of every stage evaluation, as columns: its value and threshold."""
-        if not self._gate_rows:
-            return {}
-        return {k: np.concatenate([row[k] for row in self._gate_rows]) for k in self._gate_rows[0]}
+        return _stacked(self._gate_rows)
 
     def impressions_log(self) -> dict[str, np.ndarray] | None:
         """Every impression, if recorded."""
@@ -619,3 +615,8 @@ class Engine:
             "video": np.concatenate([v for _, v, _ in self._log]) if users else np.empty(0, dtype=np.int64),
             "minute": np.concatenate([np.full(u.size, t) for u, _, t in self._log]) if users else np.empty(0),
         }
+
+
+def _stacked(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Batches of columns, one table; empty when there were none."""
+    return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]} if parts else {}

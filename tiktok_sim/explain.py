@@ -8,6 +8,7 @@ the same stage in the same run.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +71,6 @@ class Journey:
 
     video: Row
     visits: tuple[Visit, ...]
-    cohort_sizes: dict[int, int]
     audience: dict[str, list[tuple[str, int, int]]]  # dimension -> (value, views, completions); featured only
 
 
@@ -100,13 +100,18 @@ def _explain(directory: Path, video_ids: list[int] | None, creator: str | None) 
         if not 0 <= vid < len(videos):
             raise ExplainError(f"{directory}: no video {vid}; videos are numbered 0 to {len(videos) - 1}")
     ladder = scenario_of(read_json(directory / "summary.json", "summary.json")["scenario"], "summary.json").ladder
-    stages = read_table(directory / "stages.csv", "stages.csv", _STAGE_COLUMNS, exact=False)
+    evaluations: dict[str, list[Row]] = defaultdict(list)
+    for row in read_table(directory / "stages.csv", "stages.csv", _STAGE_COLUMNS, exact=False):
+        evaluations[row["video_id"]].append(row)
+    checks: dict[tuple[str, str], list[Row]] = defaultdict(list)  # by (batch, video)
     gates = read_table(directory / "gates.csv", "gates.csv", GATE_COLUMNS)
+    for row in gates:
+        checks[(row["batch"], row["video_id"])].append(row)
     cohort = _cohort_values(gates)
-    sizes = {s: len(next(iter(by_gate.values()), [])) for s, by_gate in cohort.items()}
     audience = _audience(read_table(directory / "audience.csv", "audience.csv", AUDIENCE_COLUMNS))
     return [
-        _journey(videos[vid], stages, gates, cohort, sizes, ladder, audience.get(vid, {})) for vid in video_ids or []
+        _journey(videos[vid], evaluations[str(vid)], checks, cohort, ladder, audience.get(vid, {}))
+        for vid in video_ids or []
     ]
 
 
@@ -129,21 +134,15 @@ def _cohort_values(gates: list[Row]) -> dict[int, dict[str, np.ndarray]]:
 
 def _journey(
     video: Row,
-    stages: list[Row],
-    gates: list[Row],
+    evaluations: list[Row],
+    checks: dict[tuple[str, str], list[Row]],
     cohort: dict[int, dict[str, np.ndarray]],
-    sizes: dict[int, int],
     ladder: list[Stage],
     audience: dict[str, list[tuple[str, int, int]]],
 ) -> Journey:
-    vid = video["video_id"]
     visits = []
-    for row in (r for r in stages if r["video_id"] == vid):
-        checks = tuple(
-            _check(g, cohort[row.int("stage")][g["gate"]])
-            for g in gates
-            if g["video_id"] == vid and g["batch"] == row["batch"]
-        )
+    for row in evaluations:
+        judged = tuple(_check(g, cohort[row.int("stage")][g["gate"]]) for g in checks[(row["batch"], row["video_id"])])
         stage = row.int("stage")
         visits.append(
             Visit(
@@ -154,7 +153,7 @@ def _journey(
                 row.float("evaluated_min"),
                 row.int("views"),
                 row["passed"] == "1",
-                checks,
+                judged,
             )
         )
     reached = video.int("stage_reached")
@@ -163,7 +162,7 @@ def _journey(
         served = video.int("views") - sum(v.views for v in visits)  # followers' trickle included
         pool = ladder[reached]
         visits.append(Visit(reached, pool.pool, pool.window, entered or 0.0, None, served, None, ()))
-    return Journey(video, tuple(visits), sizes, audience)
+    return Journey(video, tuple(visits), audience)
 
 
 def _check(row: Row, values: np.ndarray) -> Check:

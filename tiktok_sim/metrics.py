@@ -48,17 +48,22 @@ def missed_gates(n: int, gates: dict[str, np.ndarray]) -> np.ndarray:
     out = np.full(n, "", dtype=object)
     if not gates:
         return out
-    vid, batch = gates["video_id"], gates["batch"]
-    last = np.full(n, -1, dtype=np.int64)
-    np.maximum.at(last, vid, batch)
-    value, need = gates["value"], gates["threshold"]
+    vid, value, need = gates["video_id"], gates["value"], gates["threshold"]
     with np.errstate(divide="ignore", invalid="ignore"):
         shortfall = np.where(need > 0, value / need, 0.0)
-    rows = np.flatnonzero((batch == last[vid]) & (value < need))
+    rows = last_misses(n, gates)
     rows = rows[np.lexsort((shortfall[rows], vid[rows]))]
     for v, g in zip(vid[rows].tolist(), gates["gate"][rows].tolist(), strict=True):
         out[v] = f"{out[v]};{GATE_NAMES[g]}" if out[v] else GATE_NAMES[g]
     return out
+
+
+def last_misses(n: int, gates: dict[str, np.ndarray]) -> np.ndarray:
+    """Rows of the gate log where one of ``n`` videos missed a gate at its last evaluation."""
+    vid, batch = gates["video_id"], gates["batch"]
+    last = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last, vid, batch)
+    return np.flatnonzero((batch == last[vid]) & (gates["value"] < gates["threshold"]))
 
 
 def collect(engine: Engine) -> RunResult:
@@ -178,14 +183,24 @@ def watch_quantile(hist: np.ndarray, q: float) -> float:
 
 def funnel(result: RunResult) -> list[dict[str, int]]:
     """Per stage: pool size, videos that entered it, and videos that passed its gates."""
-    reached, reason = result.videos["stage_reached"], result.videos["stop_reason"]
+    reached, complete = result.videos["stage_reached"], result.videos["stop_reason"] == "ladder_complete"
+    ladder = result.scenario.ladder
     rows = []
-    for s, stage in enumerate(result.scenario.ladder):
-        entered = int((reached >= s).sum())
-        last = s == len(result.scenario.ladder) - 1
-        passed = int((reason == "ladder_complete").sum()) if last else int((reached > s).sum())
+    for s, stage in enumerate(ladder):
+        entered, passed = climbed(reached, complete, s, len(ladder))
         rows.append({"stage": s, "pool_size": stage.pool, "entered": entered, "passed": passed})
     return rows
+
+
+def climbed(reached: np.ndarray, complete: np.ndarray, stage: int, stages: int) -> tuple[int, int]:
+    """(entered, passed) of ``stage`` among videos that reached ``reached``.
+
+    A stage is entered by every video that reached it, and passed by those that went further
+    or, at the last of ``stages``, completed the ladder.
+    """
+    entered = int((reached >= stage).sum())
+    passed = int(complete.sum()) if stage == stages - 1 else int((reached > stage).sum())
+    return entered, passed
 
 
 def creator_figures(
@@ -216,8 +231,7 @@ def creator_figures(
     followers, gained = follows
     figures: dict[str, float] = {"videos": float(n)}
     for k in range(stages):
-        entered = int((reached >= k).sum())
-        passed = int(complete.sum()) if k == stages - 1 else int((reached > k).sum())
+        entered, passed = climbed(reached, complete, k, stages)
         figures[f"pass_rate_stage_{k}"] = passed / entered if entered else math.nan
     for k in range(1, stages):
         figures[f"reach_pool_{k}"] = float((reached >= k).sum()) / n if n else math.nan

@@ -23,7 +23,7 @@ from tiktok_sim.output import CREATOR_COLUMNS, GATE_COLUMNS, REACH_COLUMNS, VIDE
 from tiktok_sim.results import WATCH_BINS, RunResult
 from tiktok_sim.shards import metrics_of
 
-TEXT = {"creator_name", "stop_reason", "topic", "name", "missed_gates", "dimension", "value"}
+TEXT = frozenset({"creator_name", "stop_reason", "topic", "name", "missed_gates"})
 FLAGS = {"trending_sound", "spam", "duplicate", "sensitive", "featured", "passed", "short_served"}
 """Columns read as text and as 0/1 flags; every other column is a number."""
 
@@ -61,7 +61,9 @@ def load_run(root: Path) -> RunResult:
             engine=dict(summary["engine"]),
             runtime_s=float(summary["runtime_s"]),
             gates=_gates(read_table(root / "gates.csv", "gates.csv", GATE_COLUMNS)),
-            audience=_columns(read_table(root / "audience.csv", "audience.csv", AUDIENCE_COLUMNS)),
+            audience=_columns(
+                read_table(root / "audience.csv", "audience.csv", AUDIENCE_COLUMNS), text=TEXT | {"dimension", "value"}
+            ),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Malformed(f"summary.json: cannot read: {type(exc).__name__}: {exc}") from None
@@ -76,12 +78,8 @@ def _stages(rows: list[Row]) -> dict[str, np.ndarray]:
     """stages.csv's columns, the failed gate as its code again (-1 for a pass); empty when no stage was judged."""
     if not rows:
         return {}
-    names = [row["failed_gate"] for row in rows]
-    unknown = sorted(set(names) - {"", *GATE_CODE})
-    if unknown:
-        raise Malformed(f"stages.csv: failed_gate: unknown gate {unknown[0]!r}")
     columns = _columns(rows, skip=frozenset({"failed_gate"}))
-    columns["failed_gate"] = np.array([GATE_CODE.get(name, -1) for name in names], dtype=np.int64)
+    columns["failed_gate"] = _gate_codes(rows, "stages.csv", "failed_gate", passed="")
     return columns
 
 
@@ -89,17 +87,26 @@ def _gates(rows: list[Row]) -> dict[str, np.ndarray]:
     """gates.csv's columns, each gate as its code again; a warming-up gate's empty threshold is -inf."""
     if not rows:
         return {}
-    unknown = sorted({row["gate"] for row in rows} - set(GATE_CODE))
-    if unknown:
-        raise Malformed(f"gates.csv: gate: unknown gate {unknown[0]!r}")
-    columns = _columns(rows, skip=frozenset({"gate", "value", "threshold"}))  # "value" is text in audience.csv
-    columns["gate"] = np.array([GATE_CODE[row["gate"]] for row in rows], dtype=np.int64)
-    columns["value"] = np.array([row.float("value") for row in rows])
+    columns = _columns(rows, skip=frozenset({"gate", "threshold"}))
+    columns["gate"] = _gate_codes(rows, "gates.csv", "gate")
     columns["threshold"] = np.array([row.float("threshold") if row["threshold"] else -np.inf for row in rows])
     return columns
 
 
-def _columns(rows: list[Row], skip: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
+def _gate_codes(rows: list[Row], name: str, column: str, passed: str | None = None) -> np.ndarray:
+    """A column of gate names as their codes again; ``passed`` (if given) stands for no gate, -1.
+
+    Raises:
+        Malformed: a name that is no gate.
+    """
+    names = [row[column] for row in rows]
+    unknown = sorted(set(names) - {*GATE_CODE, *([passed] if passed is not None else [])})
+    if unknown:
+        raise Malformed(f"{name}: {column}: unknown gate {unknown[0]!r}")
+    return np.array([GATE_CODE.get(n, -1) for n in names], dtype=np.int64)
+
+
+def _columns(rows: list[Row], skip: frozenset[str] = frozenset(), text: frozenset[str] = TEXT) -> dict[str, np.ndarray]:
     """A table's columns as arrays: text, 0/1 flags as booleans, numbers as integers where they all are."""
     if not rows:
         return {}
@@ -108,7 +115,7 @@ def _columns(rows: list[Row], skip: frozenset[str] = frozenset()) -> dict[str, n
         if name in skip:
             continue
         values = [row[name] for row in rows]
-        if name in TEXT:
+        if name in text:
             columns[name] = np.array(values, dtype=object)
         elif name in FLAGS:
             columns[name] = np.array([row.int(name) for row in rows]) != 0

@@ -12,7 +12,7 @@ import numpy as np
 from tiktok_sim.audience import AUDIENCE_COLUMNS
 from tiktok_sim.check.gates import audience_problems, gate_log_problems
 from tiktok_sim.check.read import Malformed, Row, RunManifest, RunSummary, read_json, read_table, shaped
-from tiktok_sim.metrics import RATE_OF, REACH_TOP, TOP_SHARES, creator_figures, gini, top_share
+from tiktok_sim.metrics import RATE_OF, REACH_TOP, TOP_SHARES, climbed, creator_figures, gini, top_share
 from tiktok_sim.model.exposure import GATE_NAMES
 from tiktok_sim.output import CREATOR_COLUMNS, GATE_COLUMNS, REACH_COLUMNS, VIDEO_COLUMNS
 from tiktok_sim.scenario.loader import scenario_sha256
@@ -273,14 +273,12 @@ def _stop(video: Row) -> tuple[int, str]:
 
 def funnel_problems(funnel: list[dict[str, int]], videos: list[Row], source: str) -> list[str]:
     """Each funnel row's entered and passed, recounted from the videos."""
-    reached = [v.int("stage_reached") for v in videos]
-    complete = sum(v["stop_reason"] == "ladder_complete" for v in videos)
-    last = len(funnel) - 1
+    reached = np.array([v.int("stage_reached") for v in videos], dtype=np.int64)
+    complete = np.array([v["stop_reason"] == "ladder_complete" for v in videos], dtype=bool)
     problems = []
     for row in funnel:
         s = row["stage"]
-        entered = sum(r >= s for r in reached)
-        passed = complete if s == last else sum(r > s for r in reached)
+        entered, passed = climbed(reached, complete, s, len(funnel))
         if (row["entered"], row["passed"]) != (entered, passed):
             problems.append(
                 f"funnel stage {s}: {source} says {row['entered']} entered / {row['passed']} passed, "

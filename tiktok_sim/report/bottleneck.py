@@ -6,6 +6,7 @@ from collections import Counter
 
 import numpy as np
 
+from tiktok_sim.metrics import last_misses
 from tiktok_sim.model.exposure import GATE_CODE, RATE_COLUMNS
 from tiktok_sim.results import RunResult
 
@@ -48,18 +49,10 @@ def bottleneck(result: RunResult, video_ids: np.ndarray) -> str:
 def _gate_phrase(result: RunResult, videos: np.ndarray, gate: str, count: int) -> str:
     """'like by 3 (median 2.1% against 3.5%)': how many missed ``gate`` at their last evaluation, and by how much."""
     g = result.gates
-    rows = np.isin(g["video_id"], videos) & (g["gate"] == GATE_CODE[gate]) & (g["value"] < g["threshold"])
-    rows &= g["batch"] == _last_batch(result, g["video_id"])
+    rows = last_misses(result.n_videos, g)
+    rows = rows[np.isin(g["video_id"][rows], videos) & (g["gate"][rows] == GATE_CODE[gate])]
     value, need = float(np.median(g["value"][rows])), float(np.median(g["threshold"][rows]))
     return f"{gate} by {count} (median {_fmt_value(gate, value)} against {_fmt_value(gate, need)})"
-
-
-def _last_batch(result: RunResult, video_ids: np.ndarray) -> np.ndarray:
-    """The batch of each video's last evaluation."""
-    st = result.stages
-    last = np.full(result.n_videos, -1, dtype=np.int64)
-    np.maximum.at(last, st["video_id"], st["batch"])
-    return last[video_ids]
 
 
 def _short_phrase(result: RunResult, videos: np.ndarray, stage: int, count: int) -> str:
