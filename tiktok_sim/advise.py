@@ -128,6 +128,26 @@ def plan_reps(scenario: Scenario, variants: int, budget_s: float, workers: int) 
     return min(max(fit, MIN_REPS), MAX_REPS)
 
 
+def featured_index(scenario: Scenario, creator: str) -> int:
+    """Where ``creator`` is among the featured creators.
+
+    Raises:
+        ValueError: no featured creator has that name.
+    """
+    names = [f.name for f in scenario.featured]
+    if creator not in names:
+        raise ValueError(
+            f"expected a featured creator ({', '.join(names) or 'none in the scenario'}), found {creator!r}"
+        )
+    return names.index(creator)
+
+
+def check_outcome(outcome: str) -> None:
+    """Raises ValueError unless ``outcome`` is one of :data:`OUTCOMES`."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"expected one of {', '.join(OUTCOMES)}, found {outcome!r}")
+
+
 def advise(
     scenario: Scenario,
     creator: str,
@@ -149,16 +169,11 @@ def advise(
     Raises:
         ValueError: an unknown creator or outcome, or fewer than 2 reps.
     """
-    names = [f.name for f in scenario.featured]
-    if creator not in names:
-        raise ValueError(f"--creator: expected a featured creator ({', '.join(names) or 'the scenario has none'}), "
-                         f"found {creator!r}")  # fmt: skip
-    if outcome not in OUTCOMES:
-        raise ValueError(f"--outcome: expected one of {', '.join(OUTCOMES)}, found {outcome!r}")
+    index = featured_index(scenario, creator)
+    check_outcome(outcome)
     if reps < 2:
         raise ValueError(f"--reps: expected at least 2 for a paired interval, found {reps}")
     run = run or (lambda tasks: run_tasks(tasks, "serial"))
-    index = names.index(creator)
     seeds = [task_seed(root_seed, 0, r) for r in range(reps)]
     options = levers(scenario, index)
     variants = [scenario] + [with_updates(scenario, index, lever.updates) for lever in options]

@@ -598,23 +598,25 @@ def advise(
     \b
     Example: tiktok-sim advise scenarios/quickstart.yaml --creator my_channel
     """
-    from tiktok_sim.advise import OUTCOMES, levers, plan_reps
     from tiktok_sim.advise import advise as advise_creator
+    from tiktok_sim.advise import check_outcome, featured_index, levers, plan_reps
     from tiktok_sim.experiments import run_tasks
     from tiktok_sim.output import atomic_write, finite
     from tiktok_sim.report.advice import advice_json, render_advice
     from tiktok_sim.single_run import draw_seed
 
-    if outcome not in OUTCOMES:
-        raise click.BadParameter(f"expected one of {', '.join(OUTCOMES)}, found {outcome!r}", param_hint="--outcome")
+    try:
+        check_outcome(outcome)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--outcome") from None
     scenario = _load(scenario_file, overrides)
     root = seed if seed is not None else scenario.seed if scenario.seed is not None else draw_seed()
-    names = [f.name for f in scenario.featured]
-    if creator not in names:
-        raise click.BadParameter(f"expected a featured creator ({', '.join(names) or 'none in the scenario'}), "
-                                 f"found {creator!r}", param_hint="--creator")  # fmt: skip
+    try:
+        index = featured_index(scenario, creator)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--creator") from None
     cores = workers or (1 if executor == "serial" else os.cpu_count() or 1)
-    reps = reps or plan_reps(scenario, len(levers(scenario, names.index(creator))) + 1, budget, cores)
+    reps = reps or plan_reps(scenario, len(levers(scenario, index)) + 1, budget, cores)
     with _experiment(None, None, {}):
         advice = advise_creator(scenario, creator, reps, root, outcome,
                                 lambda tasks: run_tasks(tasks, executor, workers, scheduler=scheduler))  # fmt: skip
