@@ -215,12 +215,12 @@ class Engine:
         A schedule's weekdays are the creator's local days, so a local evening can fall on the
         next UTC day: each local day around ``day`` is tried.
         """
-        rows = [
-            (c, local * 1440 + minute - offsets[c])
-            for c, days, minute in self.cre.schedule
-            for local in (day - 1, day, day + 1)
-            if local % 7 in days and day * 1440 <= local * 1440 + minute - offsets[c] < (day + 1) * 1440
-        ]
+        rows = []
+        for c, days, minute in self.cre.schedule:
+            for local in (day - 1, day, day + 1):
+                at = local * 1440 + minute - offsets[c]
+                if local % 7 in days and day * 1440 <= at < (day + 1) * 1440:
+                    rows.append((c, at))
         return np.array(rows, dtype=np.int64).reshape(-1, 2)
 
     def _feed(self) -> simpy.events.ProcessGenerator:
