@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench defaults clean
+.PHONY: run test lint typecheck pytest bench calibrate defaults clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tiktok_sim.bench scenarios/bench.yaml
 	$(BIN)/python -m tiktok_sim.bench scenarios/quickstart.yaml --runner --reps 4
+
+# The default world against every published figure (minutes; exits 1 if one is off).
+calibrate: $(STAMP)
+	$(BIN)/tiktok-sim calibrate --reps 5 --seed 1
 
 # Regenerate the commented reference of every key from the schema.
 defaults: $(STAMP)

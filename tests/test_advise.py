@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -27,11 +28,13 @@ def test_advise_ranks_hook_above_followers_for_a_creator_stuck_on_completion(tin
     advice = advise(stuck, "me", reps=4, root_seed=3, outcome="pass_rate_stage_0")
     effects = {e.lever.name: e for e in advice.effects}
     rank = [e.lever.name for e in advice.effects]
-    # Seed 3, 4 paired reps: 84% of the videos miss the completion gate; hook 0.2 -> 0.4 measured +0.115 on
-    # the pool-0 pass rate and brought that to 64%, followers x2 +0.012. The margin is under half the gap.
+    # Seed 3, 4 paired reps: 83% of the videos miss the completion gate; hook 0.2 -> 0.4 measured +0.146 on
+    # the pool-0 pass rate and brought that to 62%, followers x2 +0.012. The margins are under half the gaps.
     assert rank.index("hook") < rank.index("followers"), rank
     assert effects["hook"].mean > effects["followers"].mean + 0.05
-    assert effects["hook"].relieves.startswith("completion (missed by 84%"), effects["hook"].relieves
+    relieved = re.fullmatch(r"completion \(missed by (\d+)% -> (\d+)% of videos\)", effects["hook"].relieves)
+    assert relieved, effects["hook"].relieves
+    assert int(relieved[1]) >= 70 and int(relieved[1]) - int(relieved[2]) >= 10
 
 
 def test_advise_cli_writes_json_and_refuses_an_unknown_creator(tiny_file: Path, tmp_path: Path) -> None:

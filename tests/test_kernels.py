@@ -60,10 +60,23 @@ def test_certain_completion_and_replay() -> None:
     assert not out.not_interested.any()
 
 
-def test_completion_without_replay_is_exactly_one() -> None:
-    params = Engagement(skip=never(), complete=always(), replay=never())
-    out = react(impressions(), params, np.random.default_rng(3))
-    assert (out.watch_ratio == 1.0).all()
+def test_completion_without_replay_watches_into_the_next_loop_for_swipe_seconds_at_most() -> None:
+    params = Engagement(skip=never(), complete=always(), replay=never(), swipe_seconds=2.0)
+    out = react(impressions(length=10.0), params, np.random.default_rng(3))
+    assert (out.watch_ratio >= 1.0).all() and (out.watch_ratio <= 1.2).all()
+    assert out.watch_ratio.mean() == pytest.approx(1.1, abs=0.005)  # uniform over the 2 s: 5,000 draws
+    still = react(impressions(), Engagement(skip=never(), complete=always(), replay=never(), swipe_seconds=0.0),
+                  np.random.default_rng(3))  # fmt: skip
+    assert (still.watch_ratio == 1.0).all()
+
+
+def test_replays_of_short_videos_loop_more_times_than_replays_of_long_ones() -> None:
+    params = Engagement(skip=never(), complete=always(), replay=always(), swipe_seconds=0.0, replay_seconds=8.0)
+    short = react(impressions(length=4.0), params, np.random.default_rng(6)).watch_ratio
+    long = react(impressions(length=40.0), params, np.random.default_rng(6)).watch_ratio
+    # Extra seconds are exponential with mean 8 s: 1 + 8/4 = 3 against 1 + 8/40 = 1.2 (5,000 draws each).
+    assert short.mean() == pytest.approx(3.0, rel=0.05)
+    assert long.mean() == pytest.approx(1.2, rel=0.02)
 
 
 def test_partial_watch_lies_strictly_between_skip_and_completion() -> None:

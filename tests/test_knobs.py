@@ -56,6 +56,10 @@ def sensitive_views(result: RunResult) -> float:
     return float(result.videos["views"][result.videos["sensitive"]].mean())
 
 
+def mean_watch_ratio(result: RunResult) -> float:
+    return result.watch_sum / max(result.impressions, 1)
+
+
 def impression_count(result: RunResult) -> float:
     return float(result.impressions)
 
@@ -235,6 +239,12 @@ KNOBS = [
     # Nearly every upload sensitive: only the fifth who opted in can be served.
     # 35k/113k 40k/120k 38k/112k 37k/115k 38k/119k 39k/114k 37k/114k; ratio 2.92.
     Knob("videos.sensitive_prob", impression_count, low=("videos.sensitive_prob=0.9",), times=1.9),
+    # Finishers swipe on at once instead of watching 5 s of the next loop.
+    # .565/.644 .534/.605 .570/.642 .588/.665 (seeds 1-4); gap .071.
+    Knob("engagement.swipe_seconds", mean_watch_ratio, low=("engagement.swipe_seconds=0",), by=0.035),
+    # Replays stop at the end of the first loop instead of watching on for 8 s on average.
+    # .546/.644 .511/.605 .549/.642 .558/.665 (seeds 1-4); gap .093.
+    Knob("engagement.replay_seconds", mean_watch_ratio, low=("engagement.replay_seconds=0",), by=0.045),
     # 0/.76 0/.76 0/.72 0/.71 0/.75 0/.93 0/.88.
     Knob("videos.review_catch", flagged_removed_share, low=("videos.review_catch=0",), by=0.35),
     # Likes are rare, so viewers with a strong taste for a video's styles add more likes than

@@ -122,8 +122,8 @@ def _kept(out_dir: Path | None, mode: Mode | None) -> str:
     return "finished tasks are kept as shards (rerun with --resume)"
 
 
-def _load(path: Path, overrides: tuple[str, ...]) -> Scenario:
-    """Load a scenario or print each problem on one line and exit 2."""
+def _load(path: Path | None, overrides: tuple[str, ...]) -> Scenario:
+    """Load a scenario (None: the defaults) or print each problem on one line and exit 2."""
     from tiktok_sim.scenario import load_scenario
 
     return _or_exit(lambda: load_scenario(path, overrides))
@@ -627,6 +627,57 @@ def advise(
         click.echo(json.dumps(document, indent=2))
         return
     _console().print(render_advice(advice))
+
+
+@main.command()
+@click.argument("scenario_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a scenario value (repeatable).")
+@click.option("--reps", type=click.IntRange(min=2), default=5, show_default=True, help="Replications.")
+@click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: the scenario's, else drawn).")
+@executor_options
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+def calibrate(
+    scenario_file: Path | None,
+    overrides: tuple[str, ...],
+    reps: int,
+    seed: int | None,
+    executor: str,
+    workers: int | None,
+    scheduler: str | None,
+    as_json: bool,
+) -> None:
+    r"""Replicate a scenario (the defaults if none) and check every published figure: exit 1 if one is off.
+
+    \b
+    Examples:
+      tiktok-sim calibrate                      # the default world, 5 replications
+      tiktok-sim calibrate scenarios/bench.yaml --reps 3
+    """
+    from tiktok_sim.calibrate import verdicts
+    from tiktok_sim.experiments import replicate
+    from tiktok_sim.output import finite
+    from tiktok_sim.report.calibration import calibration_json, calibration_table
+    from tiktok_sim.single_run import draw_seed
+
+    scenario = _load(scenario_file, overrides)
+    root = seed if seed is not None else scenario.seed if scenario.seed is not None else draw_seed()
+    with _experiment(None, None, {}), _progress(not as_json and err_console.is_terminal) as on_tick:
+        done = [0]
+
+        def tick() -> None:
+            done[0] += 1
+            if on_tick is not None:
+                on_tick(done[0], reps)
+
+        replications = replicate(scenario, reps, root, executor, workers, tick, scheduler=scheduler)
+    found = verdicts(replications.metrics)
+    if as_json:
+        click.echo(json.dumps(finite({"scenario": scenario.name, "reps": reps, "root_seed": root,
+                                      "figures": calibration_json(found)}), indent=2))  # fmt: skip
+    else:
+        _console().print(calibration_table(scenario.name, reps, root, found))
+    if not all(v.ok for v in found):
+        sys.exit(EXIT_RUNTIME)
 
 
 @main.command()

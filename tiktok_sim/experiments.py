@@ -20,9 +20,10 @@ import numba
 import numpy as np
 from scipy import stats
 
+from tiktok_sim.calibrate import FIGURES, calibration_metrics
 from tiktok_sim.errors import SchedulerUnreachable, TasksFailed
 from tiktok_sim.executors import EXECUTORS
-from tiktok_sim.metrics import featured_figures, funnel, gini
+from tiktok_sim.metrics import featured_figures, funnel
 from tiktok_sim.output import VIDEO_COLUMNS
 from tiktok_sim.results import RunResult
 from tiktok_sim.scenario.loader import scenario_sha256
@@ -53,6 +54,8 @@ VIEWER_RATES = frozenset(
      "viewers_other_language_share", "viewers_personalized_share"}
 )  # fmt: skip
 """Viewer figures that are shares of impressions or viewers (entropy, counts and per-1000 figures are not)."""
+FIGURE_RATES = frozenset(figure.metric for figure in FIGURES if figure.percent)
+"""Published figures that are proportions."""
 
 
 def is_rate(metric: str) -> bool:
@@ -63,7 +66,7 @@ def is_rate(metric: str) -> bool:
 
     A rate's interval is :func:`rate_interval`, which stays inside [0, 1].
     """
-    return metric.startswith((PASS_RATE_PREFIX, "reach_pool_", "missed_")) or metric in VIEWER_RATES
+    return metric.startswith((PASS_RATE_PREFIX, "reach_pool_", "missed_")) or metric in VIEWER_RATES | FIGURE_RATES
 
 
 def task_seed(root: int, scenario_index: int, replication: int) -> int:
@@ -110,7 +113,7 @@ def key_metrics(result: RunResult) -> dict[str, float]:
         "impressions": float(result.impressions),
         "views_per_video_mean": float(views.mean()) if views.size else math.nan,
         "views_per_video_median": float(np.median(views)) if views.size else math.nan,
-        "views_gini": gini(views),
+        **calibration_metrics(result),
     }
     for row in funnel(result):
         rate = row["passed"] / row["entered"] if row["entered"] else math.nan

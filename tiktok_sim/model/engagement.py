@@ -131,12 +131,17 @@ def react(x: Exposure, params: Engagement, rng: np.random.Generator) -> Outcomes
     p_replay = p_complete[done] * probability(params.replay, x, features=f_done)
     replayed[done] = u[0][done] < p_skip[done] + p_replay
 
-    early = np.minimum(np.float32(0.2), np.float32(3.0) / np.maximum(x.length_s, np.float32(1.0)))
+    length = np.maximum(x.length_s, np.float32(1.0))
+    early = np.minimum(np.float32(0.2), np.float32(3.0) / length)
     ratio = early + (np.float32(1.0) - early) * np.float32(0.999) * u[1]  # partial watch
     ratio[gone] = early[gone] * u[1][gone]
-    ratio[done] = np.float32(1.0)
+    # The feed loops a finished video: a finisher swipes a few seconds into the next loop, and a
+    # replay watches on for an exponential number of seconds, so short videos loop most (KuaiRec).
+    swipe = np.minimum(np.float32(params.swipe_seconds) / length[done], np.float32(1.0))
+    ratio[done] = np.float32(1.0) + swipe * u[1][done]
     again = np.flatnonzero(replayed)
-    ratio[again] = np.float32(1.05) - np.float32(0.8) * np.log1p(-u[1][again] * np.float32(0.99))
+    extra = -np.log1p(-u[1][again] * np.float32(0.999)) * np.float32(params.replay_seconds) / length[again]
+    ratio[again] = np.float32(1.0) + extra
 
     watched = np.minimum(ratio, np.float32(1.0))
     # Following needs a completion and "not interested" a skip: exclusive, so they share u[6].

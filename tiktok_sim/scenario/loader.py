@@ -43,12 +43,12 @@ SET_ORIGIN: Origin = ("--set", 0, 0)
 
 
 def load_scenario(
-    path: str | Path, overrides: Sequence[str] = (), placed: Sequence[tuple[str, Origin]] = ()
+    path: str | Path | None, overrides: Sequence[str] = (), placed: Sequence[tuple[str, Origin]] = ()
 ) -> Scenario:
     """Load, merge, override and validate a scenario file (its ``sweep:`` block is ignored).
 
     Args:
-        path: the YAML file.
+        path: the YAML file; None for the defaults alone.
         overrides: ``dotted.path=value`` strings; values are parsed as YAML scalars.
         placed: more overrides, each with where it was written (a sweep point's values),
             applied after ``overrides`` and named in their errors.
@@ -58,14 +58,16 @@ def load_scenario(
     """
     data: dict[str, Any] = Scenario().model_dump(mode="json")
     origins: Origins = {}
-    file_data, file_origins = _resolve(Path(path))
-    _merge(data, origins, _without(file_data, file_origins, SWEEP_KEY), file_origins, ())
+    if path is not None:
+        file_data, file_origins = _resolve(Path(path))
+        _merge(data, origins, _without(file_data, file_origins, SWEEP_KEY), file_origins, ())
     for item, where in [*((item, SET_ORIGIN) for item in overrides), *placed]:
         _apply_override(data, origins, item, where)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError([_problem(err, data, origins, str(path)) for err in exc.errors()]) from None
+        name = "defaults" if path is None else str(path)
+        raise ScenarioError([_problem(err, data, origins, name) for err in exc.errors()]) from None
 
 
 def load_sweep(path: str | Path) -> SweepPlan | None:

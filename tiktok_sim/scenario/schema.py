@@ -434,6 +434,12 @@ class Engagement(Strict):
     language_mismatch: float = Field(
         default=3.0, ge=0.0, description="logit added to skip when the user does not speak the language"
     )
+    swipe_seconds: float = Field(
+        default=5.0, ge=0.0, le=60.0, description="seconds of the next loop a finisher watches before swiping on"
+    )
+    replay_seconds: float = Field(
+        default=8.0, ge=0.0, le=600.0, description="mean seconds a replay watches beyond the first loop"
+    )
 
 
 class AbsoluteGate(Strict):
