@@ -174,16 +174,21 @@ def test_strong_hook_beats_big_following() -> None:
     expect_higher("mean views", float(views[hook].mean()), float(views[following].mean()), times=1.13)
 
 
+NO_EARLY_STOP = tuple(f"ladder.{i}.early_stop=null" for i in range(6))
+
+
 def test_posting_while_the_audience_is_awake_gets_early_views() -> None:
-    result = run("posting_hour.yaml")
+    # Early stops judge the evening's quickly served videos first and cap the flops near 100 views,
+    # which blurs a measure of views in the first hours (evening/night ranged 0.51-2.05 with them on).
+    result = run("posting_hour.yaml", *NO_EARLY_STOP)
     reach = result.reach
     first_hours = reach["hour"] <= 2
     early = np.zeros(result.n_videos)
     np.maximum.at(early, reach["video_id"][first_hours], reach["views"][first_hours])
     evening, night = creator_videos(result, "evening"), creator_videos(result, "night")
     # Mean views in the first 3 hours after upload, 19:00 / 03:00, seeds 1-7:
-    # 140/93 268/113 271/143 274/186 250/104 276/136 388/129; smallest ratio 1.48.
-    expect_higher("views in 3 h", float(early[evening].mean()), float(early[night].mean()), times=1.24)
+    # 200/121 289/146 346/162 417/193 325/143 284/128 464/178; smallest ratio 1.66.
+    expect_higher("views in 3 h", float(early[evening].mean()), float(early[night].mean()), times=1.3)
 
 
 def test_spam_and_duplicates_are_suppressed() -> None:
@@ -193,9 +198,10 @@ def test_spam_and_duplicates_are_suppressed() -> None:
     assert flagged.sum() >= 10
     # Share of flagged uploads removed, seeds 1-7: .94 .90 .94 1.0 1.0 .91 .91; "mostly" is over half.
     expect_higher("removed share of flagged", float((table["stop_reason"][flagged] == "removed").mean()), 0.5)
-    # Mean views, clean / flagged, seeds 1-7: 498/86 511/64 471/64 472/37 480/29 474/46 524/81;
-    # smallest ratio 5.8.
-    expect_higher("mean views", float(table["views"][~flagged].mean()), float(table["views"][flagged].mean()), times=3)
+    # Mean views, clean / flagged, seeds 1-7: 349/95 377/83 341/140 363/17 375/40 339/31 380/101;
+    # smallest ratio 2.4 (early stops also cut clean flops short).
+    clean, spam = float(table["views"][~flagged].mean()), float(table["views"][flagged].mean())
+    expect_higher("mean views", clean, spam, times=1.7)
 
 
 def test_hidden_creators_never_come_back() -> None:

@@ -297,7 +297,7 @@ def test_cli_compare(tiny_file: Path, tmp_path: Path) -> None:
     (tmp_path / "tiny.yaml").write_text(tiny_file.read_text())  # extends: reaches only the folder of the file run
     me = "{name: me, niche: [food], followers: 300, posts_per_day: 3, post_hours: [9, 18], video_length_s: 8"
     better.write_text(f"extends: tiny.yaml\nfeatured:\n  - {me}, quality: 0.95, hook: 0.9}}\n")
-    args = ["compare", str(tiny_file), str(better), "--reps", "5", "--executor", "serial"]
+    args = ["compare", str(tiny_file), str(better), "--reps", "8", "--executor", "serial"]
     result = CliRunner().invoke(main, [*args, "--set", "run.duration=12h", "--seed", "4"])
     assert result.exit_code == 0, result.output
     assert re.search(r"B raises median_views_me by [\d,]+% \(95% CI \+[\d,]+% to \+[\d,]+%, adjusted p ", result.output)
@@ -333,10 +333,12 @@ def test_shards_resume_and_failures(short: Scenario, tmp_path: Path, monkeypatch
 
     real = experiments.run_task
 
-    def flaky(scenario: Scenario, seed: int, with_tables: bool = False) -> experiments.TaskOutput:
+    def flaky(
+        scenario: Scenario, seed: int, with_tables: bool = False, measure: experiments.Measure | None = None
+    ) -> experiments.TaskOutput:
         if seed == task_seed(9, 0, 1):
             raise RuntimeError("disk on fire")
-        return real(scenario, seed, with_tables)
+        return real(scenario, seed, with_tables, measure)
 
     monkeypatch.setattr(experiments, "run_task", flaky)
     failed = replicate(short, 3, root_seed=9, executor="serial", store=ShardStore(tmp_path / "flaky"))

@@ -60,6 +60,10 @@ def mean_watch_ratio(result: RunResult) -> float:
     return result.watch_sum / max(result.impressions, 1)
 
 
+def early_stopped_share(result: RunResult) -> float:
+    return float(np.mean([str(reason).startswith("early_stop:") for reason in result.videos["stop_reason"]]))
+
+
 def impression_count(result: RunResult) -> float:
     return float(result.impressions)
 
@@ -435,6 +439,17 @@ KNOBS = [
         world=(*SMALL, *PERCENTILE_POOL0),
         by=0.11,
     ),
+    # A video must have 250 views, not 100, before it can stop early: few get there before their pool is judged.
+    # .013/.285 .037/.420 .014/.331 .022/.278 (seeds 1-4); gap .256.
+    Knob("ladder[*].early_stop.min_views", early_stopped_share, low=("ladder.0.early_stop.min_views=250",), by=0.12),
+    # 90% sure instead of 99% is enough to stop a video early. .285/.504 .420/.631 .331/.557 .278/.491; gap .211.
+    Knob(
+        "ladder[*].early_stop.confidence",
+        early_stopped_share,
+        low=(),
+        high=("ladder.0.early_stop.confidence=0.9",),
+        by=0.1,
+    ),
     # Pool 0 also requires 8 s watched per view, which short videos cannot give: the videos that
     # pass are longer (s). 8.1/16.2 8.4/16.7 8.9/16.2 8.6/19.6 8.9/17.9 8.2/20.2 9.2/19.4; gap 7.3.
     # (In the effects world no video passed on seed 6.)
@@ -453,3 +468,9 @@ def test_knob_moves_its_outcome(knob: Knob) -> None:
     low = knob.outcome(run(knob.scenario, *knob.world, *knob.low))
     high = knob.outcome(run(knob.scenario, *knob.world, *knob.high))
     expect_higher(f"{knob.key}: {knob.outcome.__name__}", high, low, by=knob.by, times=knob.times)
+
+
+def test_a_ladder_without_early_stop_never_stops_a_video_early() -> None:
+    result = run("base.yaml", *SMALL, *(f"ladder.{i}.early_stop=null" for i in range(6)))
+    assert early_stopped_share(result) == 0.0
+    assert early_stopped_share(run("base.yaml", *SMALL)) > 0.1  # seeds 1-4: .28-.42

@@ -33,5 +33,6 @@ def test_bottleneck_names_stage_gate_and_numbers(tiny_result: RunResult) -> None
 
 
 def test_bottleneck_when_nothing_stalled(tiny_result: RunResult) -> None:
-    climbing = np.flatnonzero(tiny_result.videos["stop_reason"] == "in_progress")[:2]
-    assert bottleneck(tiny_result, climbing).startswith("No video stalled: 2 still climbing")
+    climbing = np.flatnonzero(tiny_result.videos["stop_reason"] == "in_progress")
+    assert climbing.size >= 1
+    assert bottleneck(tiny_result, climbing).startswith(f"No video stalled: {climbing.size} still climbing")

@@ -8,12 +8,17 @@ calibrate`` replicates a scenario and sets every figure's mean and 95% interval 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from tiktok_sim.metrics import calibration, engagement_per_view, gini, watch_quantile
 from tiktok_sim.results import RunResult
+from tiktok_sim.scenario.schema import Scenario
+
+Task = tuple[Scenario, int]
+Row = dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -108,14 +113,33 @@ class Verdict:
         return self.figure.holds(self.mean)
 
 
+def calibrate(scenario: Scenario, reps: int, root_seed: int, run: Callable[[list[Task]], list[Row]]) -> list[Verdict]:
+    """Replicate ``scenario`` and judge every figure.
+
+    Args:
+        scenario: the world to check (the defaults, for the published figures).
+        reps: replications, on seeds derived from ``root_seed`` as every experiment's are.
+        root_seed: the root seed.
+        run: runs (scenario, seed) tasks with a measure and returns each one's figures
+            (``experiments.run_tasks`` on an executor).
+    """
+    from tiktok_sim.experiments import gather, task_seed
+
+    seeds = [task_seed(root_seed, 0, r) for r in range(reps)]
+    return verdicts(gather(seeds, run([(scenario, seed) for seed in seeds])).metrics)
+
+
 def verdicts(metrics: dict[str, np.ndarray], figures: tuple[Figure, ...] = FIGURES) -> list[Verdict]:
-    """Every figure's verdict from per-replication metric values (NaNs, a failed replication's, dropped)."""
-    from tiktok_sim.experiments import interval
+    """Every figure's verdict from per-replication metric values (NaNs, a failed replication's, dropped).
+
+    Proportions get the interval that stays inside [0, 1], everything else the t-interval.
+    """
+    from tiktok_sim.experiments import interval, rate_interval
 
     out = []
     for figure in figures:
         values = np.asarray(metrics.get(figure.metric, np.zeros(0)), dtype=np.float64)
         finite = values[np.isfinite(values)]
-        mean, _sd, low, high = interval(finite)
+        mean, _sd, low, high = (rate_interval if figure.percent else interval)(finite)
         out.append(Verdict(figure, mean, low, high, int(finite.size)))
     return out

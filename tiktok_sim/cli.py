@@ -653,8 +653,9 @@ def calibrate(
       tiktok-sim calibrate                      # the default world, 5 replications
       tiktok-sim calibrate scenarios/bench.yaml --reps 3
     """
-    from tiktok_sim.calibrate import verdicts
-    from tiktok_sim.experiments import replicate
+    from tiktok_sim.calibrate import calibrate as judge
+    from tiktok_sim.calibrate import calibration_metrics
+    from tiktok_sim.experiments import run_tasks
     from tiktok_sim.output import finite
     from tiktok_sim.report.calibration import calibration_json, calibration_table
     from tiktok_sim.single_run import draw_seed
@@ -669,8 +670,12 @@ def calibrate(
             if on_tick is not None:
                 on_tick(done[0], reps)
 
-        replications = replicate(scenario, reps, root, executor, workers, tick, scheduler=scheduler)
-    found = verdicts(replications.metrics)
+        found = judge(
+            scenario,
+            reps,
+            root,
+            lambda tasks: run_tasks(tasks, executor, workers, tick, scheduler=scheduler, measure=calibration_metrics),
+        )
     if as_json:
         click.echo(json.dumps(finite({"scenario": scenario.name, "reps": reps, "root_seed": root,
                                       "figures": calibration_json(found)}), indent=2))  # fmt: skip

@@ -368,6 +368,8 @@ class Engine:
             verdict = exposure.evaluate(int(stage), ladder[stage], counts, watched, length, self._history)
             # The window ran out before the pool was served: the gates judged a smaller sample.
             short = counts[:, A["views"]] < self._pools[stage]
+            # Judged before its window ended on a short pool: only an early stop does that.
+            early = short & (now < cat.stage_deadline_min[batch])
             batch_index = np.full(batch.size, len(self._stage_rows))
             self._stage_rows.append(
                 {
@@ -382,6 +384,7 @@ class Engine:
                     "length_s": length,
                     "pool": np.full(batch.size, self._pools[stage]),
                     "short_served": short,
+                    "early_stop": early,
                     "passed": verdict.passed,
                     "failed_gate": verdict.failed,
                     "failed_value": verdict.value,
@@ -403,6 +406,7 @@ class Engine:
             cat.status[failed] = Status.STOPPED
             cat.stop_code[failed] = verdict.failed[~verdict.passed]
             cat.short_stop[failed] = short[~verdict.passed]
+            cat.early_stop[failed] = early[~verdict.passed]
             passed = batch[verdict.passed]
             if stage + 1 < len(ladder):
                 self._enter(passed, int(stage) + 1)
@@ -491,9 +495,13 @@ class Engine:
 
         self._send_back_to_review(np.unique(videos[out.reported]))
         open_ids = np.flatnonzero(cat.status[: len(cat)] == Status.OPEN)
-        full = open_ids[cat.stage_counts[open_ids, A["views"]] >= self._pools[cat.stage[open_ids]]]
-        if full.size:
-            self._evaluate(full)
+        done = cat.stage_counts[open_ids, A["views"]] >= self._pools[cat.stage[open_ids]]
+        for stage, rules in enumerate(scenario.ladder):
+            if rules.early_stop is not None:
+                at = np.flatnonzero(cat.stage[open_ids] == stage)
+                done[at] |= exposure.clearly_failing(rules, cat.stage_counts[open_ids[at]])
+        if done.any():
+            self._evaluate(open_ids[done])
 
     def _observe_audience(
         self,

@@ -20,10 +20,9 @@ import numba
 import numpy as np
 from scipy import stats
 
-from tiktok_sim.calibrate import FIGURES, calibration_metrics
 from tiktok_sim.errors import SchedulerUnreachable, TasksFailed
 from tiktok_sim.executors import EXECUTORS
-from tiktok_sim.metrics import featured_figures, funnel
+from tiktok_sim.metrics import featured_figures, funnel, gini
 from tiktok_sim.output import VIDEO_COLUMNS
 from tiktok_sim.results import RunResult
 from tiktok_sim.scenario.loader import scenario_sha256
@@ -54,8 +53,6 @@ VIEWER_RATES = frozenset(
      "viewers_other_language_share", "viewers_personalized_share"}
 )  # fmt: skip
 """Viewer figures that are shares of impressions or viewers (entropy, counts and per-1000 figures are not)."""
-FIGURE_RATES = frozenset(figure.metric for figure in FIGURES if figure.percent)
-"""Published figures that are proportions."""
 
 
 def is_rate(metric: str) -> bool:
@@ -66,7 +63,7 @@ def is_rate(metric: str) -> bool:
 
     A rate's interval is :func:`rate_interval`, which stays inside [0, 1].
     """
-    return metric.startswith((PASS_RATE_PREFIX, "reach_pool_", "missed_")) or metric in VIEWER_RATES | FIGURE_RATES
+    return metric.startswith((PASS_RATE_PREFIX, "reach_pool_", "missed_")) or metric in VIEWER_RATES
 
 
 def task_seed(root: int, scenario_index: int, replication: int) -> int:
@@ -91,10 +88,14 @@ class TaskOutput:
     tables: dict[str, Columns]
 
 
-def run_task(scenario: Scenario, seed: int, with_tables: bool = False) -> TaskOutput:
-    """Run once; reduce the result to key metrics (and tidy tables if asked)."""
+Measure = Callable[[RunResult], dict[str, float]]
+"""What a task reduces its run to: :func:`key_metrics`, or another module-level function (workers import it)."""
+
+
+def run_task(scenario: Scenario, seed: int, with_tables: bool = False, measure: Measure | None = None) -> TaskOutput:
+    """Run once; reduce the result to key metrics, or ``measure``'s figures (and tidy tables if asked)."""
     result = simulate(scenario, seed=seed)
-    return TaskOutput(key_metrics(result), task_tables(result) if with_tables else {})
+    return TaskOutput((measure or key_metrics)(result), task_tables(result) if with_tables else {})
 
 
 def task_tables(result: RunResult) -> dict[str, Columns]:
@@ -113,7 +114,7 @@ def key_metrics(result: RunResult) -> dict[str, float]:
         "impressions": float(result.impressions),
         "views_per_video_mean": float(views.mean()) if views.size else math.nan,
         "views_per_video_median": float(np.median(views)) if views.size else math.nan,
-        **calibration_metrics(result),
+        "views_gini": gini(views),
     }
     for row in funnel(result):
         rate = row["passed"] / row["entered"] if row["entered"] else math.nan
@@ -244,10 +245,10 @@ def wilson(p: float, n: float, z: float) -> tuple[float, float]:
 Outcome = tuple[TaskOutput | None, str | None]
 
 
-def _guarded(scenario: Scenario, seed: int, with_tables: bool) -> Outcome:
+def _guarded(scenario: Scenario, seed: int, with_tables: bool, measure: Measure | None = None) -> Outcome:
     """The task's output, or the error that stopped it (recorded; the experiment goes on)."""
     try:
-        return run_task(scenario, seed, with_tables), None
+        return run_task(scenario, seed, with_tables, measure), None
     except Exception as exc:  # any failure of one task must not sink the others
         return None, f"{type(exc).__name__}: {exc}"
 
@@ -260,8 +261,9 @@ def run_tasks(
     store: ShardStore | None = None,
     labels: list[tuple[int, int, dict[str, str]]] | None = None,
     scheduler: str | None = None,
+    measure: Measure | None = None,
 ) -> list[dict[str, float]]:
-    """Key metrics of each (scenario, seed) task, in task order, whatever the executor.
+    """Key metrics (or ``measure``'s figures) of each (scenario, seed) task, in task order, whatever the executor.
 
     With a ``store``, each task's shard is written as soon as it finishes, and tasks that
     already have a matching shard are not run again. ``labels`` gives each task's
@@ -300,25 +302,25 @@ def run_tasks(
     keep = store is not None
     if executor == "serial":
         for i in todo:
-            finish(i, _guarded(*tasks[i], keep))
+            finish(i, _guarded(*tasks[i], keep, measure))
     elif executor == "dask":
-        for i, outcome in _on_dask([tasks[i] for i in todo], todo, workers, scheduler, keep):
+        for i, outcome in _on_dask([tasks[i] for i in todo], todo, workers, scheduler, (keep, measure)):
             finish(i, outcome)
     else:
-        _on_processes(tasks, todo, workers, keep, finish)
+        _on_processes(tasks, todo, workers, (keep, measure), finish)
     if tasks and len(errors) == len(tasks):
         raise TasksFailed(f"all {len(tasks)} tasks failed; the first: {errors[0]}")
     return results
 
 
 def _on_processes(
-    tasks: list[tuple[Scenario, int]], todo: list[int], workers: int | None, keep: bool,
+    tasks: list[tuple[Scenario, int]], todo: list[int], workers: int | None, keep: tuple[bool, Measure | None],
     finish: Callable[[int, Outcome], None],
 ) -> None:  # fmt: skip
-    """Run tasks on local worker processes; ``finish`` each as it completes."""
+    """Run tasks on local worker processes; ``finish`` each as it completes (``keep``: tables, measure)."""
     n_workers = workers or os.cpu_count() or 1
     with ProcessPoolExecutor(n_workers, initializer=_quiet_worker, initargs=(_threads_each(n_workers),)) as pool:
-        futures = {pool.submit(_guarded, *tasks[i], keep): i for i in todo}
+        futures = {pool.submit(_guarded, *tasks[i], *keep): i for i in todo}
         try:
             for future in as_completed(futures):
                 finish(futures[future], future.result())
@@ -356,8 +358,9 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 
 
 def _on_dask(
-    tasks: list[tuple[Scenario, int]], ids: list[int], workers: int | None, scheduler: str | None, keep: bool
-) -> Iterator[tuple[int, Outcome]]:
+    tasks: list[tuple[Scenario, int]], ids: list[int], workers: int | None, scheduler: str | None,
+    keep: tuple[bool, Measure | None],
+) -> Iterator[tuple[int, Outcome]]:  # fmt: skip
     """Run tasks on an existing Dask cluster (``scheduler``) or a local one; yield as they finish."""
     try:
         from dask.distributed import Client, LocalCluster
@@ -375,7 +378,7 @@ def _on_dask(
         raise SchedulerUnreachable(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     try:
         futures = {
-            client.submit(_guarded, scenario, seed, keep, key=f"task-{i}-{seed}", pure=False): i
+            client.submit(_guarded, scenario, seed, *keep, key=f"task-{i}-{seed}", pure=False): i
             for i, (scenario, seed) in zip(ids, tasks, strict=True)
         }
         for future in dask_completed(futures):

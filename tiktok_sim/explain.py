@@ -57,11 +57,13 @@ class Visit:
 
     @property
     def ended(self) -> str:
-        """Why the pool closed: its quota was met, its window ran out first, or nobody was served."""
+        """Why the pool closed: its quota was met, it was clearly failing early, its window ran out, or nobody came."""
         if self.evaluated_min is None:
             return "still open at the end of the run"
         if self.views >= self.pool:
             return "quota met"
+        if self.evaluated_min < self.entered_min + self.window_min:
+            return "stopped early, clearly below a gate"
         return "no audience in the window" if not self.views else "window ran out"
 
 

@@ -23,23 +23,29 @@ REACH_TOP = 100
 RATE_OF = {"completion": "completions", "like": "likes", "comment": "comments", "share": "shares",
            "follow": "follows", "not_interested": "not_interested", "report": "reports"}  # fmt: skip
 """summary.json's per-impression rates and the video count each is the total of."""
+STOP_KINDS = ("gate", "short_served", "early_stop")
+"""How a pool that stopped a video closed: served, its window ran out, or clearly below a gate early."""
 VIDEO_COUNTS = ("views", "completions", "likes", "comments", "shares", "follows", "not_interested", "reports")
 
 
-def stop_reasons(status: np.ndarray, stop_code: np.ndarray, short: np.ndarray) -> np.ndarray:
+def stop_reasons(status: np.ndarray, stop_code: np.ndarray, short: np.ndarray, early: np.ndarray) -> np.ndarray:
     """(n,) str why each video is where it is on the ladder.
 
-    A stop after a window that ran out before the pool was served reads
-    ``short_served:<gate>``, a stop on a fully served pool ``gate:<gate>``.
+    A stop on a fully served pool reads ``gate:<gate>``, one after a window that ran out
+    before the pool was served ``short_served:<gate>``, and one before the pool was served
+    because the video was clearly below a gate ``early_stop:<gate>``.
     """
-    gates = np.array([f"gate:{g}" if g != "no_audience" else g for g in GATE_NAMES], dtype=object)
-    shorts = np.array([f"short_served:{g}" if g != "no_audience" else g for g in GATE_NAMES], dtype=object)
+    kinds = {kind: np.array([f"{kind}:{g}" if g != "no_audience" else g for g in GATE_NAMES], dtype=object)
+             for kind in STOP_KINDS}  # fmt: skip
     reason = np.full(status.size, "in_progress", dtype=object)
     reason[status == Status.REVIEW] = "in_review"
     reason[status == Status.COMPLETE] = "ladder_complete"
     reason[status == Status.REMOVED] = "removed"
-    stopped = status == Status.STOPPED
-    reason[stopped] = np.where(short[stopped], shorts[stop_code[stopped]], gates[stop_code[stopped]])
+    stopped = np.flatnonzero(status == Status.STOPPED)
+    kind = np.where(early[stopped], "early_stop", np.where(short[stopped], "short_served", "gate"))
+    for name, texts in kinds.items():
+        mine = stopped[kind == name]
+        reason[mine] = texts[stop_code[mine]]
     return reason
 
 
@@ -87,7 +93,7 @@ def collect(engine: Engine) -> RunResult:
         "sensitive": cat.sensitive[:n],
         "stage_reached": cat.stage[:n].astype(np.int64),
         **{name: total[:, A[name]] for name in VIDEO_COUNTS},
-        "stop_reason": stop_reasons(cat.status[:n], cat.stop_code[:n], cat.short_stop[:n]),
+        "stop_reason": stop_reasons(cat.status[:n], cat.stop_code[:n], cat.short_stop[:n], cat.early_stop[:n]),
         "missed_gates": missed_gates(n, gates),
     }
     views_by_creator = np.bincount(cat.creator[:n], weights=total[:, A["views"]], minlength=cre.count)

@@ -34,7 +34,7 @@ REACH_COLUMNS = ("video_id", "hour", "views")
 GATE_COLUMNS = ("video_id", "stage", "batch", "gate", "value", "threshold")
 STAGE_COLUMNS = (
     "video_id", "stage", "batch", "entered_min", "evaluated_min", *ACTIONS, "watched", "length_s", "pool",
-    "short_served", "passed", "failed_gate", "failed_value", "failed_threshold",
+    "short_served", "early_stop", "passed", "failed_gate", "failed_value", "failed_threshold",
 )  # fmt: skip
 
 

@@ -24,7 +24,7 @@ from tiktok_sim.results import WATCH_BINS, RunResult
 from tiktok_sim.shards import metrics_of
 
 TEXT = frozenset({"creator_name", "stop_reason", "topic", "name", "missed_gates"})
-FLAGS = {"trending_sound", "spam", "duplicate", "sensitive", "featured", "passed", "short_served"}
+FLAGS = {"trending_sound", "spam", "duplicate", "sensitive", "featured", "passed", "short_served", "early_stop"}
 """Columns read as text and as 0/1 flags; every other column is a number."""
 
 

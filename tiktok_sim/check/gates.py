@@ -6,10 +6,13 @@ import math
 from collections import defaultdict
 from collections.abc import Callable
 
+import numpy as np
+
 from tiktok_sim.audience import DAYPARTS, DIMENSIONS, LANGUAGES, SOURCES
 from tiktok_sim.check.read import Malformed, Row
-from tiktok_sim.model.exposure import GATE_NAMES, check_names
+from tiktok_sim.model.exposure import GATE_NAMES, check_names, clearly_failing
 from tiktok_sim.scenario.schema import Scenario
+from tiktok_sim.world.catalog import ACTIONS, A
 
 WRITTEN_REL_TOL = 1e-5  # a float written to 6 significant digits is within half this of the engine's, relatively
 
@@ -83,6 +86,8 @@ def _verdict_problems(evaluation: Row, missed: set[str], scenario: Scenario) -> 
         problems.append(f"{where}: passed, but gates.csv shows it missed {', '.join(sorted(missed))}")
     elif evaluation["passed"] != "1" and failed != "no_audience" and failed not in missed:
         problems.append(f"{where}: failed {failed}, but gates.csv shows that gate met")
+    if evaluation.get("early_stop") == "1":
+        problems += _early_problems(evaluation, scenario, where)
     if "pool" in evaluation:
         pool = scenario.ladder[evaluation.int("stage")].pool
         short = evaluation.int("views") < pool
@@ -92,6 +97,22 @@ def _verdict_problems(evaluation: Row, missed: set[str], scenario: Scenario) -> 
                 f"the ladder's pool is {pool}, and {evaluation['views']} views make it {int(short)}"
             )
     return problems
+
+
+def _early_problems(evaluation: Row, scenario: Scenario, where: str) -> list[str]:
+    """An early stop needs the stage's rule, a failure, and counts clearly below one of its rate gates."""
+    stage = scenario.ladder[evaluation.int("stage")]
+    if stage.early_stop is None:
+        return [f"{where}: stopped early, but the stage has no early_stop rule"]
+    if evaluation["passed"] == "1" or evaluation["short_served"] != "1":
+        return [f"{where}: an early stop must fail on a short-served pool"]
+    counts = np.zeros((1, len(ACTIONS)), dtype=np.int64)
+    for name, column in A.items():
+        counts[0, column] = evaluation.int(name)
+    if not clearly_failing(stage, counts)[0]:
+        return [f"{where}: stopped early, but {evaluation['views']} views do not put it clearly below a gate "
+                f"at {stage.early_stop.confidence:g} confidence"]  # fmt: skip
+    return []
 
 
 def _close(a: float, b: float) -> bool:

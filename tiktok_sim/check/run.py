@@ -12,7 +12,7 @@ import numpy as np
 from tiktok_sim.audience import AUDIENCE_COLUMNS
 from tiktok_sim.check.gates import audience_problems, gate_log_problems
 from tiktok_sim.check.read import Malformed, Row, RunManifest, RunSummary, read_json, read_table, shaped
-from tiktok_sim.metrics import RATE_OF, REACH_TOP, TOP_SHARES, climbed, creator_figures, gini, top_share
+from tiktok_sim.metrics import RATE_OF, REACH_TOP, STOP_KINDS, TOP_SHARES, climbed, creator_figures, gini, top_share
 from tiktok_sim.model.exposure import GATE_NAMES
 from tiktok_sim.output import CREATOR_COLUMNS, GATE_COLUMNS, REACH_COLUMNS, VIDEO_COLUMNS
 from tiktok_sim.scenario.loader import scenario_sha256
@@ -27,7 +27,7 @@ STAGE_COLUMNS = ("video_id", "stage", "views", *RATE_COLUMNS.values(), "passed",
 """What the gate replay reads; ``batch``, ``watched`` and ``length_s`` are used when present (older files lack them)."""
 COUNT_COLUMNS = ("views", "completions", "likes", "comments", "shares", "follows", "not_interested", "reports")
 STOP_REASONS = {"in_progress", "in_review", "removed", "ladder_complete", "no_audience"} | {
-    f"{kind}:{gate}" for gate in GATE_NAMES if gate != "no_audience" for kind in ("gate", "short_served")
+    f"{kind}:{gate}" for gate in GATE_NAMES if gate != "no_audience" for kind in STOP_KINDS
 }
 
 
@@ -243,10 +243,22 @@ def _climb_problems(stages: list[Row], videos: list[Row], ladder: int) -> list[s
     problems = [f"stages.csv: video {vid} is not in videos.csv" for vid in sorted(set(mine) - set(range(len(videos))))]
     for video in videos:
         evaluations = mine.get(video.int("video_id"), [])
-        if _climb(evaluations) != _stop(video):
+        if not _leads_to(_climb(evaluations), video):
             problems.append(f"stages.csv: video {video['video_id']}'s evaluations do not lead to stage "
                             f"{video['stage_reached']}, {video['stop_reason']}")  # fmt: skip
     return problems
+
+
+def _leads_to(climb: tuple[int, str], video: Row) -> bool:
+    """Whether the evaluations' climb ends where the video's row says.
+
+    Reports can send a video back to review after it stopped or finished the ladder, so a
+    video removed or in review may end its climb with a failure, or one stage above.
+    """
+    stop = _stop(video)
+    if video["stop_reason"] in ("removed", "in_review") and climb[0] != -2:
+        return climb[0] == stop[0] or climb == (stop[0] + 1, "")
+    return climb == stop
 
 
 def _climb(evaluations: list[Row]) -> tuple[int, str]:
@@ -256,9 +268,16 @@ def _climb(evaluations: list[Row]) -> tuple[int, str]:
     if passed != list(range(len(passed))) or len(failed) > 1 or (failed and evaluations[-1] is not failed[0]):
         return -2, "out of order"
     if failed:
-        gate, kind = failed[0]["failed_gate"], "short_served" if failed[0].get("short_served") == "1" else "gate"
+        gate, kind = failed[0]["failed_gate"], _closed_by(failed[0])
         return failed[0].int("stage"), gate if gate == "no_audience" else f"{kind}:{gate}"
     return len(passed), ""
+
+
+def _closed_by(evaluation: Row) -> str:
+    """How the failing evaluation's pool closed (see :data:`~tiktok_sim.metrics.STOP_KINDS`)."""
+    if evaluation.get("early_stop") == "1":
+        return "early_stop"
+    return "short_served" if evaluation.get("short_served") == "1" else "gate"
 
 
 def _stop(video: Row) -> tuple[int, str]:
@@ -266,7 +285,7 @@ def _stop(video: Row) -> tuple[int, str]:
     stage, reason = video.int("stage_reached"), video["stop_reason"]
     if reason == "ladder_complete":
         return stage + 1, ""
-    if reason.startswith(("gate:", "short_served:")) or reason == "no_audience":
+    if reason.startswith(tuple(f"{kind}:" for kind in STOP_KINDS)) or reason == "no_audience":
         return stage, reason
     return max(stage, 0), ""  # still climbing, in review or removed: only passes so far
 

@@ -74,6 +74,30 @@ def stage_rates(counts: np.ndarray, watched: np.ndarray, length_s: np.ndarray) -
     return rates
 
 
+def clearly_failing(stage: Stage, counts: np.ndarray) -> np.ndarray:
+    """(n,) bool: videos whose stage counts say, at the stage's early-stop confidence, that a rate gate will fail.
+
+    For each absolute rate gate with minimum ``t``, a video with ``k`` of ``n`` views is clearly
+    below it when P(X <= k) < 1 - confidence for X ~ Binomial(n, t): its true rate is below
+    ``t`` at that confidence. Only videos with at least ``min_views`` views are judged.
+    """
+    from scipy.special import bdtr
+
+    rule = stage.early_stop
+    failing = np.zeros(counts.shape[0], dtype=bool)
+    if rule is None:
+        return failing
+    views = counts[:, A["views"]]
+    judged = views >= rule.min_views
+    for gate in stage.gates:
+        if isinstance(gate, AbsoluteGate):
+            for name, need in gate.thresholds().items():
+                if name in RATE_COLUMNS and need > 0:
+                    tail = bdtr(counts[judged, RATE_COLUMNS[name]], views[judged], need)
+                    failing[judged] |= tail < 1.0 - rule.confidence
+    return failing
+
+
 def weighted_score(rates: dict[str, np.ndarray], weights: dict[RateName, float]) -> np.ndarray:
     """(n,) float64 weighted sum of rates."""
     n = next(iter(rates.values())).size

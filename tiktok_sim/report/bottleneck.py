@@ -10,7 +10,7 @@ from tiktok_sim.metrics import last_misses
 from tiktok_sim.model.exposure import GATE_CODE, RATE_COLUMNS
 from tiktok_sim.results import RunResult
 
-_STOPS = ("gate:", "short_served:", "no_audience")
+_STOPS = ("gate:", "short_served:", "early_stop:", "no_audience")
 
 
 def _fmt_value(gate: str, value: float) -> str:
@@ -43,7 +43,18 @@ def bottleneck(result: RunResult, video_ids: np.ndarray) -> str:
     missed = Counter(g for gates in v["missed_gates"][here] if gates for g in gates.split(";"))
     if missed:
         sentence += " Missed: " + ", ".join(_gate_phrase(result, here, g, k) for g, k in missed.most_common()) + "."
-    return sentence + _short_phrase(result, here, stage, count) + _language_phrase(result, here)
+    return (sentence + _early_phrase(result, here, count) + _short_phrase(result, here, stage, count)
+            + _language_phrase(result, here))  # fmt: skip
+
+
+def _early_phrase(result: RunResult, videos: np.ndarray, count: int) -> str:
+    """How many were stopped early, clearly below a gate, and after how many views."""
+    early = np.array([str(r).startswith("early_stop:") for r in result.videos["stop_reason"][videos]], dtype=bool)
+    if not early.any():
+        return ""
+    which = "It was" if count == 1 else f"{int(early.sum())} of the {count} were"
+    views = float(np.median(result.videos["views"][videos[early]]))
+    return f" {which} stopped early, clearly below a gate, at a median {views:,.0f} views."
 
 
 def _gate_phrase(result: RunResult, videos: np.ndarray, gate: str, count: int) -> str:

@@ -75,6 +75,7 @@ def _outcome(reason: str) -> str:
     return {
         "gate": f"stopped on the {gate} gate after a fully served pool",
         "short_served": f"stopped on the {gate} gate after its window ran out before the pool was served",
+        "early_stop": f"stopped early: its {gate} rate was clearly below the gate before the pool was served",
         "no_audience": "stopped: nobody was served in the window",
         "ladder_complete": "completed the ladder",
         "in_progress": "still climbing when the run ended",
@@ -93,9 +94,10 @@ def _verdict(journey: Journey) -> str:
     if not missed:
         return f"Pool {last.stage} had no audience in its window."
     gaps = "; ".join(f"{c.gate} {_fmt(c.gate, c.value)} against {_fmt(c.gate, c.threshold or 0)}" for c in missed)
-    short = (
-        f" Its pool was short-served ({last.views:,} of {last.pool:,} views), so these rates rest on a smaller sample."
-        if 0 < last.views < last.pool
-        else ""
-    )
+    short = ""
+    if last.ended.startswith("stopped early"):
+        short = f" It was stopped after {last.views:,} of {last.pool:,} views: that was enough to be sure."
+    elif 0 < last.views < last.pool:
+        short = f" Its pool was short-served ({last.views:,} of {last.pool:,} views), so these rates rest on a"
+        short += " smaller sample."
     return f"At pool {last.stage} it missed {len(missed)} gate{'s' * (len(missed) > 1)}: {gaps}.{short}"

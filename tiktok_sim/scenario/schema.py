@@ -398,7 +398,7 @@ class Engagement(Strict):
         description="swipe away within the first seconds",
     )
     complete: Reaction = Field(
-        default=Reaction(base=0.70, quality=2.5, hook=0.5, interest=0.5, length=-0.9, style=0.3),
+        default=Reaction(base=0.66, quality=2.5, hook=0.5, interest=0.5, length=-0.9, style=0.3),
         description="finish, given not skipped (longer is harder)",
     )
     replay: Reaction = Field(
@@ -435,7 +435,7 @@ class Engagement(Strict):
         default=3.0, ge=0.0, description="logit added to skip when the user does not speak the language"
     )
     swipe_seconds: float = Field(
-        default=5.0, ge=0.0, le=60.0, description="seconds of the next loop a finisher watches before swiping on"
+        default=4.0, ge=0.0, le=60.0, description="seconds of the next loop a finisher watches before swiping on"
     )
     replay_seconds: float = Field(
         default=8.0, ge=0.0, le=600.0, description="mean seconds a replay watches beyond the first loop"
@@ -499,18 +499,33 @@ class PercentileGate(Strict):
 Gate = Annotated[AbsoluteGate | ScoreGate | PercentileGate, Field(discriminator="type")]
 
 
+class EarlyStop(Strict):
+    """Stop a video that is clearly failing a rate gate before its pool is served."""
+
+    min_views: int = Field(default=100, ge=1, description="views in the stage before a video can stop early")
+    confidence: float = Field(
+        default=0.99, gt=0.5, lt=1.0,
+        description="one-sided confidence, at each tick, that a rate gate's true rate is below its minimum",
+    )  # fmt: skip
+
+
 class Stage(Strict):
     """One pool of the ladder."""
 
     pool: int = Field(gt=0, description="impressions this stage may serve")
     window: Minutes = Field(description="time allowed to serve the pool before evaluation")
     gates: list[Gate] = Field(default_factory=list, description="all must pass to enter the next pool")
+    early_stop: EarlyStop | None = Field(
+        default=None, description="stop a clearly failing video early (absolute rate gates only); null: never"
+    )
 
 
 def _default_ladder() -> list[Stage]:
     # Pool sizes at the low end of the folklore ranges; gates from the same guides.
     def stage(pool: int, window: str, **rates: float) -> Stage:
-        return Stage(pool=pool, window=parse_duration(window), gates=[AbsoluteGate(**rates)])
+        # A video clearly below a gate stops before its pool is served, as the platform's tests do.
+        early = EarlyStop() if rates else None
+        return Stage(pool=pool, window=parse_duration(window), gates=[AbsoluteGate(**rates)], early_stop=early)
 
     return [
         stage(300, "12h", completion=0.30, like=0.035),
@@ -567,7 +582,7 @@ class Recommender(Strict):
     )
     learning_rate: Prob = Field(default=0.5, description="step of a user's topic, sound and hashtag estimates per view")
     picked_prior: Positive = Field(
-        default=2.0, description="starting estimate of a topic picked at signup (others start at 1)"
+        default=2.5, description="starting estimate of a topic picked at signup (others start at 1)"
     )
     sound_buckets: int = Field(default=16, ge=1, le=256, description="hashed sound estimates kept per user")
     hashtag_buckets: int = Field(default=16, ge=1, le=256, description="hashed hashtag estimates kept per user")

@@ -75,6 +75,7 @@ _COLUMNS: dict[str, tuple[type, int | float]] = {
     "stage_deadline_min": (np.float64, np.nan),
     "stop_code": (np.int16, -1),
     "short_stop": (np.bool_, False),  # stopped after a window that ran out before its pool was served
+    "early_stop": (np.bool_, False),  # stopped before its pool was served, clearly below a gate
     "value": (np.float32, 0.0),
     "watch_sum": (np.float64, 0.0),
     "stage_watched": (np.float64, 0.0),  # summed share watched (replays count once) in the current stage
@@ -115,6 +116,7 @@ class Catalog:
     stage_deadline_min: np.ndarray
     stop_code: np.ndarray
     short_stop: np.ndarray
+    early_stop: np.ndarray
     value: np.ndarray
     watch_sum: np.ndarray
     stage_watched: np.ndarray
