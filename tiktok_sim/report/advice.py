@@ -28,7 +28,7 @@ def render_advice(advice: Advice) -> RenderableType:
     unit = _UNITS[advice.outcome]
     title = (f"Levers for {advice.creator}: effect on {unit} (base {_fmt(advice.outcome, advice.base)}; "
              f"{advice.reps} paired replications)")  # fmt: skip
-    cols = [Col("lever", "left", wrap=True, give=0.5), Col("change", "left", wrap=True), Col("effect"),
+    cols = [Col("lever", "left", wrap=True), Col("change", "left", wrap=True), Col("effect"),
             Col("95% CI", wrap=True, give=0.5), Col("Holm p"), Col("relieves", "left", wrap=True)]  # fmt: skip
     rows: list[list[Cell]] = []
     for effect in [*advice.effects, *([advice.combined] if advice.combined else [])]:

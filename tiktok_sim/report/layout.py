@@ -193,18 +193,18 @@ def _measure(col: Col, cells: list[str], tight: bool = True) -> tuple[int, int, 
     return max(least, 1), max(natural, 1), lines
 
 
-def _widths(measured: list[tuple[int, int, int]], room: int, give: list[float]) -> list[int] | None:
+def _widths(measured: list[tuple[int, int, int]], room: int, give: list[float], text: list[bool]) -> list[int] | None:
     """Column widths summing to at most ``room``, no column below its narrowest; None if impossible.
 
-    Starting from the natural widths, long headers wrap first, down to their cells' width; then
-    the widest column that can still give (its width weighted by ``give``) is narrowed, one
-    character at a time, so long text wraps before short headers do.
+    Starting from the natural widths, a text column's header longer than its cells wraps first,
+    down to their width; then the widest column that can still give (its width weighted by
+    ``give``) is narrowed, one character at a time, so long text wraps before short headers do.
     """
     mins = [m for m, _, _ in measured]
     if sum(mins) > room:
         return None
     widths = [n for _, n, _ in measured]
-    floors = [max(m, c) for m, _, c in measured]
+    floors = [max(m, c) if t else n for (m, n, c), t in zip(measured, text, strict=True)]
     for _ in range(sum(widths) - room):
         free = [i for i in range(len(widths)) if widths[i] > floors[i]]
         if free:
@@ -225,7 +225,8 @@ class _Layout:
 def _try(cols: Sequence[Col], rows: Sequence[Sequence[Cell]], shown: list[int], short: bool, room: int,
          style: Style, tight: bool = True) -> _Layout | None:  # fmt: skip
     measured = [_measure(cols[i], [_cell(row[i], short) for row in rows], tight) for i in shown]
-    widths = _widths(measured, room - style.chrome(len(shown)), [cols[i].give for i in shown])
+    text = [cols[i].wrap for i in shown]
+    widths = _widths(measured, room - style.chrome(len(shown)), [cols[i].give for i in shown], text)
     return _Layout(shown, widths, short) if widths is not None else None
 
 

@@ -86,7 +86,7 @@ def funnel_table(result: RunResult) -> Fit:
     """Entered, passed and pass rate per stage, median stage rates, and the gate most often failed."""
     cols = [Col("stage"), Col("pool"), Col("entered"), Col("passed"), Col("pass rate"), Col("completion", drop=1),
             Col("like", drop=2), Col("comment", drop=4), Col("share", drop=3),
-            Col("most failed gate", "left", wrap=True)]  # fmt: skip
+            Col("most failed gate", "left", wrap=True, give=0.3)]  # fmt: skip
     st = result.stages
     rows: list[list[Cell]] = []
     for row in funnel(result):
