@@ -14,6 +14,7 @@ from rich.console import Console, RenderableType
 
 from tiktok_sim import simulate
 from tiktok_sim.advise import Advice, Effect, levers
+from tiktok_sim.calibrate import verdicts
 from tiktok_sim.cli import FEATURED_SWEEP_METRICS, SWEEP_METRICS, main
 from tiktok_sim.experiments import (
     Replications,
@@ -30,6 +31,7 @@ from tiktok_sim.metrics import funnel
 from tiktok_sim.output import write_outputs
 from tiktok_sim.report import render_report
 from tiktok_sim.report.advice import render_advice
+from tiktok_sim.report.calibration import _shown, calibration_table
 from tiktok_sim.report.charts import reach_chart
 from tiktok_sim.report.explain import _check, render_journey
 from tiktok_sim.report.replications import reach_band_charts, render_comparison, replications_table, sweep_table
@@ -175,6 +177,16 @@ def test_experiment_tables_fit(replications: Replications, swept: list[tuple[dic
             assert metric in words(text), (width, metric)
         for point in points:
             assert f"{point['views_per_video_mean_mean']:,.1f}" in words(text)
+
+
+def test_calibration_fits(replications: Replications) -> None:
+    found = verdicts(replications.metrics)
+    for width, colour in LAYOUTS:
+        text = render(calibration_table("tiny", 2, 5, found), width, colour)
+        for v in found:
+            assert _shown(v.figure, v.mean) in words(text), (width, v.figure)
+            assert set(f"{v.figure.label} {v.figure.published} {v.figure.source}".split()) <= words(text), width
+        assert f"of {len(found)} figures within tolerance" in prose(text)
 
 
 def test_compare_fits(replications: Replications, swept: list[tuple[dict[str, str], Replications]]) -> None:

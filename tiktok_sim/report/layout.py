@@ -79,7 +79,8 @@ def count(value: int | float) -> Num:
     return Num(f"{value:,.0f}", abbreviate(value))
 
 
-Cell = str | Num
+Cell = str | Num | Text
+"""Plain text, a number with a short form, or styled text (kept whole: never wrapped or abbreviated)."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,8 @@ def _longest_line(text: str) -> int:
 
 
 def _cell(cell: Cell, short: bool) -> str:
+    if isinstance(cell, Text):
+        return cell.plain
     return cell if isinstance(cell, str) else cell.short if short else cell.full
 
 
@@ -252,10 +255,16 @@ def _table(cols: Sequence[Col], rows: Sequence[Sequence[Cell]], layout: _Layout,
         table.add_column(escape(wrap(col.header, width, col.breaks)), justify=col.justify, width=width,
                          overflow="fold")  # fmt: skip
     for row in rows:
-        cells = [(cols[i], _cell(row[i], layout.short)) for i in layout.columns]
-        table.add_row(*(escape(wrap(text, w, col.breaks) if col.wrap else text)
-                        for (col, text), w in zip(cells, layout.widths, strict=True)))  # fmt: skip
+        table.add_row(*(_shown(cols[i], row[i], layout.short, w) for i, w in zip(layout.columns, layout.widths,
+                                                                                   strict=True)))  # fmt: skip
     return table
+
+
+def _shown(col: Col, cell: Cell, short: bool, width: int) -> RenderableType:
+    if isinstance(cell, Text):
+        return cell
+    text = _cell(cell, short)
+    return escape(wrap(text, width, col.breaks) if col.wrap else text)
 
 
 ABBREVIATED = "k = thousand, M = million"

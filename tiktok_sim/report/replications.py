@@ -18,7 +18,7 @@ def _fmt(value: float | str | int) -> str:
     return f"{value:,.4g}" if abs(value) < 1 else f"{value:,.1f}"
 
 
-def _num(value: float | str | int) -> Cell:
+def _num(value: float | str | int) -> str | Num:
     """A figure as :func:`_fmt` writes it, abbreviated in narrow layouts when it is 10,000 or more."""
     full = _fmt(value)
     return Num(full, abbreviate(float(value))) if isinstance(value, int | float) and abs(value) >= 10_000 else full
