@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -159,11 +160,19 @@ def _check_memory(scenario_file: Path, need: float, max_memory: str | None) -> N
 
 
 def _console(width: int | None = None) -> Console:
-    """Standard output at ``width``, else COLUMNS, else the terminal's width, else REPORT_WIDTH when piped."""
-    if width is not None:
-        return Console(width=width)
-    console = Console()  # Rich reads COLUMNS itself
-    return console if console.is_terminal or os.environ.get("COLUMNS", "").isdigit() else Console(width=REPORT_WIDTH)
+    """Standard output at ``width``, else COLUMNS, else the terminal's width, else REPORT_WIDTH when piped.
+
+    COLUMNS counts only as a positive whole number: Rich would print nothing at all at 0.
+    """
+    if width is None:
+        columns = os.environ.get("COLUMNS", "")
+        if columns.isdigit() and int(columns) > 0:
+            width = int(columns)
+        elif Console().is_terminal:
+            width = shutil.get_terminal_size((REPORT_WIDTH, 24)).columns  # skips a COLUMNS of 0 or text
+        else:
+            width = REPORT_WIDTH
+    return Console(width=width)
 
 
 def _print_replications(
@@ -560,10 +569,10 @@ def compare_command(
             json.dumps(finite({"root_seed": root, "reps": reps, "adjustment": "holm", "comparison": rows}), indent=2)
         )
         return
-    click.echo(f"A = {file_a}, B = {file_b}; {reps} paired replications, root seed {root}")
-    for row in rows:
-        click.echo(in_words(row))
-    click.echo(holm_note(rows))
+    from tiktok_sim.report.replications import render_comparison
+
+    heading = f"A = {file_a}, B = {file_b}; {reps} paired replications, root seed {root}"
+    _console().print(render_comparison(heading, [in_words(row) for row in rows], holm_note(rows)))
 
 
 @main.command()
@@ -809,7 +818,7 @@ def explain(results_dir: Path, video_ids: tuple[int, ...], creator: str | None) 
              tiktok-sim explain results/ --creator my_channel
     """
     from tiktok_sim.explain import ExplainError, explain_journeys
-    from tiktok_sim.report.explain import render_journey
+    from tiktok_sim.report.explain import explain_note, render_journey
 
     if bool(video_ids) == (creator is not None):
         raise click.UsageError("give VIDEO_IDS or --creator NAME (one of the two)")
@@ -821,6 +830,7 @@ def explain(results_dir: Path, video_ids: tuple[int, ...], creator: str | None) 
     console = _console()
     for journey in journeys:
         console.print(render_journey(journey))
+    console.print(explain_note())
 
 
 @contextmanager

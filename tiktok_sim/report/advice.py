@@ -6,10 +6,10 @@ import math
 from typing import Any
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from tiktok_sim.advise import Advice, Effect
+from tiktok_sim.report.layout import OPEN, Cell, Col, fit_table, wrapped
 
 _UNITS = {"views_mean": "views per video", "views_median": "median views", "pass_rate_stage_0": "pool-0 pass rate",
           "reach_pool_1": "share reaching pool 1", "followers_gained": "followers gained"}  # fmt: skip
@@ -26,17 +26,18 @@ def _fmt(outcome: str, value: float, signed: bool = False) -> str:
 def render_advice(advice: Advice) -> RenderableType:
     """The levers, best first, then what to do."""
     unit = _UNITS[advice.outcome]
-    table = Table(show_edge=False, pad_edge=False, title=f"Levers for {advice.creator}: effect on {unit} "
-                  f"(base {_fmt(advice.outcome, advice.base)}; {advice.reps} paired replications)")  # fmt: skip
-    for column in ("lever", "change", "effect", "95% CI", "Holm p", "relieves"):
-        table.add_column(column, justify="right" if column in ("effect", "95% CI", "Holm p") else "left")
+    title = (f"Levers for {advice.creator}: effect on {unit} (base {_fmt(advice.outcome, advice.base)}; "
+             f"{advice.reps} paired replications)")  # fmt: skip
+    cols = [Col("lever", "left", wrap=True), Col("change", "left", wrap=True), Col("effect"),
+            Col("95% CI", wrap=True, give=0.5), Col("Holm p"), Col("relieves", "left", wrap=True)]  # fmt: skip
+    rows: list[list[Cell]] = []
     for effect in [*advice.effects, *([advice.combined] if advice.combined else [])]:
-        table.add_row(
+        rows.append([
             effect.lever.name, effect.lever.change, _fmt(advice.outcome, effect.mean, signed=True),
             f"{_fmt(advice.outcome, effect.lo, True)} to {_fmt(advice.outcome, effect.hi, True)}",
             f"{effect.p_holm:.3f}", effect.relieves or "-",
-        )  # fmt: skip
-    return Group(table, Text(""), Text(summary_sentences(advice)))
+        ])  # fmt: skip
+    return Group(fit_table(cols, rows, title=title, style=OPEN), Text(""), wrapped(summary_sentences(advice)))
 
 
 def summary_sentences(advice: Advice) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
-from rich.table import Table
+from rich.text import Text
 
 from tiktok_sim.calibrate import Figure, Verdict
+from tiktok_sim.report.layout import Cell, Col, Fit, fit_table
 
 
 def _shown(figure: Figure, value: float) -> str:
@@ -22,32 +23,20 @@ def band(figure: Figure) -> str:
     return f"{_shown(figure, figure.low)}-{_shown(figure, figure.high)}"
 
 
-def calibration_table(name: str, reps: int, root: int, verdicts: list[Verdict]) -> Table:
+def calibration_table(name: str, reps: int, root: int, verdicts: list[Verdict]) -> Fit:
     """One row per figure: simulated mean [95% CI], published value, tolerance band, ok/off and source."""
     off = sum(not v.ok for v in verdicts)
-    table = Table(
-        title=f"Calibration of {name}: {reps} replications, root seed {root}",
-        title_justify="left",
-        caption=f"{len(verdicts) - off} of {len(verdicts)} figures within tolerance",
-        caption_justify="left",
-    )
-    table.add_column("figure", overflow="fold")
-    table.add_column("simulated [95% CI]", justify="right")
-    table.add_column("published")
-    table.add_column("tolerance")
-    table.add_column("", justify="center")
-    table.add_column("source", overflow="fold")
+    cols = [Col("figure", "left", wrap=True, give=0.5), Col("simulated [95% CI]", wrap=True, give=0.5),
+            Col("published", "left", wrap=True), Col("tolerance", "left"), Col("", "left"),
+            Col("source", "left", wrap=True)]  # fmt: skip
+    rows: list[list[Cell]] = []
     for v in verdicts:
         interval = f" [{_shown(v.figure, v.ci_low)}, {_shown(v.figure, v.ci_high)}]" if v.n > 1 else ""
-        table.add_row(
-            v.figure.label,
-            _shown(v.figure, v.mean) + interval,
-            v.figure.published,
-            band(v.figure),
-            "[green]ok[/]" if v.ok else "[bold red]off[/]",
-            v.figure.source,
-        )
-    return table
+        verdict = Text("ok", style="green") if v.ok else Text("off", style="bold red")
+        rows.append([v.figure.label, _shown(v.figure, v.mean) + interval, v.figure.published, band(v.figure), verdict,
+                     v.figure.source])  # fmt: skip
+    return fit_table(cols, rows, title=f"Calibration of {name}: {reps} replications, root seed {root}",
+                     caption=f"{len(verdicts) - off} of {len(verdicts)} figures within tolerance")  # fmt: skip
 
 
 def calibration_json(verdicts: list[Verdict]) -> list[dict[str, object]]:

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from tiktok_sim.explain import Check, Journey, Visit
 from tiktok_sim.model.exposure import RATE_COLUMNS
+from tiktok_sim.report.layout import OPEN, Cell, Col, Num, abbreviate, fit_table, wrapped
+
+NOTE = (
+    "pool: the stage (the rung of the ladder, 0 the seed pool) and, in brackets, its audience size. open: when "
+    "the video entered the pool, and how much of its window it used. Times are the run's clock, in UTC: day 1 "
+    "starts with the run, day 0 holds the backlog uploaded before it. served: views against the pool size (~: "
+    "still open). Cohort below: the share of the stage's evaluations whose value was below this one."
+)
+
+
+def explain_note() -> RenderableType:
+    """What the journeys' columns and clock mean: printed once, after them."""
+    return wrapped(NOTE, indent=0, style="dim")
 
 
 def render_journey(journey: Journey) -> RenderableType:
@@ -20,19 +32,20 @@ def render_journey(journey: Journey) -> RenderableType:
         f"quality {float(v['quality']):.2f}{', trending sound' if v['trending_sound'] == '1' else ''}; "
         f"uploaded {_clock(upload)}. {int(v['views']):,} views in all; {_outcome(v['stop_reason'])}.",
     )
-    table = Table(show_edge=False, pad_edge=False)
-    for column, justify in (("pool", "right"), ("open", "left"), ("served", "right"), ("ended", "left"),
-                            ("gates: value / threshold (share of the stage's evaluations below)", "left")):  # fmt: skip
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    cols = [Col("pool", wrap=True, give=0.5), Col("open", "left", wrap=True), Col("served", wrap=True, give=0.5),
+            Col("ended", "left", wrap=True),
+            Col("gates: value / threshold (cohort below)", "left", wrap=True, give=0.1)]  # fmt: skip
+    rows: list[list[Cell]] = []
     for visit in journey.visits:
-        table.add_row(
-            f"{visit.stage} ({visit.pool:,})",
+        rows.append([
+            Num(f"{visit.stage} ({visit.pool:,})", f"{visit.stage} ({abbreviate(visit.pool)})"),
             _window(visit),
-            f"{'~' if visit.evaluated_min is None else ''}{visit.views:,} / {visit.pool:,}",
+            Num(f"{'~' if visit.evaluated_min is None else ''}{visit.views:,} / {visit.pool:,}",
+                f"{'~' if visit.evaluated_min is None else ''}{abbreviate(visit.views)} / {abbreviate(visit.pool)}"),
             visit.ended,
             "\n".join(_check(c) for c in visit.checks) or "-",
-        )
-    return Group(heading, table, Text(_verdict(journey)), Text(_who(journey)), Text(""))
+        ])  # fmt: skip
+    return Group(heading, fit_table(cols, rows, style=OPEN), Text(_verdict(journey)), wrapped(_who(journey)), Text(""))
 
 
 def _who(journey: Journey) -> str:

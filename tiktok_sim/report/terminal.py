@@ -8,14 +8,15 @@ from collections import Counter
 import numpy as np
 from rich.console import Group, RenderableType
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from tiktok_sim.metrics import calibration, figures_of, funnel
 from tiktok_sim.model.exposure import GATE_NAMES, RATE_COLUMNS
 from tiktok_sim.report.bottleneck import bottleneck
-from tiktok_sim.report.charts import reach_chart
+from tiktok_sim.report.charts import fitted_chart
+from tiktok_sim.report.layout import PLAIN, Cell, Col, Fit, count, fit_table, wrapped
 from tiktok_sim.results import RunResult
+from tiktok_sim.scenario.schema import WEEKDAYS
 
 TOP_VIDEOS = 10
 TOP_CREATORS = 10
@@ -27,7 +28,7 @@ def render_report(result: RunResult, width: int = 100, featured: list[int] | Non
 
     Args:
         result: the run.
-        width: the width charts are drawn at.
+        width: the widest charts are drawn (tables and charts fit the width they are printed at).
         featured: the creators given a section of their own (default: the scenario's featured ones).
     """
     parts: list[RenderableType] = [header(result), funnel_table(result), top_videos(result), creators_table(result)]
@@ -39,30 +40,55 @@ def render_report(result: RunResult, width: int = 100, featured: list[int] | Non
 
 
 def header(result: RunResult) -> Panel:
-    """Scenario, seed, population and speed."""
+    """Scenario, seed, population and speed, and what an unfilled slot is."""
     rate = result.impressions / result.runtime_s if result.runtime_s else 0.0
-    text = Text.assemble(
-        ("scenario ", "dim"), (result.scenario.name, "bold"),
-        ("   seed ", "dim"), str(result.seed),
-        ("   users ", "dim"), f"{result.users:,}",
-        ("   creators ", "dim"), f"{result.creators:,}",
-        ("   videos ", "dim"), f"{result.n_videos:,}",
-        ("\nimpressions ", "dim"), f"{result.impressions:,}",
-        ("   runtime ", "dim"), f"{result.runtime_s:.1f} s",
-        ("   speed ", "dim"), f"{rate:,.0f} impressions/s",
-        ("   unfilled slots ", "dim"), f"{result.unfilled_slots:,}",
-    )  # fmt: skip
-    return Panel(text, title="tiktok-sim", title_align="left")
+    items = [
+        ("scenario", result.scenario.name), ("seed", str(result.seed)), ("users", f"{result.users:,}"),
+        ("creators", f"{result.creators:,}"), ("videos", f"{result.n_videos:,}"),
+        ("impressions", f"{result.impressions:,}"), ("runtime", f"{result.runtime_s:.1f} s"),
+        ("speed", f"{rate:,.0f} impressions/s"), ("unfilled slots", f"{result.unfilled_slots:,}"),
+    ]  # fmt: skip
+    requested = result.impressions + result.unfilled_slots
+    share = f" ({result.unfilled_slots / requested:.1%} of all)" if requested else ""
+    note = (
+        f"unfilled slots: places in users' feeds{share} that no video could fill: every candidate drawn for "
+        "one was already seen, out of its pool's quota, or ruled out by the viewer's controls or the feed's "
+        "no-two-in-a-row rule."
+    )
+    return Panel(Group(Fit(lambda width: _items(items, width)), wrapped(note, style="dim")), title="tiktok-sim",
+                 title_align="left")  # fmt: skip
 
 
-def funnel_table(result: RunResult) -> Table:
+def _items(items: list[tuple[str, str]], width: int) -> Text:
+    """'label value' pairs three spaces apart, a new line rather than a pair split over two."""
+    text, used = Text(), 0
+    for i, (label, value) in enumerate(items):
+        size = len(label) + 1 + len(value)
+        if used and used + 3 + size > width:
+            text.append("\n")
+            used = 0
+        elif used:
+            text.append("   ")
+            used += 3
+        text.append(f"{label} ", style="dim")
+        text.append(value, style="bold" if i == 0 else "")
+        used += size
+    return text
+
+
+FUNNEL_NOTE = (
+    "stage k: the k-th rung of the ladder (0: the seed pool). pool: that rung's audience, the views a video is "
+    "served before its gates judge it. Rates: the median video's, at that stage."
+)
+
+
+def funnel_table(result: RunResult) -> Fit:
     """Entered, passed and pass rate per stage, median stage rates, and the gate most often failed."""
-    table = Table(title="Funnel: who climbs the ladder", title_justify="left")
-    for col in ("stage", "pool", "entered", "passed", "pass rate", "completion", "like", "comment", "share",
-                "most failed gate"):  # fmt: skip
-        # medians of the stage's per-video rates
-        table.add_column(col, justify="left" if col == "most failed gate" else "right")
+    cols = [Col("stage"), Col("pool"), Col("entered"), Col("passed"), Col("pass rate"), Col("completion", drop=1),
+            Col("like", drop=2), Col("comment", drop=4), Col("share", drop=3),
+            Col("most failed gate", "left", wrap=True, give=0.3)]  # fmt: skip
     st = result.stages
+    rows: list[list[Cell]] = []
     for row in funnel(result):
         s = row["stage"]
         at = st["stage"] == s if st else np.zeros(0, dtype=bool)
@@ -74,47 +100,47 @@ def funnel_table(result: RunResult) -> Table:
         failed = Counter(st["failed_gate"][at & (st["failed_gate"] >= 0)].tolist()) if st else Counter()
         worst = ""
         if failed:
-            code, count = failed.most_common(1)[0]
-            worst = f"{GATE_NAMES[code]} ({count:,})"
+            code, n = failed.most_common(1)[0]
+            worst = f"{GATE_NAMES[code]} ({n:,})"
         rate = f"{row['passed'] / row['entered']:.0%}" if row["entered"] else "-"
-        table.add_row(
-            str(s), f"{row['pool_size']:,}", f"{row['entered']:,}", f"{row['passed']:,}", rate, *medians, worst
-        )
-    return table
+        sizes = [count(row[k]) for k in ("pool_size", "entered", "passed")]
+        rows.append([str(s), *sizes, rate, *medians, worst])
+    return fit_table(cols, rows, title="Funnel: who climbs the ladder", caption=FUNNEL_NOTE)
 
 
-def top_videos(result: RunResult) -> Table:
+def top_videos(result: RunResult) -> Fit:
     """The most viewed videos."""
     v = result.videos
-    table = Table(title=f"Top {TOP_VIDEOS} videos", title_justify="left")
-    for col in ("video", "creator", "topic", "length", "stage", "views", "completion", "like", "stop reason"):
-        table.add_column(col, justify="left" if col in ("creator", "topic", "stop reason") else "right")
+    cols = [Col("video"), Col("creator", "left", wrap=True), Col("topic", "left", wrap=True, drop=2),
+            Col("length", drop=4), Col("stage"), Col("views"), Col("completion", drop=1), Col("like", drop=3),
+            Col("stop reason", "left", wrap=True, breaks=":")]  # fmt: skip
+    rows: list[list[Cell]] = []
     for i in np.argsort(-v["views"], kind="stable")[:TOP_VIDEOS]:
         views = max(int(v["views"][i]), 1)
-        table.add_row(
+        rows.append([
             str(v["video_id"][i]), str(v["creator_name"][i]), str(v["topic"][i]), f"{v['length_s'][i]:.0f}s",
-            str(v["stage_reached"][i]), f"{v['views'][i]:,}", f"{v['completions'][i] / views:.0%}",
+            str(v["stage_reached"][i]), count(int(v["views"][i])), f"{v['completions'][i] / views:.0%}",
             f"{v['likes'][i] / views:.1%}", str(v["stop_reason"][i]),
-        )  # fmt: skip
-    return table
+        ])  # fmt: skip
+    return fit_table(cols, rows, title=f"Top {TOP_VIDEOS} videos")
 
 
-def creators_table(result: RunResult) -> Table:
+def creators_table(result: RunResult) -> Fit:
     """Featured creators and the most viewed others."""
     c = result.creators_table
-    table = Table(title="Creators", title_justify="left")
-    for col in ("creator", "featured", "followers", "gained", "videos", "views", "median views/video"):
-        table.add_column(col, justify="left" if col == "creator" else "right")
+    cols = [Col("creator", "left", wrap=True), Col("featured", drop=2), Col("followers"), Col("gained", drop=1),
+            Col("videos"), Col("views"), Col("median views/video", breaks="/")]  # fmt: skip
     order = np.argsort(-c["views"], kind="stable")
     chosen = list(dict.fromkeys([*np.flatnonzero(c["featured"]).tolist(), *order[:TOP_CREATORS].tolist()]))
+    rows: list[list[Cell]] = []
     for i in chosen:
         mine = result.videos["views"][result.videos["creator_id"] == i]
-        table.add_row(
-            str(c["name"][i]), "yes" if c["featured"][i] else "", f"{c['initial_followers'][i]:,}",
-            f"{c['followers_gained'][i]:,}", f"{c['videos'][i]:,}", f"{c['views'][i]:,}",
-            f"{np.median(mine):,.0f}" if mine.size else "-",
-        )  # fmt: skip
-    return table
+        rows.append([
+            str(c["name"][i]), "yes" if c["featured"][i] else "", count(int(c["initial_followers"][i])),
+            count(int(c["followers_gained"][i])), count(int(c["videos"][i])), count(int(c["views"][i])),
+            count(float(np.median(mine))) if mine.size else "-",
+        ])  # fmt: skip
+    return fit_table(cols, rows, title="Creators")
 
 
 def featured_section(result: RunResult, creator_id: int, width: int) -> Panel:
@@ -130,23 +156,68 @@ def featured_section(result: RunResult, creator_id: int, width: int) -> Panel:
         if rows.any():
             curves.append((f"#{vid}", reach["hour"][rows], reach["views"][rows]))
     if curves:
-        parts.append(reach_chart(curves, width=width - 6, title=f"{name}: reach of top videos"))
+        parts.append(fitted_chart(curves, widest=width - 6, title=f"{name}: reach of top videos"))
 
-    videos = Table(show_edge=False, box=None, pad_edge=False)
-    for col in ("video", "uploaded (h)", "length", "stage", "views", "completion", "like", "stop reason"):
-        videos.add_column(col, justify="left" if col == "stop reason" else "right")
+    zone, offset = creator_zone(result, creator_id)
+    clock = "local time" if offset is not None else "time (UTC)"
+    cols = [Col("video"), Col("uploaded (h)"), Col(clock), Col("length", drop=3), Col("stage"), Col("views"),
+            Col("completion", drop=1), Col("like", drop=2),
+            Col("stop reason", "left", wrap=True, breaks=":")]  # fmt: skip
+    table: list[list[Cell]] = []
     for i in mine:
         views = max(int(v["views"][i]), 1)
-        videos.add_row(
-            f"#{i}", f"{v['upload_min'][i] / 60:.1f}", f"{v['length_s'][i]:.0f}s", str(v["stage_reached"][i]),
-            f"{v['views'][i]:,}", f"{v['completions'][i] / views:.0%}", f"{v['likes'][i] / views:.1%}",
-            str(v["stop_reason"][i]),
-        )  # fmt: skip
-    parts.append(videos)
+        table.append([
+            f"#{i}", f"{v['upload_min'][i] / 60:.1f}", local_clock(float(v["upload_min"][i]), offset or 0),
+            f"{v['length_s'][i]:.0f}s", str(v["stage_reached"][i]), count(int(v["views"][i])),
+            f"{v['completions'][i] / views:.0%}", f"{v['likes'][i] / views:.1%}", str(v["stop_reason"][i]),
+        ])  # fmt: skip
+    parts.append(fit_table(cols, table, style=PLAIN))
+    parts.append(wrapped(featured_note(name, zone, offset), style="dim"))
     parts.append(Text("Figures: ", style="bold") + Text(_figures(figures_of(result, creator_id))))
     parts.append(Text("Bottleneck: ", style="bold") + Text(bottleneck(result, mine)))
     parts.append(Text(cohort_comparison(result, creator_id, mine)))
     return Panel(Group(*parts), title=f"Featured: {name}", title_align="left")
+
+
+def creator_zone(result: RunResult, creator_id: int) -> tuple[str, int | None]:
+    """A featured creator's region and its UTC offset in minutes; ("", None) for a creator whose region is not kept.
+
+    A featured creator lives in its ``region``, else the first; a synthetic creator's region is
+    drawn in the run and not written to the results.
+    """
+    name = str(result.creators_table["name"][creator_id])
+    regions = result.scenario.users.regions
+    for f in result.scenario.featured:
+        if f.name == name:
+            region = next((r for r in regions if r.name == f.region), regions[0])
+            return region.name, round(region.utc_offset * 60)
+    return "", None
+
+
+def local_clock(minute: float, offset: int) -> str:
+    """'Sat 19:24': the weekday and time ``offset`` minutes ahead of a run minute (minute 0 is Monday 00:00 UTC)."""
+    local = math.floor(minute) + offset
+    day, rest = divmod(local, 1440)
+    return f"{WEEKDAYS[day % 7].title()} {rest // 60:02d}:{rest % 60:02d}"
+
+
+def _utc(offset: int) -> str:
+    hours, minutes = divmod(abs(offset), 60)
+    sign = "+" if offset >= 0 else "-"
+    return "UTC" if not offset else f"UTC{sign}{hours}" + (f":{minutes:02d}" if minutes else "")
+
+
+def featured_note(name: str, zone: str, offset: int | None) -> str:
+    """What the featured table's times and stages mean."""
+    clock = (
+        f"local time: {name}'s clock ({zone}, {_utc(offset)})"
+        if offset is not None
+        else f"time (UTC): {name}'s region is not kept in the results"
+    )
+    return (
+        "uploaded (h): hours after the run started (negative: a backlog upload, from before it); "
+        f"{clock}; stage: the highest rung reached (0: the seed pool)."
+    )
 
 
 def _figures(f: dict[str, float]) -> str:
@@ -189,25 +260,21 @@ def _rates(v: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, float]:
     return {k: float(v[col][idx].sum()) / views for k, col in plural.items() if k in RATE_COLUMNS}
 
 
-def viewers_table(result: RunResult) -> Table:
+def viewers_table(result: RunResult) -> Fit:
     """The user side: how fast cold-start feeds personalize, how narrow they get, what viewers push back on."""
     v = result.viewers
-    table = Table(title="Viewers: personalization and filter bubble", title_justify="left")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    rows = (
-        ("cold-start feeds: median videos to personalize / share personalized",
-         f"{_shown(v.get('median_videos_to_personalization'), ',.0f')} / {_shown(v.get('personalized_share'), '.0%')}"),
-        ("feed topic entropy (bits), start -> end", _start_to_end(v.get("feed_topic_entropy_bits"), ".2f")),
-        ("impressions on true top-3 topics, start -> end", _start_to_end(v.get("top3_interest_share"), ".1%")),
-        ("exploring impressions", _shown(v.get("exploration_share"), ".1%")),
-        ("impressions in a language the viewer does not speak", _shown(v.get("other_language_share"), ".1%")),
-        ("hides / reports per 1,000 impressions",
-         f"{_shown(v.get('hides_per_1000'), '.2f')} / {_shown(v.get('reports_per_1000'), '.2f')}"),
-    )  # fmt: skip
-    for label, value in rows:
-        table.add_row(label, value)
-    return table
+    rows: list[list[Cell]] = [
+        ["cold-start feeds: median videos to personalize / share personalized",
+         f"{_shown(v.get('median_videos_to_personalization'), ',.0f')} / {_shown(v.get('personalized_share'), '.0%')}"],
+        ["feed topic entropy (bits), start -> end", _start_to_end(v.get("feed_topic_entropy_bits"), ".2f")],
+        ["impressions on true top-3 topics, start -> end", _start_to_end(v.get("top3_interest_share"), ".1%")],
+        ["exploring impressions", _shown(v.get("exploration_share"), ".1%")],
+        ["impressions in a language the viewer does not speak", _shown(v.get("other_language_share"), ".1%")],
+        ["hides / reports per 1,000 impressions",
+         f"{_shown(v.get('hides_per_1000'), '.2f')} / {_shown(v.get('reports_per_1000'), '.2f')}"],
+    ]  # fmt: skip
+    return fit_table([Col("figure", "left", wrap=True), Col("value")], rows,
+                     title="Viewers: personalization and filter bubble")  # fmt: skip
 
 
 def _start_to_end(by_period: dict[str, float | None] | None, spec: str) -> str:
@@ -229,23 +296,22 @@ PUBLISHED = {
 }
 
 
-def calibration_table(result: RunResult) -> Table:
+def calibration_table(result: RunResult) -> Fit:
     """Simulated figures next to the published ones."""
     cal = calibration(result)
-    table = Table(title="Calibration against published figures", title_justify="left")
-    for col in ("figure", "simulated", "published", "source"):
-        table.add_column(col)
+    rows: list[list[Cell]] = []
     for key, (label, published, source) in PUBLISHED.items():
         value = cal[key]
         shown = "-" if value is None else f"{value:.1%}" if "%" in published else f"{value:,.3g}"
-        table.add_row(label, shown, published, source)
+        rows.append([label, shown, published, source])
     length = cal["video_length_s"]
     if length["median"] is not None:
-        table.add_row(
-            "video length median / mean (s)", f"{length['median']:.1f} / {length['mean']:.1f}", "9.6 / 14.6", "KuaiRec"
-        )
+        rows.append(["video length median / mean (s)", f"{length['median']:.1f} / {length['mean']:.1f}", "9.6 / 14.6",
+                     "KuaiRec"])  # fmt: skip
     curve = cal["cold_start_affinity_by_25_views"]
     if curve and np.isfinite(curve[0]) and np.isfinite(curve[-1]):
-        table.add_row("cold-start feed affinity, views 0-25 -> 175-200", f"{curve[0]:.2f} -> {curve[-1]:.2f}",
-                      "rises within ~200", "Baumann et al. 2025")  # fmt: skip
-    return table
+        rows.append(["cold-start feed affinity, views 0-25 -> 175-200", f"{curve[0]:.2f} -> {curve[-1]:.2f}",
+                     "rises within ~200", "Baumann et al. 2025"])  # fmt: skip
+    cols = [Col("figure", "left", wrap=True, breaks="/"), Col("simulated", "left"),
+            Col("published", "left", wrap=True), Col("source", "left", wrap=True)]  # fmt: skip
+    return fit_table(cols, rows, title="Calibration against published figures")
