@@ -372,7 +372,8 @@ def test_cli_sweep_out_and_resume(tiny_file: Path, tmp_path: Path) -> None:
     (out / "shards" / "point00001-rep00000.json").unlink()
     again = CliRunner().invoke(main, [*args, "--resume"])  # the root seed comes from manifest.json
     assert again.exit_code == 0, again.output
-    assert json.loads(again.output) == json.loads(first.output)
+    assert json.loads(again.stdout) == json.loads(first.stdout)
+    assert again.stderr == f"resumed: 3 of 4 tasks reused from {out}\n"
     assert CliRunner().invoke(main, ["run", str(tiny_file), "--reps", "2", "--resume"]).exit_code == 2
 
 

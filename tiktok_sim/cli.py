@@ -71,6 +71,11 @@ force_option = click.option(
 )
 
 
+def examples(*lines: str) -> str:
+    """A command's epilog: its examples, one a line, printed as written at the end of --help."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
 def _claim(out_dir: Path, identity: dict[str, Any] | None, resume: bool, force: bool) -> Mode:
     """How ``out_dir`` may be written; a directory holding other results is refused (exit 2)."""
     if resume and force:
@@ -86,11 +91,14 @@ def _claim(out_dir: Path, identity: dict[str, Any] | None, resume: bool, force: 
 
 
 @contextmanager
-def _experiment(out_dir: Path | None, mode: Mode | None, manifest: dict[str, Any]) -> Iterator[ShardStore | None]:
+def _experiment(
+    out_dir: Path | None, mode: Mode | None, manifest: dict[str, Any], say_reused: bool = False
+) -> Iterator[ShardStore | None]:
     """The shard store of an experiment writing to ``out_dir``, if any, while its tasks run.
 
     Ctrl-C or SIGTERM says what was kept (exit 130); all tasks failing, why (exit 1). A
     replacement (--force) that does not finish is discarded, leaving ``out_dir`` as it was.
+    With ``say_reused`` (--resume), a line on stderr says how many tasks were not run again.
     """
     from tiktok_sim.shards import ShardStore
 
@@ -102,6 +110,9 @@ def _experiment(out_dir: Path | None, mode: Mode | None, manifest: dict[str, Any
             store = ShardStore(directory)
             store.start(manifest)
             yield store
+        if say_reused:
+            tasks = len(manifest["points"]) * manifest["reps"]
+            err_console.print(f"resumed: {store.reused} of {tasks} tasks reused from {out_dir}", markup=False)
     except HeldInterrupt:
         _stopped(f"the results in {out_dir} are complete")
     except KeyboardInterrupt:
@@ -264,13 +275,22 @@ class Commands(click.Group):
             return super().invoke(ctx)
 
 
-@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=Commands,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=examples("tiktok-sim run scenarios/quickstart.yaml --out results/", "tiktok-sim report results/"),
+)
 @click.version_option(__version__, prog_name="tiktok-sim")
 def main() -> None:
     """Simulate how short videos climb, or stall on, a recommender's ladder of audience pools."""
 
 
-@main.command()
+@main.command(
+    epilog=examples(
+        "tiktok-sim run scenarios/quickstart.yaml --seed 7 --out results/",
+        "tiktok-sim run scenarios/quickstart.yaml --reps 5 --set featured.my_channel.hook=0.7",
+    )
+)
 @scenario_options
 @click.option(
     "--seed", type=click.IntRange(min=0), help="Root seed (default: the scenario's, else drawn and recorded)."
@@ -310,13 +330,13 @@ def run(
     from tiktok_sim.resources import available_memory, estimate, format_bytes
     from tiktok_sim.single_run import simulate
 
+    _needs_out(out_dir, resume, force)
     scenario = _load(scenario_file, overrides)
     need = estimate(scenario)
     if dry_run:
         click.echo(f"{scenario_file}: {need.describe()} (available: {format_bytes(available_memory())})")
         return
     _check_memory(scenario_file, need.memory_bytes, max_memory)
-    _needs_out(out_dir, resume, force)
     if reps > 1:
         _run_replications(
             scenario, reps, seed, executor, workers, as_json, quiet, out_dir, resume, force, scheduler, overrides
@@ -394,7 +414,7 @@ def _run_replications(
     identity = experiment_identity("replications", root, scenario, reps, [({}, scenario)])
     mode = _claim(out_dir, identity, resume, force) if out_dir is not None else None
     manifest = _manifest(identity, overrides)
-    with _experiment(out_dir, mode, manifest) as store:
+    with _experiment(out_dir, mode, manifest, resume and not quiet) as store:
         with _progress(not quiet and err_console.is_terminal) as on_tick:
             done = [0]
 
@@ -428,7 +448,13 @@ DEFAULT_SWEEP_REPS = 3
 VARY_ORIGIN: Origin = ("--vary", 0, 0)
 
 
-@main.command(name="sweep")
+@main.command(
+    name="sweep",
+    epilog=examples(
+        "tiktok-sim sweep scenarios/posting_time.yaml --out results/posting",
+        "tiktok-sim sweep scenarios/quickstart.yaml --vary recommender.exploration=0.02,0.08,0.2 --reps 5",
+    ),
+)
 @scenario_options
 @click.option("--vary", multiple=True, metavar="KEY=V1,V2", help="A swept key and its values (repeatable: a grid).")
 @click.option("--sample", type=click.IntRange(min=1), help="Latin-hypercube points over --vary key=lo:hi ranges.")
@@ -465,19 +491,19 @@ def sweep_command(
     from tiktok_sim.experiments import experiment_identity, summaries, sweep
     from tiktok_sim.output import finite
 
+    _needs_out(out_dir, resume, force)
     base = _load(scenario_file, overrides)
     try:
         plan = _sweep_plan(scenario_file, vary, sample, reps)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    _needs_out(out_dir, resume, force)
     root = _root_seed(out_dir, resume, seed, base)
     points = _sweep_points(scenario_file, overrides, plan, root)
     reps = plan.reps or DEFAULT_SWEEP_REPS
     identity = experiment_identity("sweep", root, base, reps, points)
     mode = _claim(out_dir, identity, resume, force) if out_dir is not None else None
     manifest = _manifest(identity, overrides)
-    with _experiment(out_dir, mode, manifest) as store:
+    with _experiment(out_dir, mode, manifest, resume and not quiet) as store:
         results = sweep(points, reps, root, executor, workers, store=store, scheduler=scheduler)
         summary, summary_rows = summaries("sweep", root, reps, results)
         if store is not None:
@@ -532,7 +558,13 @@ def _sweep_points(
     return points
 
 
-@main.command(name="compare")
+@main.command(
+    name="compare",
+    epilog=examples(
+        "tiktok-sim compare scenarios/quickstart.yaml mine.yaml --reps 10 --seed 1",
+        "tiktok-sim compare scenarios/quickstart.yaml mine.yaml --out results/ab",
+    ),
+)
 @click.argument("file_a", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("file_b", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a value in both scenarios.")
@@ -540,6 +572,11 @@ def _sweep_points(
 @click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: the files' seed, else drawn).")
 @executor_options
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Write shards and tables here."
+)
+@click.option("--resume", is_flag=True, help="Keep finished shards in --out and run the rest.")
+@force_option
 def compare_command(
     file_a: Path,
     file_b: Path,
@@ -550,32 +587,53 @@ def compare_command(
     workers: int | None,
     scheduler: str | None,
     as_json: bool,
+    out_dir: Path | None,
+    resume: bool,
+    force: bool,
 ) -> None:
     """Compare B against A on key metrics: paired replications, differences with 95% CIs, in words."""
-    from tiktok_sim.experiments import compare, files_seed, holm_note, in_words
+    from tiktok_sim.experiments import SIDES, experiment_identity, files_seed, summaries, sweep
     from tiktok_sim.output import finite
-    from tiktok_sim.single_run import draw_seed
 
+    _needs_out(out_dir, resume, force)
     a, b = _load(file_a, overrides), _load(file_b, overrides)
     try:
         given = seed if seed is not None else files_seed(a, b)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    root = given if given is not None else draw_seed()
-    with _experiment(None, None, {}):
-        rows = compare(a, b, reps, root, executor, workers, scheduler)
+    root = _root_seed(out_dir, resume, given, a)
+    points = [(SIDES[0], a), (SIDES[1], b)]
+    identity = experiment_identity("compare", root, a, reps, points)
+    mode = _claim(out_dir, identity, resume, force) if out_dir is not None else None
+    manifest = {**_manifest(identity, overrides), "compared": {"A": str(file_a), "B": str(file_b)}}
+    with _experiment(out_dir, mode, manifest, resume) as store:
+        results = sweep(points, reps, root, executor, workers, store=store, scheduler=scheduler, kind="compare")
+        summary, summary_rows = summaries("compare", root, reps, results)
+        if store is not None:
+            store.finish(summary, summary_rows, manifest)
     if as_json:
-        click.echo(
-            json.dumps(finite({"root_seed": root, "reps": reps, "adjustment": "holm", "comparison": rows}), indent=2)
-        )
+        click.echo(json.dumps(finite(summary), indent=2))
         return
+    _print_comparison(str(file_a), str(file_b), root, reps, summary["comparison"])
+
+
+def _print_comparison(
+    file_a: str, file_b: str, root: int, reps: int, rows: list[dict[str, Any]], width: int | None = None
+) -> None:
+    """Each metric's change in words, then what the adjustment covered (``compare``, ``report``)."""
+    from tiktok_sim.experiments import holm_note, in_words
     from tiktok_sim.report.replications import render_comparison
 
     heading = f"A = {file_a}, B = {file_b}; {reps} paired replications, root seed {root}"
-    _console().print(render_comparison(heading, [in_words(row) for row in rows], holm_note(rows)))
+    _console(width).print(render_comparison(heading, [in_words(row) for row in rows], holm_note(rows)))
 
 
-@main.command()
+@main.command(
+    epilog=examples(
+        "tiktok-sim advise scenarios/quickstart.yaml --creator my_channel",
+        "tiktok-sim advise scenarios/quickstart.yaml --creator my_channel --outcome pass_rate_stage_0 --budget 120",
+    )
+)
 @scenario_options
 @click.option("--creator", required=True, help="The featured creator to advise (its name).")
 @click.option("--outcome", default="views_mean", show_default=True,
@@ -602,11 +660,7 @@ def advise(
     as_json: bool,
     out_file: Path | None,
 ) -> None:
-    r"""Which of a featured creator's levers (hook, length, posting hours, ...) would help, ranked with 95% CIs.
-
-    \b
-    Example: tiktok-sim advise scenarios/quickstart.yaml --creator my_channel
-    """
+    """Which of a featured creator's levers (hook, length, posting hours, ...) would help, ranked with 95% CIs."""
     from tiktok_sim.advise import advise as advise_creator
     from tiktok_sim.advise import check_outcome, featured_index, levers, plan_reps
     from tiktok_sim.experiments import run_tasks
@@ -638,7 +692,12 @@ def advise(
     _console().print(render_advice(advice))
 
 
-@main.command()
+@main.command(
+    epilog=examples(
+        "tiktok-sim calibrate",
+        "tiktok-sim calibrate scenarios/bench.yaml --reps 3",
+    )
+)
 @click.argument("scenario_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a scenario value (repeatable).")
 @click.option("--reps", type=click.IntRange(min=2), default=5, show_default=True, help="Replications.")
@@ -655,13 +714,7 @@ def calibrate(
     scheduler: str | None,
     as_json: bool,
 ) -> None:
-    r"""Replicate a scenario (the defaults if none) and check every published figure: exit 1 if one is off.
-
-    \b
-    Examples:
-      tiktok-sim calibrate                      # the default world, 5 replications
-      tiktok-sim calibrate scenarios/bench.yaml --reps 3
-    """
+    """Replicate a scenario (the defaults if none) and check every published figure: exit 1 if one is off."""
     from tiktok_sim.calibrate import calibrate as judge
     from tiktok_sim.calibrate import calibration_metrics
     from tiktok_sim.experiments import run_tasks
@@ -694,7 +747,7 @@ def calibrate(
         sys.exit(EXIT_RUNTIME)
 
 
-@main.command()
+@main.command(epilog=examples("tiktok-sim validate scenarios/posting_time.yaml --set users.count=5000"))
 @scenario_options
 def validate(scenario_file: Path, overrides: tuple[str, ...]) -> None:
     """Check a scenario and its sweep: block; print each problem as FILE:LINE:COL: key.path: message (exit 2)."""
@@ -707,7 +760,7 @@ def validate(scenario_file: Path, overrides: tuple[str, ...]) -> None:
                f"{len(scenario.ladder)} pools{swept})")  # fmt: skip
 
 
-@main.command()
+@main.command(epilog=examples("tiktok-sim show scenarios/effects/cold_start.yaml --set users.count=500"))
 @scenario_options
 def show(scenario_file: Path, overrides: tuple[str, ...]) -> None:
     """Print the resolved scenario (after extends: and --set) as YAML."""
@@ -716,7 +769,7 @@ def show(scenario_file: Path, overrides: tuple[str, ...]) -> None:
     click.echo(dump_yaml(_load(scenario_file, overrides)), nl=False)
 
 
-@main.command()
+@main.command(epilog=examples("tiktok-sim defaults > scenarios/defaults.yaml"))
 def defaults() -> None:
     """Print every scenario key with its default and a comment (scenarios/defaults.yaml)."""
     from tiktok_sim.scenario.reference import defaults_yaml
@@ -724,7 +777,54 @@ def defaults() -> None:
     click.echo(defaults_yaml(), nl=False)
 
 
-@main.command()
+@main.command(
+    epilog=examples("tiktok-sim schema --out scenario.schema.json", "tiktok-sim schema | jq '.properties | keys'")
+)
+@click.option(
+    "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Write it to FILE instead of stdout."
+)
+def schema(out_file: Path | None) -> None:
+    """Print the JSON Schema of scenario files, for editors (VS Code's YAML extension) and validators."""
+    from tiktok_sim.output import atomic_write
+    from tiktok_sim.scenario.json_schema import schema_json
+
+    text = schema_json()
+    if out_file is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        atomic_write(out_file, text)
+    except OSError as exc:
+        err_console.print(f"{out_file}: cannot write: {exc.strerror or exc}", markup=False)
+        sys.exit(EXIT_RUNTIME)
+    click.echo(f"Schema written to {out_file}")
+
+
+SHELLS = ("bash", "zsh", "fish")
+COMPLETE_VAR = "_TIKTOK_SIM_COMPLETE"
+"""The variable the completion scripts set when they ask ``tiktok-sim`` for completions."""
+
+
+@main.command(
+    epilog=examples(
+        "tiktok-sim completion bash > ~/.local/share/bash-completion/completions/tiktok-sim",
+        "tiktok-sim completion fish > ~/.config/fish/completions/tiktok-sim.fish",
+    )
+)
+@click.argument("shell", metavar="SHELL", type=click.Choice(SHELLS))
+def completion(shell: str) -> None:
+    """Print the shell completion script for tiktok-sim: commands, options and files complete on Tab."""
+    from click.shell_completion import get_completion_class
+
+    complete = get_completion_class(shell)
+    if complete is None:  # click knows every shell of SHELLS
+        raise click.BadParameter(f"no completion for {shell}", param_hint="SHELL")
+    click.echo(complete(main, {}, "tiktok-sim", COMPLETE_VAR).source().rstrip("\n"))
+
+
+@main.command(
+    epilog=examples("tiktok-sim report results/", "tiktok-sim report results/ --featured creator_00042 --width 100")
+)
 @click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--featured", multiple=True, metavar="NAME", help="Report on this creator (repeatable; default: the featured ones)."
@@ -776,6 +876,10 @@ def _report_experiment(
     if m.kind == "replications":
         bands = {k: band for k, band in reach_bands(saved.replications).items() if k in chosen}
         _print_replications(name, m.root_seed, m.reps, saved.summary["summary"], bands, width)
+    elif m.kind == "compare":
+        files = manifest.get("compared")
+        a, b = (str(files.get(side, side)) if isinstance(files, dict) else side for side in ("A", "B"))
+        _print_comparison(a, b, m.root_seed, m.reps, saved.summary["comparison"], width)
     else:
         keys = list(dict.fromkeys(key for point in m.points for key in point.params))
         _print_sweep(name, m.root_seed, m.reps, keys, saved.summary["points"], chosen, width)
@@ -792,7 +896,7 @@ def _known(results_dir: Path, asked: tuple[str, ...], names: list[str]) -> list[
     return list(asked)
 
 
-@main.command()
+@main.command(epilog=examples("tiktok-sim check results/"))
 @click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
 def check(results_dir: Path) -> None:
     """Re-verify a results directory: hashes, conserved views, funnel, gates (exit 1 on a mismatch)."""
@@ -806,17 +910,12 @@ def check(results_dir: Path) -> None:
     click.echo(f"{results_dir}: ok")
 
 
-@main.command()
+@main.command(epilog=examples("tiktok-sim explain results/ 0 17", "tiktok-sim explain results/ --creator my_channel"))
 @click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("video_ids", nargs=-1, type=click.IntRange(min=0))
 @click.option("--creator", help="Explain every video this creator posted.")
 def explain(results_dir: Path, video_ids: tuple[int, ...], creator: str | None) -> None:
-    r"""Follow videos of a saved run up the ladder: each pool, how it was served, every gate and the cohort.
-
-    \b
-    Example: tiktok-sim explain results/ 0 17
-             tiktok-sim explain results/ --creator my_channel
-    """
+    """Follow videos of a saved run up the ladder: each pool, how it was served, every gate and the cohort."""
     from tiktok_sim.explain import ExplainError, explain_journeys
     from tiktok_sim.report.explain import explain_note, render_journey
 

@@ -493,24 +493,37 @@ def sweep(
     on_done: Callable[[], None] | None = None,
     store: ShardStore | None = None,
     scheduler: str | None = None,
+    kind: str = "sweep",
 ) -> list[tuple[dict[str, str], Replications]]:
     """Replicate every sweep point; point ``i`` replication ``r`` is seeded from (i, r).
 
-    All tasks go to the executor together, so a sweep keeps every worker busy.
+    All tasks go to the executor together, so a sweep keeps every worker busy. For a
+    ``compare`` (``kind``), every point is seeded as point 0 (see :func:`seed_point`).
     """
     if reps < 1:
         raise ValueError(f"reps must be at least 1, found {reps}")
     if not points:
         raise ValueError("expected at least one sweep point, found none")
-    seeds = [[task_seed(root_seed, i, r) for r in range(reps)] for i in range(len(points))]
+    seeds = [[task_seed(root_seed, seed_point(kind, i), r) for r in range(reps)] for i in range(len(points))]
     tasks = [(scenario, seed) for (_, scenario), point_seeds in zip(points, seeds, strict=True) for seed in point_seeds]
     labels = [(i, r, params) for i, (params, _) in enumerate(points) for r in range(reps)]
     rows = run_tasks(tasks, executor, workers, on_done, store, labels, scheduler)
     return [(params, gather(seeds[i], rows[i * reps : (i + 1) * reps])) for i, (params, _) in enumerate(points)]
 
 
-KINDS = ("replications", "sweep")
-"""An experiment is ``run --reps`` (one point, no parameters) or a ``sweep``."""
+KINDS = ("replications", "sweep", "compare")
+"""An experiment is ``run --reps`` (one point, no parameters), a ``sweep``, or a ``compare`` (points A and B)."""
+SIDES = ({"side": "A"}, {"side": "B"})
+"""The parameters of a comparison's two points."""
+
+
+def seed_point(kind: str, point: int) -> int:
+    """The point index whose seeds a task of ``point`` takes.
+
+    A comparison's two sides share point 0's seeds (common random numbers), so replication
+    ``r`` of A and of B is a pair; every other experiment's points are seeded apart.
+    """
+    return 0 if kind == "compare" else point
 
 
 def experiment_identity(
@@ -525,7 +538,7 @@ def experiment_identity(
         reps: replications per point.
         points: each point's parameters and resolved scenario.
     """
-    return {
+    identity = {
         "kind": kind,
         "root_seed": root_seed,
         "reps": reps,
@@ -533,6 +546,9 @@ def experiment_identity(
         "scenario": base.model_dump(mode="json"),
         "scenario_sha256": scenario_sha256(base),
     }
+    if kind == "compare":  # B is not A with parameters: record it whole
+        identity["scenario_b"] = points[1][1].model_dump(mode="json")
+    return identity
 
 
 def summaries(
@@ -541,9 +557,12 @@ def summaries(
     """An experiment's summary.json document and its summary.csv rows (one per point and metric).
 
     For replications the document holds each metric's row; for a sweep, one row per point with
-    each metric's mean and interval as columns.
+    each metric's mean and interval as columns; for a comparison, :func:`compared`'s rows.
     """
     rows = [{"point": i, **params, **row} for i, (params, r) in enumerate(results) for row in r.summary()]
+    if kind == "compare":
+        comparison = compared(results[0][1], results[1][1])
+        return {"root_seed": root_seed, "reps": reps, "adjustment": "holm", "comparison": comparison}, rows
     if kind == "replications":
         return {"root_seed": root_seed, "reps": reps, "summary": results[0][1].summary()}, rows
     table = [
@@ -573,19 +592,29 @@ def compare(
     executor: str = "process",
     workers: int | None = None,
     scheduler: str | None = None,
+    store: ShardStore | None = None,
 ) -> list[dict[str, float | str | int]]:
     """B against A on every key metric, paired on common random numbers, Holm-adjusted.
 
     Replication ``r`` of A and of B use the same seed, so whatever the two scenarios
     share (population, creators, schedules) is drawn identically and the differences
-    are paired. Each row is :func:`paired_row`'s, plus ``p_adj``: its p-value adjusted
-    by :func:`holm` over every metric that has one, since they are all judged at once.
+    are paired. The rows are :func:`compared`'s. With a ``store``, each task's shard is
+    kept (A is point 0, B point 1) and finished ones are not run again.
     """
     if reps < 2:
         raise ValueError(f"reps must be at least 2 for an interval, found {reps}")
-    seeds = [task_seed(root_seed, 0, r) for r in range(reps)]
-    rows = run_tasks([(a, s) for s in seeds] + [(b, s) for s in seeds], executor, workers, scheduler=scheduler)
-    first, second = gather(seeds, rows[:reps]), gather(seeds, rows[reps:])
+    points = [(SIDES[0], a), (SIDES[1], b)]
+    (_, first), (_, second) = sweep(points, reps, root_seed, executor, workers, None, store, scheduler, "compare")
+    return compared(first, second)
+
+
+def compared(first: Replications, second: Replications) -> list[dict[str, float | str | int]]:
+    """B's replications (``second``) against A's (``first``), paired by replication, one row per metric.
+
+    Each row is :func:`paired_row`'s, plus ``p_adj``: its p-value adjusted by :func:`holm`
+    over every metric that has one, since they are all judged at once.
+    """
+    reps = len(first.seeds)
     out = [
         paired_row(name, values_a, second.metrics.get(name, np.full(reps, math.nan)))
         for name, values_a in first.metrics.items()

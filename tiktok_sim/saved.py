@@ -142,7 +142,7 @@ class SavedExperiment:
 
 
 def load_experiment(root: Path, document: dict[str, Any]) -> SavedExperiment:
-    """A finished experiment of ``run --reps`` or ``sweep``, its manifest being ``document``.
+    """A finished experiment of ``run --reps``, ``sweep`` or ``compare``, its manifest being ``document``.
 
     Raises:
         Malformed: unfinished (no file list yet), or a file cannot be read as what it should be.
@@ -151,7 +151,7 @@ def load_experiment(root: Path, document: dict[str, Any]) -> SavedExperiment:
     if not manifest.files:
         raise Malformed("manifest.json: an unfinished experiment (finish it with --resume)")
     summary = read_json(root / "summary.json", "summary.json")
-    key = "summary" if manifest.kind == "replications" else "points"
+    key = {"replications": "summary", "sweep": "points", "compare": "comparison"}[manifest.kind]
     if not isinstance(summary, dict) or not isinstance(summary.get(key), list):
         raise Malformed(f"summary.json: expected an object with a list '{key}'")
     if not all(isinstance(row, dict) for row in summary[key]):

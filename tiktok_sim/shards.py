@@ -34,6 +34,8 @@ class ShardStore:
         self.root = Path(directory)
         self.folder = self.root / "shards"
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.reused = 0
+        """Tasks whose finished shard :meth:`finished` has handed back (not run again)."""
 
     def path(self, point: int, replication: int, table: str | None = None) -> Path:
         """Where task (point, replication) keeps its record, or one of its tables."""
@@ -60,7 +62,10 @@ class ShardStore:
         atomic_write(self.path(point, replication), json.dumps(finite(record)))
 
     def finished(self, point: int, replication: int, seed: int, scenario_sha256: str) -> dict[str, Any] | None:
-        """The stored record of a successful task with this identity and all its tables, if any."""
+        """The stored record of a successful task with this identity and all its tables, if any.
+
+        Each record handed back is counted in ``reused``: its task is not run again.
+        """
         path = self.path(point, replication)
         if not path.is_file():
             return None
@@ -72,7 +77,10 @@ class ShardStore:
             isinstance(record, dict) and record.get("seed") == seed and record.get("scenario_sha256") == scenario_sha256
         )
         whole = all(self.path(point, replication, table).is_file() for table in TABLES)
-        return record if same and whole and record.get("error") is None else None
+        if not (same and whole and record.get("error") is None):
+            return None
+        self.reused += 1
+        return record
 
     def records(self) -> list[dict[str, Any]]:
         """Every task's record, in (point, replication) order."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tiktok_sim.check.experiment import experiment_problems
+from tiktok_sim.check.experiment import experiment_problems, unfinished
 from tiktok_sim.check.files import MANIFEST, file_problems, listed
 from tiktok_sim.check.read import ExperimentManifest, Malformed, RunManifest, read_json, shaped
 from tiktok_sim.check.run import RATE_COLUMNS, WATCH_MEASURES, run_problems
@@ -33,6 +33,8 @@ def check_results(directory: str | Path) -> list[str]:
             raise Malformed(f"{MANIFEST}: expected a JSON object, found {type(document).__name__}")
         if "root_seed" in document:
             experiment = shaped(ExperimentManifest, document, MANIFEST)
+            if not experiment.files:
+                return unfinished(root, experiment, document.get("argv"))
             problems += file_problems(root, listed(experiment.files), _experiment_file)
             problems += experiment_problems(root, experiment)
         else:

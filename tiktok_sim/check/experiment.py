@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from pathlib import Path
+import re
+import shlex
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
 
 from tiktok_sim.check.read import ExperimentManifest, Malformed, Point, Row, ShardRecord, read_json, read_table, shaped
 from tiktok_sim.check.run import funnel_problems, scenario_of, video_problems
-from tiktok_sim.experiments import gather, summaries, task_seed
+from tiktok_sim.experiments import gather, seed_point, summaries, task_seed
 from tiktok_sim.metrics import gini
 from tiktok_sim.outdir import EXPERIMENT_TABLES
 from tiktok_sim.output import VIDEO_COLUMNS, file_sha256
@@ -22,6 +24,9 @@ from tiktok_sim.shards import TABLES, concatenated, csv_text, json_text, metrics
 TASK_KEY = ("run_id", "point", "replication")
 FUNNEL_COLUMNS = ("stage", "pool_size", "entered", "passed")
 FEATURED_MEDIAN = "median_views_"
+SHARD_RECORD = re.compile(r"point\d{5}-rep\d{5}\.json")
+RESUMABLE = ("run", "sweep", "compare")
+"""The commands that write an experiment, and so take --resume."""
 
 
 def experiment_problems(root: Path, manifest: ExperimentManifest) -> list[str]:
@@ -40,6 +45,8 @@ def experiment_problems(root: Path, manifest: ExperimentManifest) -> list[str]:
     if scenario_sha256(base) != manifest.scenario_sha256:
         problems.append(f"manifest.json: scenario_sha256 is {manifest.scenario_sha256[:12]}, "
                         f"the scenario hashes to {scenario_sha256(base)[:12]}")  # fmt: skip
+    if manifest.kind == "compare":
+        problems += _compared_problems(manifest)
     folder = root / "shards"
     problems += _stray_shards(folder, manifest)
     records: list[list[dict[str, Any]]] = []
@@ -54,6 +61,57 @@ def experiment_problems(root: Path, manifest: ExperimentManifest) -> list[str]:
     if problems:
         return problems  # the summaries are recomputed only from a sound set of shards
     return _summary_problems(root, folder, manifest, records)
+
+
+def unfinished(root: Path, manifest: ExperimentManifest, argv: Any) -> list[str]:
+    """What to say of an experiment whose manifest has no file list yet: how far it got, and how to finish it.
+
+    Args:
+        root: the experiment's directory.
+        manifest: its manifest, without ``files``.
+        argv: the command line its manifest records, if any.
+    """
+    tasks = len(manifest.points) * manifest.reps
+    done = sum(bool(SHARD_RECORD.fullmatch(p.name)) for p in (root / "shards").glob("*.json"))
+    command = resume_command(argv)
+    how = f"run this from the folder it was started in: {command}" if command else "rerun its command with --resume"
+    return [
+        f"manifest.json: lists no files: an unfinished experiment ({done} of {tasks} tasks have a shard; "
+        "interrupted, or every task failed)",
+        f"to finish it, {how}",
+    ]
+
+
+def resume_command(argv: Any) -> str | None:
+    """The recorded command line with ``--resume`` (and without ``--force``), as one would type it.
+
+    None if ``argv`` is not a ``tiktok-sim run``, ``sweep`` or ``compare`` command line (a test
+    runner's, say).
+    """
+    if not (isinstance(argv, list) and len(argv) > 1 and all(isinstance(a, str) for a in argv)):
+        return None
+    program = PurePath(argv[0])
+    if program.name in ("tiktok-sim", "tiktok-sim.exe"):
+        words = ["tiktok-sim"]
+    elif program.name == "__main__.py" and program.parent.name == "tiktok_sim":
+        words = ["python", "-m", "tiktok_sim"]
+    else:
+        return None
+    if argv[1] not in RESUMABLE:
+        return None
+    args = [a for a in argv[1:] if a != "--force"]
+    return shlex.join([*words, *args, *(["--resume"] if "--resume" not in args else [])])
+
+
+def _compared_problems(manifest: ExperimentManifest) -> list[str]:
+    """A comparison's points are A (the manifest's scenario) and B (its ``scenario_b``), in that order."""
+    if len(manifest.points) != 2 or manifest.scenario_b is None:
+        return ["manifest.json: a comparison records two points and scenario_b"]
+    b = scenario_of(manifest.scenario_b, "manifest.json")
+    found = (manifest.points[0].scenario_sha256, manifest.points[1].scenario_sha256)
+    if found != (manifest.scenario_sha256, scenario_sha256(b)):
+        return ["manifest.json: a comparison's points are not its scenario and its scenario_b"]
+    return []
 
 
 def _stray_shards(folder: Path, manifest: ExperimentManifest) -> list[str]:
@@ -73,7 +131,7 @@ def _task(folder: Path, manifest: ExperimentManifest, p: int, r: int) -> tuple[d
     document = read_json(path, name)
     record = shaped(ShardRecord, document, name)
     point = manifest.points[p]
-    problems = _identity_problems(record, name, p, r, point, manifest.root_seed)
+    problems = _identity_problems(record, name, p, r, point, manifest)
     tables = [t for t in TABLES if shard_path(folder, p, r, t).is_file()]
     if record.error is not None:
         if record.metrics is not None or tables:
@@ -87,13 +145,15 @@ def _task(folder: Path, manifest: ExperimentManifest, p: int, r: int) -> tuple[d
     return document, problems + _table_problems(folder, record)
 
 
-def _identity_problems(record: ShardRecord, name: str, p: int, r: int, point: Point, root_seed: int) -> list[str]:
+def _identity_problems(
+    record: ShardRecord, name: str, p: int, r: int, point: Point, manifest: ExperimentManifest
+) -> list[str]:
     """The shard is task (p, r) of this experiment: its seed, parameters and scenario hash."""
     problems = []
     if (record.point, record.replication) != (p, r):
         problems.append(f"{name}: records task p{record.point}-r{record.replication}, not p{p}-r{r}")
-    if record.seed != task_seed(root_seed, p, r):
-        problems.append(f"{name}: seed {record.seed} is not task p{p}-r{r}'s under root seed {root_seed}")
+    if record.seed != task_seed(manifest.root_seed, seed_point(manifest.kind, p), r):
+        problems.append(f"{name}: seed {record.seed} is not task p{p}-r{r}'s under root seed {manifest.root_seed}")
     if record.scenario_sha256 != point.scenario_sha256:
         problems.append(f"{name}: scenario {record.scenario_sha256[:12]} is not point {p}'s "
                         f"({point.scenario_sha256[:12]})")  # fmt: skip

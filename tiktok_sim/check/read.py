@@ -145,14 +145,15 @@ class Point(Document):
 
 
 class ExperimentManifest(Document):
-    """manifest.json of an experiment (``run --reps`` or ``sweep``)."""
+    """manifest.json of an experiment (``run --reps``, ``sweep`` or ``compare``)."""
 
-    kind: Literal["replications", "sweep"]
+    kind: Literal["replications", "sweep", "compare"]
     root_seed: StrictInt
     reps: StrictInt = Field(ge=1)
     points: list[Point] = Field(min_length=1)
     scenario: dict[str, Any]
     scenario_sha256: StrictStr
+    scenario_b: dict[str, Any] | None = None
     files: dict[str, StrictStr] | None = None
 
 
