@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numba
 import numpy as np
@@ -29,6 +30,7 @@ from tiktok_sim.experiments import (
     in_words,
     interval,
     is_rate,
+    key_metrics,
     latin_hypercube,
     paired_row,
     parse_vary,
@@ -42,7 +44,9 @@ from tiktok_sim.experiments import (
 )
 from tiktok_sim.output import finite
 from tiktok_sim.scenario import Scenario, load_scenario
+from tiktok_sim.scenario.sweep import texts, typed
 from tiktok_sim.shards import ShardStore
+from tiktok_sim.single_run import simulate
 
 from .conftest import ROOT, SCENARIOS, TINY
 
@@ -111,7 +115,8 @@ def test_rate_intervals_cover_a_small_rate_at_their_level() -> None:
 
 
 def test_rates_are_marked() -> None:
-    rates = ["pass_rate_stage_0", "pass_rate_stage_6", "viewers_exploration_share", "viewers_top3_share_end"]
+    rates = ["pass_rate_stage_0", "pass_rate_stage_6", "viewers_exploration_share", "viewers_top3_share_end",
+             "top1_view_share", "top10_view_share"]  # fmt: skip
     others = ["impressions", "views_gini", "viewers_entropy_end", "viewers_hides_per_1000", "median_views_me"]
     assert all(is_rate(m) for m in rates) and not any(is_rate(m) for m in others)
 
@@ -146,6 +151,23 @@ def test_cli_reps_json(tiny_file: Path) -> None:
     assert "NaN" not in result.output  # undefined values are written as null, keeping the JSON standard
     row = metrics["views_per_video_mean"]
     assert row["n"] == 2 and row["ci_lo"] <= row["mean"] <= row["ci_hi"]
+
+
+def test_top_view_shares_are_key_metrics_of_every_experiment(short: Scenario) -> None:
+    result = simulate(short, seed=task_seed(4, 0, 0))
+    views = np.sort(result.videos["views"])[::-1]
+    assert views.size > 100
+    metrics = key_metrics(result)
+    for name, top in (("top1_view_share", -(-views.size // 100)), ("top10_view_share", -(-views.size // 10))):
+        assert metrics[name] == pytest.approx(views[:top].sum() / views.sum(), rel=1e-12)
+    assert 0 < metrics["top1_view_share"] < metrics["top10_view_share"] < 1
+    rows = {row["metric"]: row for row in replicate(short, 2, root_seed=4, executor="serial").summary()}
+    assert rows["top10_view_share"]["mean"] == pytest.approx(np.mean([metrics["top10_view_share"],
+        key_metrics(simulate(short, seed=task_seed(4, 0, 1)))["top10_view_share"]]))  # fmt: skip
+    lo, hi = float(rows["top1_view_share"]["ci_lo"]), float(rows["top1_view_share"]["ci_hi"])
+    assert 0 <= lo <= hi <= 1  # a rate's interval
+    compared = {row["metric"] for row in compare(short, short, 2, root_seed=4, executor="serial")}
+    assert {"top1_view_share", "top10_view_share"} <= compared
 
 
 def test_grid_is_the_cartesian_product_first_axis_slowest() -> None:
@@ -191,11 +213,47 @@ def test_vary_takes_a_yaml_list_whose_values_hold_commas(tiny_file: Path) -> Non
     ]
     result = CliRunner().invoke(main, [*args, "--json", "--set", "run.duration=3h"])
     assert result.exit_code == 0, result.output
-    assert [p["featured.0.post_hours"] for p in json.loads(result.output)["points"]] == ["[6]", "[21]"]
+    assert [p["featured.0.post_hours"] for p in json.loads(result.output)["points"]] == [[6], [21]]  # typed
     placed = [("featured.0.post_hours=[21]", ("--vary", 0, 0))]
     assert load_scenario(tiny_file, (), placed).featured[0].post_hours == [21]  # the value reaches the scenario
     bad = CliRunner().invoke(main, ["sweep", str(tiny_file), "--vary", "featured.0.post_hours=[[6],[21]"])
     assert bad.exit_code == 2 and "--vary featured.0.post_hours: expected a YAML list of values" in bad.output
+
+
+def test_swept_values_are_typed_as_the_overrides_applied_them() -> None:
+    point = {"a": "0.02", "b": "5", "c": "true", "d": "us", "e": "[3, 19]", "f": "12h", "g": "null", "h": "'7'"}
+    values = typed(point)
+    assert values == {"a": 0.02, "b": 5, "c": True, "d": "us", "e": [3, 19], "f": "12h", "g": None, "h": "7"}
+    assert [type(v) for v in values.values()] == [float, int, bool, str, list, str, type(None), str]
+    assert texts(values) == {**point, "h": "7"}  # canonical text: what was written, quotes aside
+    assert texts({"a": "0.02", "c": "true"}) == {"a": "0.02", "c": "true"}  # old results' text stays as written
+
+
+def test_a_sweep_writes_its_values_typed_in_json_and_canonical_in_csv(tiny_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "typed"
+    args = ["sweep", str(tiny_file), "--vary", "featured.0.trending_sound_prob=[null, 0.5]", "--vary",
+            "featured.0.region=us", "--vary", "users.count=900", "--vary", "featured.0.post_hours=[[19]]",
+            "--reps", "1", "--executor", "serial", "--set", "run.duration=3h", "--seed", "2", "--out", str(out),
+            "--quiet"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    expected: list[dict[str, Any]] = [
+        {"featured.0.trending_sound_prob": None, "featured.0.region": "us", "users.count": 900,
+         "featured.0.post_hours": [19]},
+        {"featured.0.trending_sound_prob": 0.5, "featured.0.region": "us", "users.count": 900,
+         "featured.0.post_hours": [19]},
+    ]  # fmt: skip
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [point["params"] for point in manifest["points"]] == expected
+    summary = json.loads((out / "summary.json").read_text())
+    assert [{k: p[k] for k in expected[0]} for p in summary["points"]] == expected
+    records = [json.loads((out / "shards" / f"point0000{i}-rep00000.json").read_text()) for i in range(2)]
+    assert [r["params"] for r in records] == expected
+    assert isinstance(records[0]["params"]["users.count"], int)  # not 900.0, not "900"
+    text = [("null", "us", "900", "[19]"), ("0.5", "us", "900", "[19]")]
+    assert [tuple(r[k] for k in expected[0]) for r in _rows(out / "runs.csv")] == text
+    assert {tuple(r[k] for k in expected[0]) for r in _rows(out / "summary.csv")} == set(text)
+    assert check_results(out) == []
 
 
 def test_sweep_points_are_seeded_by_identity(short: Scenario) -> None:
@@ -215,7 +273,7 @@ def test_cli_sweep(tiny_file: Path) -> None:
     result = CliRunner().invoke(main, [*args, "--executor", "serial", "--json", "--set", "run.duration=6h"])
     assert result.exit_code == 0, result.output
     points = json.loads(result.output)["points"]
-    assert [p["recommender.exploration"] for p in points] == ["0.05", "0.5"]
+    assert [p["recommender.exploration"] for p in points] == [0.05, 0.5]
     assert all(p["views_gini_ci_lo"] <= p["views_gini_mean"] <= p["views_gini_ci_hi"] for p in points)
     bad = CliRunner().invoke(main, ["sweep", str(tiny_file), "--vary", "users.count=0"])
     assert bad.exit_code == 2 and "--vary: users.count: expected greater than 0, found 0" in bad.output
@@ -324,7 +382,7 @@ def test_shards_resume_and_failures(short: Scenario, tmp_path: Path, monkeypatch
     store = ShardStore(tmp_path)
     first = replicate(short, 3, root_seed=8, executor="serial", store=store)
     shards = sorted(p.name for p in store.folder.iterdir() if p.name.startswith("point00000-rep00001"))
-    assert shards == ["point00000-rep00001.funnel.csv", "point00000-rep00001.json", "point00000-rep00001.videos.csv"]
+    assert shards == [f"point00000-rep00001.{t}" for t in ("creators.csv", "funnel.csv", "json", "videos.csv")]
     assert len(list(store.folder.glob("*.json"))) == 3
 
     store.path(0, 1).unlink()  # as if interrupted before replication 1 finished
@@ -433,10 +491,10 @@ def test_cli_sweep_from_the_yaml_block_writes_tidy_tables(tmp_path: Path) -> Non
     document = json.loads(result.output)
     assert document["reps"] == 2 and len(document["points"]) == 4  # a 2 x 2 grid from the block
     assert [(p["recommender.exploration"], p["featured.0.hook"]) for p in document["points"]] == [
-        ("0.05", "0.2"), ("0.05", "0.9"), ("0.5", "0.2"), ("0.5", "0.9"),
+        (0.05, 0.2), (0.05, 0.9), (0.5, 0.2), (0.5, 0.9),
     ]  # fmt: skip
 
-    runs, videos, funnel = (_rows(out / f"{name}.csv") for name in ("runs", "videos", "funnel"))
+    runs, videos, funnel, creators = (_rows(out / f"{name}.csv") for name in ("runs", "videos", "funnel", "creators"))
     assert [r["run_id"] for r in runs] == [f"p{p}-r{r}" for p in range(4) for r in range(2)]
     assert {v["run_id"] for v in videos} == {r["run_id"] for r in runs}
     for run_id in ("p0-r0", "p3-r1"):  # each run's funnel agrees with its own videos
@@ -444,9 +502,15 @@ def test_cli_sweep_from_the_yaml_block_writes_tidy_tables(tmp_path: Path) -> Non
         stages = [f for f in funnel if f["run_id"] == run_id]
         assert [int(f["entered"]) for f in stages] == [sum(s >= i for s in reached) for i in range(len(stages))]
     assert {v["run_id"] for v in videos if v["creator_name"] == "me"} == {r["run_id"] for r in runs}
+    # every run's creators, as a single run writes them, and each video carries its creator's columns
+    assert [c["run_id"] for c in creators] == [r["run_id"] for r in runs for _ in range(121)]
+    assert [c["creator_id"] for c in creators[:3]] == ["0", "1", "2"] and creators[0]["name"] == "me"
+    own = {(c["run_id"], c["creator_id"]): (c["initial_followers"], c["region"], c["language"]) for c in creators}
+    assert all((v["followers"], v["region"], v["language"]) == own[v["run_id"], v["creator_id"]] for v in videos)
+    assert {c["featured"] for c in creators if c["name"] == "me"} == {"1"}
 
     pq = pytest.importorskip("pyarrow.parquet")
-    for name, rows in (("videos", videos), ("funnel", funnel), ("runs", runs)):
+    for name, rows in (("videos", videos), ("funnel", funnel), ("runs", runs), ("creators", creators)):
         assert pq.read_table(out / f"{name}.parquet").num_rows == len(rows)
 
     checked = CliRunner().invoke(main, ["check", str(out)])
@@ -492,7 +556,7 @@ def test_ctrl_c_mid_sweep_keeps_finished_shards(tmp_path: Path) -> None:
     assert 1 <= len(records) < 24 and all(r["error"] is None for r in records), records
     for record in records:  # a record is written last, so its tables are there too
         stem = f"point{record['point']:05d}-rep{record['replication']:05d}"
-        assert (out / "shards" / f"{stem}.videos.csv").is_file() and (out / "shards" / f"{stem}.funnel.csv").is_file()
+        assert all((out / "shards" / f"{stem}.{table}.csv").is_file() for table in ("videos", "funnel", "creators"))
     assert not [p for p in kept if p.name.startswith(".")], kept.keys()  # no temporary file left behind
 
     resumed = subprocess.run([*command, "--resume", "--executor", "serial", "--json"], cwd=ROOT,

@@ -107,15 +107,28 @@ def test_summary_has_the_contracted_fields(written: Path) -> None:
     summary = json.loads((written / "summary.json").read_text())
     contracted = (
         "schema_version", "tool_version", "scenario", "scenario_sha256", "seed", "users", "creators", "videos",
-        "impressions", "rates", "watch_ratio", "views_gini", "top_share", "funnel", "runtime_s",
+        "impressions", "rates", "watch_ratio", "views_gini", "top_share", "top1_view_share", "top10_view_share",
+        "funnel", "runtime_s",
     )  # fmt: skip
     assert set(contracted) <= set(summary)
+    assert summary["schema_version"] == 2
     assert set(summary["rates"]) == {"completion", "like", "comment", "share", "follow", "not_interested", "report"}
     assert set(summary["watch_ratio"]) == {"p25", "p50", "p75", "mean"}
     assert set(summary["top_share"]) == {"1%", "4%", "20%"}
     assert summary["watch_ratio"]["p25"] <= summary["watch_ratio"]["p50"] <= summary["watch_ratio"]["p75"]
     assert 0 < summary["views_gini"] < 1
     assert summary["top_share"]["1%"] <= summary["top_share"]["4%"] <= summary["top_share"]["20%"] <= 1
+
+
+def test_top_view_shares_are_the_top_videos_share_of_all_views(written: Path) -> None:
+    summary = json.loads((written / "summary.json").read_text())
+    with (written / "videos.csv").open() as handle:
+        views = sorted((int(r["views"]) for r in csv.DictReader(handle)), reverse=True)
+    assert len(views) > 200  # so 1% and 10% are different numbers of videos
+    for name, top in (("top1_view_share", -(-len(views) // 100)), ("top10_view_share", -(-len(views) // 10))):
+        assert summary[name] == round(sum(views[:top]) / sum(views), 4)
+    assert summary["top1_view_share"] == summary["top_share"]["1%"]
+    assert summary["top_share"]["4%"] < summary["top10_view_share"] < summary["top_share"]["20%"]
 
 
 def test_tables_have_their_columns(written: Path) -> None:
@@ -126,8 +139,10 @@ def test_tables_have_their_columns(written: Path) -> None:
         "video_id", "creator_id", "creator_name", "upload_min", "length_s", "stage_reached", "views", "completions",
         "likes", "comments", "shares", "follows", "not_interested", "stop_reason",
     ]  # fmt: skip
+    assert header("videos.csv")[-3:] == ["followers", "region", "language"]
     assert header("creators.csv") == [
-        "creator_id", "name", "featured", "initial_followers", "followers_gained", "videos", "views",
+        "creator_id", "name", "featured", "initial_followers", "followers_gained", "videos", "views", "region",
+        "language",
     ]  # fmt: skip
     assert header("reach.csv") == ["video_id", "hour", "views"]
     assert set(ACTIONS) <= set(header("stages.csv"))
@@ -186,3 +201,15 @@ def test_review_blocks_most_spam_and_duplicates(flagged_run: tuple[Engine, RunRe
     assert (v["views"][never_admitted] == 0).all()
     # review_catch 0.8 blocks about 80% at upload; reports catch some of the rest later (binomial sd ~3%)
     assert removed[flagged].mean() > 0.7
+
+
+def test_each_video_carries_its_creators_starting_followers_region_and_language(tiny_result: RunResult) -> None:
+    videos, creators = tiny_result.videos, tiny_result.creators_table
+    owner = videos["creator_id"]
+    assert (videos["followers"] == creators["initial_followers"][owner]).all()
+    assert (videos["region"] == creators["region"][owner]).all() and (
+        videos["language"] == creators["language"][owner]
+    ).all()
+    first = {r.name: r.languages[0] for r in tiny_result.scenario.users.regions}
+    assert [first[r] for r in creators["region"]] == creators["language"].tolist()
+    assert len(set(videos["region"])) > 1 and len(set(videos["language"])) > 1 and len(set(videos["followers"])) > 1

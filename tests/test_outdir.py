@@ -92,7 +92,9 @@ def test_force_replaces_the_whole_set(tiny_file: Path, four: Path) -> None:
     code, output = reps(tiny_file, four, "--reps", "2", "--seed", "9", "--set", "users.count=800", "--force")
     assert (code, output) == (0, "")
     assert sorted(p.name for p in (four / "shards").iterdir()) == [
-        f"point00000-rep0000{r}.{kind}" for r in range(2) for kind in ("funnel.csv", "json", "videos.csv")
+        f"point00000-rep0000{r}.{kind}"
+        for r in range(2)
+        for kind in ("creators.csv", "funnel.csv", "json", "videos.csv")
     ]  # the old experiment's replications 2 and 3 are gone, not mixed in
     runs = (four / "runs.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in runs] == ["run_id", "p0-r0", "p0-r1"]

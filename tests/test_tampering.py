@@ -13,6 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from tiktok_sim.cli import main
+from tiktok_sim.experiments import gather, summaries
+from tiktok_sim.scenario.sweep import texts
+from tiktok_sim.shards import LEGACY_TABLES, ShardStore, metrics_of
 
 SMALL = ("--set", "run.duration=12h", "--set", "users.count=800", "--set", "creators.count=40")
 EDITED_COLUMN = {"videos.csv": "views", "creators.csv": "views", "reach.csv": "views", "stages.csv": "stage",
@@ -314,3 +317,137 @@ def test_malformed_content_gets_one_line(run_dir: Path, tmp_path: Path, text: st
     stages.write_text(text)
     _rehash(copy, "stages.csv")
     assert check(copy) == (1, expected + "\n")
+
+
+def _set_field(path: Path, column: str, value: Callable[[str], str], row: int = -1) -> None:
+    """Change one field of a CSV row (the last by default)."""
+    lines = _lines(path)
+    header = lines[0].rstrip("\n").split(",")
+    fields = lines[row].rstrip("\n").split(",")
+    fields[header.index(column)] = value(fields[header.index(column)])
+    lines[row] = ",".join(fields) + "\n"
+    path.write_text("".join(lines))
+
+
+OTHER = {"followers": _plus_one, "region": lambda r: "uk" if r != "uk" else "us", "language": lambda _: "xx"}
+"""An edit of each of videos.csv's creator columns that stays a well-formed value."""
+
+
+@pytest.mark.parametrize("column", list(OTHER))
+def test_an_edit_to_a_videos_creator_columns_is_caught_even_when_rehashed(
+    run_dir: Path, experiment_dir: Path, tmp_path: Path, column: str
+) -> None:
+    expected = "videos do not carry their creator's followers, region, language from creators.csv"
+    run = Path(shutil.copytree(run_dir, tmp_path / "run"))
+    _set_field(run / "videos.csv", column, OTHER[column])
+    _rehash(run, "videos.csv")
+    code, output = check(run)
+    assert code == 1 and "videos.csv: 1 of " in output and expected in output, output
+    experiment = Path(shutil.copytree(experiment_dir, tmp_path / "experiment"))
+    name = "shards/point00001-rep00001.videos.csv"
+    _set_field(experiment / name, column, OTHER[column])
+    _rehash(experiment, name)
+    code, output = check(experiment)
+    assert code == 1 and f"{name}: 1 of " in output and expected in output, output
+
+
+@pytest.mark.parametrize(("column", "expected"), [
+    ("region", "creators.csv: line 2: region: 'atlantis' is not a region of the scenario"),
+    ("language", "creators.csv: line 2: language: 'xx' is not region us's first language, 'en'"),
+])  # fmt: skip
+def test_an_edit_to_a_creators_region_or_language_is_caught_even_when_rehashed(
+    run_dir: Path, tmp_path: Path, column: str, expected: str
+) -> None:
+    copy = _copy(run_dir, tmp_path)
+    _set_field(copy / "creators.csv", column, lambda _: "atlantis" if column == "region" else "xx", row=1)
+    _rehash(copy, "creators.csv")
+    code, output = check(copy)
+    assert code == 1 and expected in output and "do not carry their creator's followers, region" in output, output
+
+
+def test_an_edit_to_a_top_view_share_is_caught_even_when_rehashed(
+    run_dir: Path, experiment_dir: Path, tmp_path: Path
+) -> None:
+    run = Path(shutil.copytree(run_dir, tmp_path / "run"))
+    _json_edit(run / "summary.json", ("top10_view_share",), lambda v: round(v + 0.01, 4))
+    _rehash(run, "summary.json")
+    code, output = check(run)
+    assert code == 1 and "summary.json: top10_view_share is" in output, output
+    experiment = Path(shutil.copytree(experiment_dir, tmp_path / "experiment"))
+    _rewrite_shard(experiment, "point00000-rep00001.json", lambda r: r["metrics"].update(top1_view_share=0.5))
+    code, output = check(experiment)
+    assert code == 1 and "its shard says top1_view_share is 0.5, its tables give" in output, output
+
+
+def _strip_columns(path: Path, count: int) -> None:
+    path.write_text("".join(",".join(line.rstrip("\n").split(",")[:-count]) + "\n" for line in _lines(path)))
+
+
+def _report(directory: Path) -> str:
+    result = CliRunner().invoke(main, ["report", str(directory), "--width", "120"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_a_run_of_schema_version_1_is_still_checked_and_reported(run_dir: Path, tmp_path: Path) -> None:
+    old = _copy(run_dir, tmp_path)
+    _strip_columns(old / "videos.csv", 3)  # followers, region, language
+    _strip_columns(old / "creators.csv", 2)  # region, language
+    summary = json.loads((old / "summary.json").read_text())
+    del summary["top1_view_share"], summary["top10_view_share"]
+    (old / "summary.json").write_text(json.dumps({**summary, "schema_version": 1}, indent=2))
+    manifest = _manifest(old)
+    del manifest["schema_version"]
+    _write_manifest(old, manifest)
+    for name in ("videos.csv", "creators.csv", "summary.json"):
+        _rehash(old, name)
+    assert check(old) == (0, f"{old}: ok\n")
+    assert _report(old) == _report(run_dir)
+    explained = [CliRunner().invoke(main, ["explain", str(d), "--creator", "me"]) for d in (old, run_dir)]
+    assert explained[0].exit_code == 0 and explained[0].output == explained[1].output, explained[0].output
+    (old / "summary.json").write_text(json.dumps({**summary, "schema_version": 2}, indent=2))
+    _rehash(old, "summary.json")
+    code, output = check(old)  # version 2 needs the new columns
+    assert code == 1 and "videos.csv: missing column(s) followers, region, language" in output, output
+
+
+def test_an_experiment_of_schema_version_1_with_text_values_is_still_checked_and_reported(
+    experiment_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = _copy(experiment_dir, tmp_path)
+    manifest = _manifest(old)
+    del manifest["schema_version"], manifest["files"]
+    for point in manifest["points"]:
+        point["params"] = texts(point["params"])  # "0.05", as sweeps wrote them before they were typed
+    shards = old / "shards"
+    for path in shards.glob("*.creators.csv"):
+        path.unlink()
+    for path in shards.glob("*.videos.csv"):
+        _strip_columns(path, 3)
+    for path in shards.glob("*.json"):
+        record = json.loads(path.read_text())
+        for name in ("top1_view_share", "top10_view_share"):
+            record["metrics"].pop(name)
+        path.write_text(json.dumps({**record, "params": texts(record["params"])}))
+    for path in old.iterdir():
+        if path.is_file():
+            path.unlink()
+    store = ShardStore(old)
+    records = store.records()
+    results = [
+        (point["params"], gather([r["seed"] for r in mine], [metrics_of(r) for r in mine]))
+        for p, point in enumerate(manifest["points"])
+        for mine in [[r for r in records if r["point"] == p]]
+    ]
+    summary, rows = summaries(manifest["kind"], manifest["root_seed"], manifest["reps"], results)
+    with monkeypatch.context() as patch:  # the set as the version before wrote it: no creators table
+        patch.setattr("tiktok_sim.shards.TABLES", LEGACY_TABLES)
+        patch.setattr("tiktok_sim.shards.EXPERIMENT_TABLES", ("runs", "summary", "videos", "funnel"))
+        store.finish(summary, rows, manifest)
+    assert json.loads((old / "summary.json").read_text())["points"][0]["recommender.exploration"] == "0.05"
+    assert not (old / "creators.csv").exists()
+    assert check(old) == (0, f"{old}: ok\n")
+    assert _report(old) == _report(experiment_dir)  # text and typed values read the same
+    _rewrite_shard(old, "point00000-rep00001.json", lambda r: r.update(params={"recommender.exploration": 0.05}))
+    code, output = check(old)  # typed in a shard, text in the manifest: not the same point
+    assert code == 1 and "are not point 0's" in output, output

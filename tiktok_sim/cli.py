@@ -204,9 +204,11 @@ def _print_sweep(
 ) -> None:  # fmt: skip
     """Swept values against each metric's mean and 95% CI (``sweep``, ``report``)."""
     from tiktok_sim.report.replications import sweep_table
+    from tiktok_sim.scenario.sweep import texts
 
     metrics = (*SWEEP_METRICS, *(f"{figure}_{f}" for f in featured for figure in FEATURED_SWEEP_METRICS))
-    _console(width).print(sweep_table(name, root, reps, keys, points, metrics))
+    shown = [point | texts({k: point[k] for k in keys if k in point}) for point in points]  # typed or old text alike
+    _console(width).print(sweep_table(name, root, reps, keys, shown, metrics))
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -535,10 +537,11 @@ def _sweep_plan(scenario_file: Path, vary: tuple[str, ...], sample: int | None, 
 
 def _sweep_points(
     scenario_file: Path, overrides: tuple[str, ...], plan: SweepPlan, root: int
-) -> list[tuple[dict[str, str], Scenario]]:
-    """Every point of the sweep, validated before anything runs (a bad value costs no simulation time)."""
+) -> list[tuple[dict[str, Any], Scenario]]:
+    """Every point of the sweep, validated before anything runs; its values typed as applied (for the results)."""
     from tiktok_sim.experiments import grid, latin_hypercube
     from tiktok_sim.scenario import load_scenario
+    from tiktok_sim.scenario.sweep import typed
 
     try:
         chosen = grid(plan.axes) if plan.sample is None else latin_hypercube(plan.axes, plan.sample, root)
@@ -548,7 +551,8 @@ def _sweep_points(
     for point in chosen:
         placed = [(f"{k}={v}", plan.origins.get(k, VARY_ORIGIN)) for k, v in point.items()]
         try:
-            points.append((point, load_scenario(scenario_file, overrides, placed)))
+            scenario = load_scenario(scenario_file, overrides, placed)
+            points.append((typed(point), scenario))  # parsed as the loader just did, so it cannot fail here
         except ScenarioError as exc:
             problems += [str(p) for p in exc.problems]
     for problem in dict.fromkeys(problems):  # every bad value once, not once per point it is in

@@ -22,12 +22,12 @@ from scipy import stats
 
 from tiktok_sim.errors import SchedulerUnreachable, TasksFailed
 from tiktok_sim.executors import EXECUTORS
-from tiktok_sim.metrics import featured_figures, funnel, gini
-from tiktok_sim.output import VIDEO_COLUMNS
+from tiktok_sim.metrics import VIEW_SHARES, featured_figures, funnel, gini, top_share
+from tiktok_sim.output import CREATOR_COLUMNS, VIDEO_COLUMNS
 from tiktok_sim.results import RunResult
 from tiktok_sim.scenario.loader import scenario_sha256
 from tiktok_sim.scenario.schema import Scenario
-from tiktok_sim.scenario.sweep import yaml_values
+from tiktok_sim.scenario.sweep import texts, yaml_values
 from tiktok_sim.shards import ShardStore, metrics_of
 from tiktok_sim.single_run import simulate
 
@@ -53,17 +53,20 @@ VIEWER_RATES = frozenset(
      "viewers_other_language_share", "viewers_personalized_share"}
 )  # fmt: skip
 """Viewer figures that are shares of impressions or viewers (entropy, counts and per-1000 figures are not)."""
+Params = dict[str, Any]
+"""A sweep point's swept values, typed as the overrides applied them (see :func:`~tiktok_sim.scenario.sweep.typed`)."""
 
 
 def is_rate(metric: str) -> bool:
     """Whether a metric is a proportion in [0, 1].
 
-    That is a stage's pass rate, a viewers share, or a creator's share of videos reaching a
-    pool or missing a gate.
+    That is a stage's pass rate, a viewers share, a top share of views, or a creator's share of
+    videos reaching a pool or missing a gate.
 
     A rate's interval is :func:`rate_interval`, which stays inside [0, 1].
     """
-    return metric.startswith((PASS_RATE_PREFIX, "reach_pool_", "missed_")) or metric in VIEWER_RATES
+    rates = metric.startswith((PASS_RATE_PREFIX, "reach_pool_", "missed_"))
+    return rates or metric in VIEWER_RATES or metric in VIEW_SHARES
 
 
 def task_seed(root: int, scenario_index: int, replication: int) -> int:
@@ -81,7 +84,7 @@ class TaskOutput:
 
     Attributes:
         metrics: metric name -> value (see :func:`key_metrics`).
-        tables: ``videos`` and ``funnel`` as column arrays; empty when no store keeps them.
+        tables: ``videos``, ``funnel`` and ``creators`` as column arrays; empty when no store keeps them.
     """
 
     metrics: dict[str, float]
@@ -99,11 +102,15 @@ def run_task(scenario: Scenario, seed: int, with_tables: bool = False, measure: 
 
 
 def task_tables(result: RunResult) -> dict[str, Columns]:
-    """The run's ``videos`` table and its ``funnel``, one row per stage."""
+    """The run's ``videos`` and ``creators`` tables (a single run's columns) and its ``funnel``, one row per stage."""
     rows = funnel(result)
     columns = ("stage", "pool_size", "entered", "passed")
     table = {key: np.array([row[key] for row in rows], dtype=np.int64) for key in columns}
-    return {"videos": {c: result.videos[c] for c in VIDEO_COLUMNS}, "funnel": table}
+    return {
+        "videos": {c: result.videos[c] for c in VIDEO_COLUMNS},
+        "funnel": table,
+        "creators": {c: result.creators_table[c] for c in CREATOR_COLUMNS},
+    }
 
 
 def key_metrics(result: RunResult) -> dict[str, float]:
@@ -115,6 +122,7 @@ def key_metrics(result: RunResult) -> dict[str, float]:
         "views_per_video_mean": float(views.mean()) if views.size else math.nan,
         "views_per_video_median": float(np.median(views)) if views.size else math.nan,
         "views_gini": gini(views),
+        **{name: top_share(views, share) for name, share in VIEW_SHARES.items()},
     }
     for row in funnel(result):
         rate = row["passed"] / row["entered"] if row["entered"] else math.nan
@@ -259,7 +267,7 @@ def run_tasks(
     workers: int | None = None,
     on_done: Callable[[], None] | None = None,
     store: ShardStore | None = None,
-    labels: list[tuple[int, int, dict[str, str]]] | None = None,
+    labels: list[tuple[int, int, Params]] | None = None,
     scheduler: str | None = None,
     measure: Measure | None = None,
 ) -> list[dict[str, float]]:
@@ -485,7 +493,7 @@ def latin_hypercube(axes: list[tuple[str, list[str]]], samples: int, seed: int) 
 
 
 def sweep(
-    points: list[tuple[dict[str, str], Scenario]],
+    points: list[tuple[Params, Scenario]],
     reps: int,
     root_seed: int,
     executor: str = "process",
@@ -494,7 +502,7 @@ def sweep(
     store: ShardStore | None = None,
     scheduler: str | None = None,
     kind: str = "sweep",
-) -> list[tuple[dict[str, str], Replications]]:
+) -> list[tuple[Params, Replications]]:
     """Replicate every sweep point; point ``i`` replication ``r`` is seeded from (i, r).
 
     All tasks go to the executor together, so a sweep keeps every worker busy. For a
@@ -527,7 +535,7 @@ def seed_point(kind: str, point: int) -> int:
 
 
 def experiment_identity(
-    kind: str, root_seed: int, base: Scenario, reps: int, points: list[tuple[dict[str, str], Scenario]]
+    kind: str, root_seed: int, base: Scenario, reps: int, points: list[tuple[Params, Scenario]]
 ) -> dict[str, Any]:
     """What an experiment's manifest records to be told apart from any other (and resumed).
 
@@ -536,7 +544,7 @@ def experiment_identity(
         root_seed: the root of every task's seed.
         base: the resolved scenario before any point's parameters.
         reps: replications per point.
-        points: each point's parameters and resolved scenario.
+        points: each point's parameters (typed: :data:`Params`) and resolved scenario.
     """
     identity = {
         "kind": kind,
@@ -552,14 +560,16 @@ def experiment_identity(
 
 
 def summaries(
-    kind: str, root_seed: int, reps: int, results: list[tuple[dict[str, str], Replications]]
+    kind: str, root_seed: int, reps: int, results: list[tuple[Params, Replications]]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """An experiment's summary.json document and its summary.csv rows (one per point and metric).
 
     For replications the document holds each metric's row; for a sweep, one row per point with
-    each metric's mean and interval as columns; for a comparison, :func:`compared`'s rows.
+    each metric's mean and interval as columns; for a comparison, :func:`compared`'s rows. The
+    document keeps swept values as they are (typed); the rows hold their canonical text
+    (:func:`~tiktok_sim.scenario.sweep.texts`).
     """
-    rows = [{"point": i, **params, **row} for i, (params, r) in enumerate(results) for row in r.summary()]
+    rows = [{"point": i, **texts(params), **row} for i, (params, r) in enumerate(results) for row in r.summary()]
     if kind == "compare":
         comparison = compared(results[0][1], results[1][1])
         return {"root_seed": root_seed, "reps": reps, "adjustment": "holm", "comparison": comparison}, rows

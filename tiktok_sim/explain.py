@@ -17,7 +17,7 @@ import numpy as np
 from tiktok_sim.audience import AUDIENCE_COLUMNS
 from tiktok_sim.check.read import Malformed, Row, read_json, read_table
 from tiktok_sim.check.run import scenario_of
-from tiktok_sim.output import GATE_COLUMNS, VIDEO_COLUMNS
+from tiktok_sim.output import GATE_COLUMNS, LEGACY_VIDEO_COLUMNS
 from tiktok_sim.scenario.schema import Stage
 
 _STAGE_COLUMNS = ("video_id", "stage", "batch", "entered_min", "evaluated_min", "views", "pool", "passed")
@@ -92,7 +92,7 @@ def _explain(directory: Path, video_ids: list[int] | None, creator: str | None) 
     if not (directory / "videos.csv").is_file() or not (directory / "gates.csv").is_file():
         kind = "an experiment's" if (directory / "runs.csv").is_file() else "not a run's"
         raise ExplainError(f"{directory}: {kind} results; explain reads one run's directory (tiktok-sim run --out DIR)")
-    videos = read_table(directory / "videos.csv", "videos.csv", VIDEO_COLUMNS)
+    videos = read_table(directory / "videos.csv", "videos.csv", LEGACY_VIDEO_COLUMNS, exact=False)  # any version
     if creator is not None:
         video_ids = [v.int("video_id") for v in videos if v["creator_name"] == creator]
         if not video_ids:

@@ -13,18 +13,25 @@ from tiktok_sim.results import WATCH_BIN_WIDTH, RunResult
 from tiktok_sim.scenario.loader import scenario_sha256
 from tiktok_sim.scenario.schema import Stage
 from tiktok_sim.world.catalog import ACTIONS, A, Status
+from tiktok_sim.world.population import language_index
 
 if TYPE_CHECKING:
     from tiktok_sim.engine import Engine
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""The results' layout: 2 added videos.csv's creator columns, creators.csv's region and language, the top view
+shares and an experiment's creators tables; ``check`` and ``report`` still read version 1."""
 TOP_SHARES = (0.01, 0.04, 0.20)
+VIEW_SHARES = {"top1_view_share": 0.01, "top10_view_share": 0.10}
+"""Key figures: the share of all views taken by the top 1% and top 10% of videos (summary.json, experiments)."""
 REACH_TOP = 100
 RATE_OF = {"completion": "completions", "like": "likes", "comment": "comments", "share": "shares",
            "follow": "follows", "not_interested": "not_interested", "report": "reports"}  # fmt: skip
 """summary.json's per-impression rates and the video count each is the total of."""
 STOP_KINDS = ("gate", "short_served", "early_stop")
 """How a pool that stopped a video closed: served, its window ran out, or clearly below a gate early."""
+CREATOR_OF_VIDEO = {"followers": "initial_followers", "region": "region", "language": "language"}
+"""videos.csv's columns about the video's creator -> the creators.csv column each repeats (followers: at the start)."""
 VIDEO_COUNTS = ("views", "completions", "likes", "comments", "shares", "follows", "not_interested", "reports")
 
 
@@ -105,7 +112,10 @@ def collect(engine: Engine) -> RunResult:
         "followers_gained": engine.follows.gained,
         "videos": np.bincount(cat.creator[:n], minlength=cre.count),
         "views": views_by_creator.astype(np.int64),
+        "region": np.array([r.name for r in engine.scenario.users.regions], dtype=object)[cre.region],
+        "language": np.array(language_index(engine.scenario), dtype=object)[cre.language],
     }
+    videos |= {column: creators[source][videos["creator_id"]] for column, source in CREATOR_OF_VIDEO.items()}
     exploit = engine.exploit_hits / engine.exploit_total if engine.exploit_total else float("nan")
     with np.errstate(invalid="ignore", divide="ignore"):
         curve = engine.early_affinity / engine.early_count
@@ -325,6 +335,7 @@ def summary(result: RunResult) -> dict[str, Any]:
         },
         "views_gini": round(gini(video_views), 4),
         "top_share": {f"{round(s * 100)}%": round(top_share(video_views, s), 4) for s in TOP_SHARES},
+        **{name: round(top_share(video_views, s), 4) for name, s in VIEW_SHARES.items()},
         "funnel": funnel(result),
         "featured": {name: {k: round(x, 6) for k, x in f.items()} for name, f in featured_figures(result).items()},
         "viewers": result.viewers,

@@ -30,13 +30,13 @@ RUN_FILES = (
     "audience.csv",
     "manifest.json",
 )
-EXPERIMENT_TABLES = ("runs", "summary", "videos", "funnel")
+EXPERIMENT_TABLES = ("runs", "summary", "videos", "funnel", "creators")
 EXPERIMENT_FILES = (
     "manifest.json",
     "summary.json",
     *(f"{t}.{x}" for t in EXPERIMENT_TABLES for x in ("csv", "parquet")),
 )
-SHARD_NAME = re.compile(r"point\d{5}-rep\d{5}(\.(videos|funnel)\.csv|\.json)")
+SHARD_NAME = re.compile(r"point\d{5}-rep\d{5}(\.(videos|funnel|creators)\.csv|\.json)")
 TEMP_NAME = re.compile(r"\..+\.\d+\.tmp")
 """A file being written (see :func:`tiktok_sim.output.temp_beside`), left behind if a process was killed."""
 INTERRUPTS = (signal.SIGINT, signal.SIGTERM)

@@ -17,7 +17,7 @@ import numpy as np
 
 from tiktok_sim import __version__
 from tiktok_sim.audience import AUDIENCE_COLUMNS, AudienceLog
-from tiktok_sim.metrics import summary
+from tiktok_sim.metrics import SCHEMA_VERSION, summary
 from tiktok_sim.model.exposure import GATE_NAMES
 from tiktok_sim.outdir import Mode, staged
 from tiktok_sim.results import RunResult
@@ -28,8 +28,14 @@ VIDEO_COLUMNS = (
     "video_id", "creator_id", "creator_name", "upload_min", "length_s", "stage_reached", "views", "completions",
     "likes", "comments", "shares", "follows", "not_interested", "stop_reason", "topic", "quality", "hook",
     "trending_sound", "eligible_min", "sound", "spam", "duplicate", "sensitive", "reports", "missed_gates",
+    "followers", "region", "language",
 )  # fmt: skip
-CREATOR_COLUMNS = ("creator_id", "name", "featured", "initial_followers", "followers_gained", "videos", "views")
+CREATOR_COLUMNS = (
+    "creator_id", "name", "featured", "initial_followers", "followers_gained", "videos", "views", "region", "language",
+)  # fmt: skip
+LEGACY_VIDEO_COLUMNS = VIDEO_COLUMNS[:-3]
+LEGACY_CREATOR_COLUMNS = CREATOR_COLUMNS[:-2]
+"""The tables of results schema 1 (before the creator columns), which ``check`` and ``report`` still read."""
 REACH_COLUMNS = ("video_id", "hour", "views")
 GATE_COLUMNS = ("video_id", "stage", "batch", "gate", "value", "threshold")
 STAGE_COLUMNS = (
@@ -83,9 +89,10 @@ def manifest_json(result: RunResult, files: dict[str, str], argv: list[str] | No
     return json.dumps(manifest, indent=2) + "\n"
 
 
-def versions() -> dict[str, str]:
-    """The versions that decide a run's numbers: this tool, Python, numpy and simpy."""
+def versions() -> dict[str, str | int]:
+    """The versions that decide a run's numbers (this tool, Python, numpy and simpy) and the files' schema."""
     return {
+        "schema_version": SCHEMA_VERSION,
         "tool_version": __version__,
         "python": platform.python_version(),
         "numpy": np.__version__,

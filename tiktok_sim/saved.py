@@ -14,16 +14,16 @@ from typing import Any
 import numpy as np
 
 from tiktok_sim.audience import AUDIENCE_COLUMNS
-from tiktok_sim.check.read import ExperimentManifest, Malformed, Row, read_json, read_table, shaped
-from tiktok_sim.check.run import scenario_of
+from tiktok_sim.check.read import ExperimentManifest, Malformed, Row, Versioned, read_json, read_table, shaped
+from tiktok_sim.check.run import scenario_of, table_columns
 from tiktok_sim.experiments import Replications, gather
 from tiktok_sim.metrics import VIDEO_COUNTS
 from tiktok_sim.model.exposure import GATE_CODE
-from tiktok_sim.output import CREATOR_COLUMNS, GATE_COLUMNS, REACH_COLUMNS, VIDEO_COLUMNS
+from tiktok_sim.output import GATE_COLUMNS, REACH_COLUMNS
 from tiktok_sim.results import WATCH_BINS, RunResult
 from tiktok_sim.shards import metrics_of
 
-TEXT = frozenset({"creator_name", "stop_reason", "topic", "name", "missed_gates"})
+TEXT = frozenset({"creator_name", "stop_reason", "topic", "name", "missed_gates", "region", "language"})
 FLAGS = {"trending_sound", "spam", "duplicate", "sensitive", "featured", "passed", "short_served", "early_stop"}
 """Columns read as text and as 0/1 flags; every other column is a number."""
 
@@ -32,13 +32,16 @@ def load_run(root: Path) -> RunResult:
     """One run's result, as its files record it.
 
     Everything the report reads is restored; the watch-ratio histogram is not saved
-    (summary.json keeps its quantiles), so it comes back empty.
+    (summary.json keeps its quantiles), so it comes back empty. Results of schema version 1
+    come back without the creator columns (followers, region, language) they did not have.
 
     Raises:
         Malformed: a file is missing or cannot be read as what it should be.
     """
     summary = read_json(root / "summary.json", "summary.json")
-    videos = _columns(read_table(root / "videos.csv", "videos.csv", VIDEO_COLUMNS))
+    schema = shaped(Versioned, summary, "summary.json").schema_version
+    video_columns, creator_columns = table_columns(schema)
+    videos = _columns(read_table(root / "videos.csv", "videos.csv", video_columns))
     try:
         calibration = summary["calibration"]
         return RunResult(
@@ -49,7 +52,7 @@ def load_run(root: Path) -> RunResult:
             impressions=int(summary["impressions"]),
             unfilled_slots=int(summary["engine"]["unfilled_slots"]),
             videos=videos,
-            creators_table=_columns(read_table(root / "creators.csv", "creators.csv", CREATOR_COLUMNS)),
+            creators_table=_columns(read_table(root / "creators.csv", "creators.csv", creator_columns)),
             stages=_stages(read_table(root / "stages.csv", "stages.csv", ["video_id"], exact=False)),
             reach=_columns(read_table(root / "reach.csv", "reach.csv", REACH_COLUMNS)),
             action_totals={name: int(videos[name].sum()) for name in VIDEO_COUNTS},

@@ -1,6 +1,6 @@
 """One small set of files per finished task, so interrupted or failed experiments lose nothing.
 
-A task's shard is its tables (``videos``, ``funnel`` as CSV) and then its JSON record,
+A task's shard is its tables (``videos``, ``funnel``, ``creators`` as CSV) and then its JSON record,
 each written to a temp file and renamed as soon as the task finishes. The record is
 written last, so its presence means the whole shard is there. Resuming reads the records
 back and skips every task whose record matches its seed and scenario hash.
@@ -21,9 +21,12 @@ import numpy as np
 
 from tiktok_sim.outdir import EXPERIMENT_FILES, EXPERIMENT_TABLES, TEMP_NAME, signals_held
 from tiktok_sim.output import atomic_write, file_sha256, finite, temp_beside, to_csv, write_text
+from tiktok_sim.scenario.sweep import texts
 
-TABLES = ("videos", "funnel")
-"""Per-task tidy tables, concatenated into ``videos.csv`` and ``funnel.csv`` at the end."""
+TABLES = ("videos", "funnel", "creators")
+"""Per-task tidy tables, concatenated into ``videos.csv``, ``funnel.csv`` and ``creators.csv`` at the end."""
+LEGACY_TABLES = TABLES[:2]
+"""A task's tables in results schema 1 (before the creators table)."""
 
 
 class ShardStore:
@@ -90,8 +93,8 @@ class ShardStore:
         """The experiment's set: summary.json, the tidy tables, and the manifest with every file's SHA-256.
 
         Tables are CSV always and Parquet too when pyarrow is installed: ``runs`` (one row per
-        task), ``summary`` (one row per point and metric), and ``videos`` and ``funnel`` (every
-        task's rows, keyed by ``run_id``). All are written to temporary files first and renamed
+        task), ``summary`` (one row per point and metric), and ``videos``, ``funnel`` and
+        ``creators`` (every task's rows, keyed by ``run_id``). All are written to temporary files first and renamed
         into place together, the manifest last, with SIGINT and SIGTERM held back.
         """
         staged: dict[str, Path] = {}
@@ -141,7 +144,7 @@ def runs_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per task: run_id, point, replication, parameters, seed, error."""
     return [
         {"run_id": f"p{r['point']}-r{r['replication']}", "point": r["point"], "replication": r["replication"],
-         **r.get("params", {}), "seed": r["seed"], "error": r.get("error") or ""}
+         **texts(r.get("params", {})), "seed": r["seed"], "error": r.get("error") or ""}
         for r in records
     ]  # fmt: skip
 

@@ -13,13 +13,29 @@ from typing import Any
 import numpy as np
 
 from tiktok_sim.check.read import ExperimentManifest, Malformed, Point, Row, ShardRecord, read_json, read_table, shaped
-from tiktok_sim.check.run import funnel_problems, scenario_of, video_problems
+from tiktok_sim.check.run import (
+    creator_column_problems,
+    creator_problems,
+    funnel_problems,
+    scenario_of,
+    table_columns,
+    video_problems,
+)
 from tiktok_sim.experiments import gather, seed_point, summaries, task_seed
-from tiktok_sim.metrics import gini
+from tiktok_sim.metrics import VIEW_SHARES, gini, top_share
 from tiktok_sim.outdir import EXPERIMENT_TABLES
-from tiktok_sim.output import VIDEO_COLUMNS, file_sha256
+from tiktok_sim.output import file_sha256
 from tiktok_sim.scenario.loader import scenario_sha256
-from tiktok_sim.shards import TABLES, concatenated, csv_text, json_text, metrics_of, runs_rows, shard_path
+from tiktok_sim.shards import (
+    LEGACY_TABLES,
+    TABLES,
+    concatenated,
+    csv_text,
+    json_text,
+    metrics_of,
+    runs_rows,
+    shard_path,
+)
 
 TASK_KEY = ("run_id", "point", "replication")
 FUNNEL_COLUMNS = ("stage", "pool_size", "entered", "passed")
@@ -33,9 +49,10 @@ def experiment_problems(root: Path, manifest: ExperimentManifest) -> list[str]:
     """Every disagreement in an experiment's directory.
 
     The shards are exactly the manifest's tasks, each with the seed of its identity and its
-    point's scenario hash; a finished task's tables agree with its metrics; a failed one has no
-    tables. runs.csv, summary.csv, summary.json, videos.csv and funnel.csv (and their Parquet
-    copies) are what the shards give.
+    point's scenario hash; a finished task's tables agree with each other and with its metrics;
+    a failed one has no tables. runs.csv, summary.csv, summary.json, videos.csv, funnel.csv and
+    creators.csv (and their Parquet copies) are what the shards give. Results of schema version 1
+    have no creators tables, and their swept values are text.
 
     Raises:
         Malformed: a file cannot be read as what it should be.
@@ -114,10 +131,15 @@ def _compared_problems(manifest: ExperimentManifest) -> list[str]:
     return []
 
 
+def tables_of(manifest: ExperimentManifest) -> tuple[str, ...]:
+    """A task's tables in an experiment of this manifest's schema version."""
+    return TABLES if manifest.schema_version >= 2 else LEGACY_TABLES
+
+
 def _stray_shards(folder: Path, manifest: ExperimentManifest) -> list[str]:
     """Files in shards/ that no task of this experiment writes."""
-    names = {shard_path(folder, p, r, t).name
-             for p in range(len(manifest.points)) for r in range(manifest.reps) for t in (None, *TABLES)}  # fmt: skip
+    names = {shard_path(folder, p, r, t).name for p in range(len(manifest.points)) for r in range(manifest.reps)
+             for t in (None, *tables_of(manifest))}  # fmt: skip
     present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
     return [f"shards/{name}: not a task of this experiment" for name in present if name not in names]
 
@@ -132,17 +154,18 @@ def _task(folder: Path, manifest: ExperimentManifest, p: int, r: int) -> tuple[d
     record = shaped(ShardRecord, document, name)
     point = manifest.points[p]
     problems = _identity_problems(record, name, p, r, point, manifest)
-    tables = [t for t in TABLES if shard_path(folder, p, r, t).is_file()]
+    expected = tables_of(manifest)
+    tables = [t for t in expected if shard_path(folder, p, r, t).is_file()]
     if record.error is not None:
         if record.metrics is not None or tables:
             problems.append(f"{name}: records an error ({record.error}) yet has results")
         return document, problems
     if record.metrics is None:
         return document, [*problems, f"{name}: records neither metrics nor an error"]
-    if len(tables) < len(TABLES):
-        missing = ", ".join(t for t in TABLES if t not in tables)
+    if len(tables) < len(expected):
+        missing = ", ".join(t for t in expected if t not in tables)
         return document, [*problems, f"{name}: finished, but its {missing} table is missing"]
-    return document, problems + _table_problems(folder, record)
+    return document, problems + _table_problems(folder, record, manifest.schema_version)
 
 
 def _identity_problems(
@@ -162,14 +185,19 @@ def _identity_problems(
     return problems
 
 
-def _table_problems(folder: Path, record: ShardRecord) -> list[str]:
-    """A finished task's tables: its own rows, a funnel that agrees with its videos, and its metrics."""
+def _table_problems(folder: Path, record: ShardRecord, schema_version: int) -> list[str]:
+    """A finished task's tables: its own rows, a funnel and creators that agree with its videos, and its metrics."""
     run_id = f"p{record.point}-r{record.replication}"
     key = {"run_id": run_id, "point": str(record.point), "replication": str(record.replication)}
-    names = {t: f"shards/{shard_path(folder, record.point, record.replication, t).name}" for t in TABLES}
-    videos = read_table(folder / Path(names["videos"]).name, names["videos"], (*TASK_KEY, *VIDEO_COLUMNS))
-    funnel = read_table(folder / Path(names["funnel"]).name, names["funnel"], (*TASK_KEY, *FUNNEL_COLUMNS))
-    for row in (*videos, *funnel):
+    path = {t: shard_path(folder, record.point, record.replication, t) for t in TABLES}
+    names = {t: f"shards/{p.name}" for t, p in path.items()}
+    video_columns, creator_columns = table_columns(schema_version)
+    videos = read_table(path["videos"], names["videos"], (*TASK_KEY, *video_columns))
+    funnel = read_table(path["funnel"], names["funnel"], (*TASK_KEY, *FUNNEL_COLUMNS))
+    creators = (
+        read_table(path["creators"], names["creators"], (*TASK_KEY, *creator_columns)) if schema_version >= 2 else []
+    )
+    for row in (*videos, *funnel, *creators):
         if any(row[k] != v for k, v in key.items()):
             return [f"{row.where}: a row of another task ({row['run_id']})"]
     stages = [{c: row.int(c) for c in FUNNEL_COLUMNS} for row in funnel]
@@ -177,21 +205,29 @@ def _table_problems(folder: Path, record: ShardRecord) -> list[str]:
         return [f"{names['funnel']}: expected stages 0, 1, ... in order"]
     problems = video_problems(videos, len(stages), names["videos"])
     problems += [f"{run_id}: {p}" for p in funnel_problems(stages, videos, "funnel.csv")]
-    return problems + _metric_problems(record.metrics or {}, videos, stages, run_id)
+    if schema_version >= 2:
+        problems += creator_problems(creators, videos) + creator_column_problems(videos, creators, names["videos"])
+    return problems + _metric_problems(record.metrics or {}, videos, stages, run_id, schema_version)
 
 
 def _metric_problems(
-    metrics: dict[str, float | int | None], videos: list[Row], stages: list[dict[str, int]], run_id: str
+    metrics: dict[str, float | int | None],
+    videos: list[Row],
+    stages: list[dict[str, int]],
+    run_id: str,
+    schema_version: int,
 ) -> list[str]:
-    """The metrics a task's tables determine, recomputed: impressions, views per video, Gini, pass rates."""
+    """The metrics a task's tables determine, recomputed: impressions, views per video, Gini, top shares, pass rates."""
     views = np.array([v.int("views") for v in videos], dtype=np.int64)
     expected = {
         "impressions": float(views.sum()),
         "views_per_video_mean": float(views.mean()) if views.size else math.nan,
         "views_per_video_median": float(np.median(views)) if views.size else math.nan,
         "views_gini": gini(views),
+        **{name: top_share(views, share) for name, share in VIEW_SHARES.items()
+           if schema_version >= 2 or name in metrics},
         **{f"pass_rate_stage_{s['stage']}": s["passed"] / s["entered"] if s["entered"] else math.nan for s in stages},
-    }
+    }  # fmt: skip
     for key in metrics:
         if key.startswith(FEATURED_MEDIAN):
             mine = [views[i] for i, v in enumerate(videos) if v["creator_name"] == key[len(FEATURED_MEDIAN) :]]
@@ -218,11 +254,14 @@ def _summary_problems(
         problems.append("summary.json: differs from the summary its shards give")
     for name, text in (("runs.csv", csv_text(runs_rows(flat))), ("summary.csv", csv_text(summary_rows))):
         problems += _text_problems(root / name, name, text)
-    for table in TABLES:
+    for table in tables_of(manifest):
         parts = [shard_path(folder, r["point"], r["replication"], table) for r in flat if r.get("error") is None]
         digest = hashlib.sha256("".join(concatenated(parts)).encode()).hexdigest()
         if not (root / f"{table}.csv").is_file() or file_sha256(root / f"{table}.csv") != digest:
             problems.append(f"{table}.csv: differs from its shards' {table} tables, one after another")
+    for table in sorted(set(TABLES) - set(tables_of(manifest))):
+        problems += [f"{name}: not a table of schema version {manifest.schema_version}"
+                     for name in (f"{table}.csv", f"{table}.parquet") if (root / name).exists()]  # fmt: skip
     return problems + _parquet_problems(root)
 
 

@@ -104,9 +104,14 @@ class Document(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
+SchemaVersion = Literal[1, 2]
+"""The results' layout (see :data:`~tiktok_sim.metrics.SCHEMA_VERSION`); files without one are version 1."""
+
+
 class RunManifest(Document):
     """manifest.json of one run."""
 
+    schema_version: SchemaVersion | None = None  # summary.json's decides; manifests before version 2 lack it
     seed: StrictInt
     scenario_sha256: StrictStr
     files: dict[str, StrictStr] | None = None
@@ -121,7 +126,13 @@ class FunnelRow(Document):
     passed: StrictInt
 
 
-class RunSummary(Document):
+class Versioned(Document):
+    """A document that says which layout its results have (none said: version 1)."""
+
+    schema_version: SchemaVersion = 1
+
+
+class RunSummary(Versioned):
     """summary.json of one run."""
 
     seed: StrictInt
@@ -133,18 +144,24 @@ class RunSummary(Document):
     rates: dict[str, StrictFloat | StrictInt]
     views_gini: StrictFloat | StrictInt
     top_share: dict[str, StrictFloat | StrictInt]
+    top1_view_share: StrictFloat | StrictInt | None = None
+    top10_view_share: StrictFloat | StrictInt | None = None
     funnel: list[FunnelRow]
     featured: dict[str, dict[str, StrictFloat | StrictInt | None]] = {}
 
 
 class Point(Document):
-    """One point of an experiment: its parameters and its resolved scenario's hash."""
+    """One point of an experiment: its parameters and its resolved scenario's hash.
 
-    params: dict[str, StrictStr]
+    Parameters are typed as the overrides applied them (``0.02``, ``true``, ``[3]``), or, in
+    results written before they were, their text (``"0.02"``).
+    """
+
+    params: dict[str, Any]
     scenario_sha256: StrictStr
 
 
-class ExperimentManifest(Document):
+class ExperimentManifest(Versioned):
     """manifest.json of an experiment (``run --reps``, ``sweep`` or ``compare``)."""
 
     kind: Literal["replications", "sweep", "compare"]
@@ -162,7 +179,7 @@ class ShardRecord(Document):
 
     point: StrictInt
     replication: StrictInt
-    params: dict[str, StrictStr]
+    params: dict[str, Any]
     seed: StrictInt
     scenario_sha256: StrictStr
     metrics: dict[str, StrictFloat | StrictInt | None] | None

@@ -12,9 +12,27 @@ import numpy as np
 from tiktok_sim.audience import AUDIENCE_COLUMNS
 from tiktok_sim.check.gates import audience_problems, gate_log_problems
 from tiktok_sim.check.read import Malformed, Row, RunManifest, RunSummary, read_json, read_table, shaped
-from tiktok_sim.metrics import RATE_OF, REACH_TOP, STOP_KINDS, TOP_SHARES, climbed, creator_figures, gini, top_share
+from tiktok_sim.metrics import (
+    CREATOR_OF_VIDEO,
+    RATE_OF,
+    REACH_TOP,
+    STOP_KINDS,
+    TOP_SHARES,
+    VIEW_SHARES,
+    climbed,
+    creator_figures,
+    gini,
+    top_share,
+)
 from tiktok_sim.model.exposure import GATE_NAMES
-from tiktok_sim.output import CREATOR_COLUMNS, GATE_COLUMNS, REACH_COLUMNS, VIDEO_COLUMNS
+from tiktok_sim.output import (
+    CREATOR_COLUMNS,
+    GATE_COLUMNS,
+    LEGACY_CREATOR_COLUMNS,
+    LEGACY_VIDEO_COLUMNS,
+    REACH_COLUMNS,
+    VIDEO_COLUMNS,
+)
 from tiktok_sim.scenario.loader import scenario_sha256
 from tiktok_sim.scenario.schema import AbsoluteGate, PercentileGate, RateName, Scenario, ScoreGate, Stage
 
@@ -35,8 +53,8 @@ def run_problems(root: Path, manifest: RunManifest) -> list[str]:
     """Every disagreement between one run's files.
 
     Views are conserved; summary.json's counts, rates, inequality figures and funnel recompute
-    from videos.csv; creators.csv and reach.csv agree with it; stages.csv replays each video's
-    climb and every promotion met its gates.
+    from videos.csv; creators.csv and reach.csv agree with it, and each video's creator columns
+    with its creator's row; stages.csv replays each video's climb and every promotion met its gates.
 
     Raises:
         Malformed: a file cannot be read as what it should be.
@@ -52,8 +70,9 @@ def run_problems(root: Path, manifest: RunManifest) -> list[str]:
 
 def _table_problems(root: Path, summary: RunSummary, scenario: Scenario) -> list[str]:
     """The tables against summary.json, each other and the ladder."""
-    videos = read_table(root / "videos.csv", "videos.csv", VIDEO_COLUMNS)
-    creators = read_table(root / "creators.csv", "creators.csv", CREATOR_COLUMNS)
+    video_columns, creator_columns = table_columns(summary.schema_version)
+    videos = read_table(root / "videos.csv", "videos.csv", video_columns)
+    creators = read_table(root / "creators.csv", "creators.csv", creator_columns)
     reach = read_table(root / "reach.csv", "reach.csv", REACH_COLUMNS)
     stages = read_table(root / "stages.csv", "stages.csv", STAGE_COLUMNS, exact=False)
     gates = read_table(root / "gates.csv", "gates.csv", GATE_COLUMNS)
@@ -62,7 +81,10 @@ def _table_problems(root: Path, summary: RunSummary, scenario: Scenario) -> list
     problems += _summary_problems(summary, videos, creators)
     problems += funnel_problems([row.model_dump() for row in summary.funnel], videos, "summary.json")
     problems += _ladder_funnel_problems(summary, scenario)
-    problems += _creator_problems(creators, videos)
+    problems += creator_problems(creators, videos)
+    if summary.schema_version >= 2:
+        problems += creator_column_problems(videos, creators, "videos.csv")
+        problems += _region_problems(creators, scenario)
     problems += _featured_problems(summary, videos, creators, scenario.ladder)
     problems += _reach_problems(reach, videos, creators)
     problems += _order_problems(stages)
@@ -70,6 +92,13 @@ def _table_problems(root: Path, summary: RunSummary, scenario: Scenario) -> list
     problems += gate_log_problems(gates, stages, videos, scenario, _rates)
     problems += audience_problems(audience, videos, creators, [r.name for r in scenario.users.regions])
     return problems + _gate_problems(scenario, stages)
+
+
+def table_columns(schema_version: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The columns of videos.csv and creators.csv in results of this schema version."""
+    if schema_version >= 2:
+        return VIDEO_COLUMNS, CREATOR_COLUMNS
+    return LEGACY_VIDEO_COLUMNS, LEGACY_CREATOR_COLUMNS
 
 
 def scenario_of(document: dict[str, object], name: str) -> Scenario:
@@ -87,6 +116,9 @@ def scenario_of(document: dict[str, object], name: str) -> Scenario:
 def _identity_problems(manifest: RunManifest, summary: RunSummary, scenario: Scenario) -> list[str]:
     """The manifest and summary.json name the same seed and scenario, and the scenario hashes to it."""
     problems = []
+    if manifest.schema_version not in (None, summary.schema_version):
+        problems.append(f"schema_version: manifest.json says {manifest.schema_version}, "
+                        f"summary.json says {summary.schema_version}")  # fmt: skip
     if manifest.seed != summary.seed:
         problems.append(f"seed: manifest.json says {manifest.seed}, summary.json says {summary.seed}")
     digest = scenario_sha256(scenario)
@@ -128,6 +160,8 @@ def _summary_problems(summary: RunSummary, videos: list[Row], creators: list[Row
         "views_gini": round(gini(views), 4),
         "top_share": {f"{round(s * 100)}%": round(top_share(views, s), 4) for s in TOP_SHARES} if views.size else {},
     }
+    if summary.schema_version >= 2:
+        recomputed |= {name: round(top_share(views, share), 4) for name, share in VIEW_SHARES.items()}
     problems = []
     for key, value in recomputed.items():
         written = getattr(summary, key)
@@ -164,7 +198,7 @@ def _ladder_funnel_problems(summary: RunSummary, scenario: Scenario) -> list[str
     return [] if found == expected else [f"summary.json: funnel lists stages and pools {found}, the ladder {expected}"]
 
 
-def _creator_problems(creators: list[Row], videos: list[Row]) -> list[str]:
+def creator_problems(creators: list[Row], videos: list[Row]) -> list[str]:
     """Creators numbered in order; each one's name, videos and views agree with videos.csv."""
     count, views = Counter[int](), Counter[int]()
     names: dict[int, str] = {}
@@ -185,6 +219,31 @@ def _creator_problems(creators: list[Row], videos: list[Row]) -> list[str]:
             raise Malformed(f"{creator.where}: featured: expected 0 or 1, found {creator['featured']!r}")
     problems += [f"videos.csv: creator {cid} has videos but no row in creators.csv" for cid in sorted(count)]
     return problems
+
+
+def creator_column_problems(videos: list[Row], creators: list[Row], name: str) -> list[str]:
+    """Each video's creator columns (followers, region, language) are its creator's in creators.csv."""
+    expected = {c["creator_id"]: tuple(c[source] for source in CREATOR_OF_VIDEO.values()) for c in creators}
+    wrong = [v for v in videos if tuple(v[column] for column in CREATOR_OF_VIDEO) != expected.get(v["creator_id"])]
+    if not wrong:
+        return []
+    first = wrong[0]
+    found = tuple(first[column] for column in CREATOR_OF_VIDEO)
+    return [f"{name}: {len(wrong):,} of {len(videos):,} videos do not carry their creator's "
+            f"{', '.join(CREATOR_OF_VIDEO)} from creators.csv (first: {first.where}: {found}, "
+            f"creators.csv gives {expected.get(first['creator_id'])})"]  # fmt: skip
+
+
+def _region_problems(creators: list[Row], scenario: Scenario) -> list[str]:
+    """Each creator lives in a region of the scenario and speaks its first language."""
+    first = {region.name: region.languages[0] for region in scenario.users.regions}
+    for creator in creators:
+        if creator["region"] not in first:
+            return [f"{creator.where}: region: {creator['region']!r} is not a region of the scenario"]
+        if creator["language"] != first[creator["region"]]:
+            return [f"{creator.where}: language: {creator['language']!r} is not region {creator['region']}'s "
+                    f"first language, {first[creator['region']]!r}"]  # fmt: skip
+    return []
 
 
 def _reach_problems(reach: list[Row], videos: list[Row], creators: list[Row]) -> list[str]:

@@ -28,7 +28,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from tiktok_sim.errors import Problem, ScenarioError
 from tiktok_sim.scenario.guard import MAX_DEPTH, HostileYAML, check_structure
 from tiktok_sim.scenario.schema import BOOLEAN_FOR_NUMBER, Scenario
-from tiktok_sim.scenario.sweep import SWEEP_KEY, Origin, SweepBlock, SweepPlan, plan
+from tiktok_sim.scenario.sweep import SWEEP_KEY, Origin, SweepBlock, SweepPlan, override_value, plan
 
 MAX_FILE_BYTES = 2_000_000
 """Scenarios are hand-written; anything larger is a mistake, not a scenario."""
@@ -359,7 +359,7 @@ def _apply_override(data: dict[str, Any], origins: Origins, item: str, where: Or
     if not sep or not all(steps):
         raise ScenarioError([Problem(*where, key.strip(), f"expected path.to.key=value, found {item!r}")])
     try:
-        value = _parse_value(raw) if raw.strip() else ""
+        value = override_value(raw)
     except HostileYAML as exc:
         raise ScenarioError([Problem(*where, key, exc.message)]) from None
     except (YAMLError, RecursionError):
@@ -391,12 +391,6 @@ def _apply_override(data: dict[str, Any], origins: Origins, item: str, where: Or
     for p in [p for p in origins if p[: len(path)] == path]:
         del origins[p]
     origins[path] = where
-
-
-def _parse_value(raw: str) -> Any:
-    """An override's value, parsed under the same structure limits as a file."""
-    check_structure(raw)
-    return YAML(typ="safe", pure=True).load(raw)
 
 
 def _problem(

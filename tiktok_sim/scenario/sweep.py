@@ -22,6 +22,7 @@ from pydantic import Discriminator, Field, Tag, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from tiktok_sim.scenario.guard import check_structure
 from tiktok_sim.scenario.schema import Strict
 
 SWEEP_KEY = "sweep"
@@ -100,7 +101,7 @@ def plan(block: SweepBlock, origins: dict[str, Origin]) -> SweepPlan:
         if isinstance(values, Range):
             axes.append((key, [f"{values.lo}:{values.hi}"]))
         else:
-            axes.append((key, [_as_text(v) for v in values]))
+            axes.append((key, [as_text(v) for v in values]))
     return SweepPlan(axes, origins, block.sample, block.reps)
 
 
@@ -112,7 +113,7 @@ def yaml_values(key: str, text: str) -> list[str]:
     """
     try:
         values = YAML(typ="safe", pure=True).load(text)
-        texts = [_as_text(v) for v in values] if isinstance(values, list) else None
+        texts = [as_text(v) for v in values] if isinstance(values, list) else None
     except (YAMLError, TypeError):  # TypeError: a value JSON cannot write, such as a date
         texts = None
     if texts is None:
@@ -120,6 +121,35 @@ def yaml_values(key: str, text: str) -> list[str]:
     return texts
 
 
-def _as_text(value: Any) -> str:
-    """A value as the YAML text an override takes (JSON is YAML); strings stay as written."""
+def as_text(value: Any) -> str:
+    """A value as the YAML text an override takes (JSON is YAML); strings stay as written.
+
+    It is also a swept value's canonical form in CSV: ``0.02``, ``true``, ``[3]``, ``us``.
+    """
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def override_value(text: str) -> Any:
+    """The value a ``key=text`` override (``--set``, ``--vary``, a sweep point) puts in the scenario.
+
+    It is ``text`` parsed as YAML under the structure limits of a file (empty text is the
+    empty string), so ``0.02`` is a number, ``true`` a boolean, ``[3]`` a list and ``12h`` text.
+
+    Raises:
+        HostileYAML: structure no scenario needs.
+        YAMLError: not YAML.
+    """
+    if not text.strip():
+        return ""
+    check_structure(text)
+    return YAML(typ="safe", pure=True).load(text)
+
+
+def typed(point: dict[str, str]) -> dict[str, Any]:
+    """A sweep point's values as the overrides applied them (see :func:`override_value`), for its results."""
+    return {key: override_value(text) for key, text in point.items()}
+
+
+def texts(params: dict[str, Any]) -> dict[str, str]:
+    """Swept values in their canonical text (:func:`as_text`), for CSV; old results' text stays as written."""
+    return {key: as_text(value) for key, value in params.items()}
