@@ -203,10 +203,10 @@ def _print_sweep(
     width: int | None = None,
 ) -> None:  # fmt: skip
     """Swept values against each metric's mean and 95% CI (``sweep``, ``report``)."""
+    from tiktok_sim.experiments import sweep_metrics
     from tiktok_sim.report.replications import sweep_table
 
-    metrics = (*SWEEP_METRICS, *(f"{figure}_{f}" for f in featured for figure in FEATURED_SWEEP_METRICS))
-    _console(width).print(sweep_table(name, root, reps, keys, points, metrics))
+    _console(width).print(sweep_table(name, root, reps, keys, points, sweep_metrics(featured)))
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -438,12 +438,6 @@ def _run_replications(
         _print_replications(scenario.name, root, reps, rows, reach_bands(replications))
 
 
-SWEEP_METRICS = (
-    "views_per_video_mean", "views_gini", "pass_rate_stage_0",
-    "viewers_exploration_share", "viewers_entropy_end", "viewers_top3_share_end",
-)  # fmt: skip
-"""Tabulated for every sweep, followed by each featured creator's figures below."""
-FEATURED_SWEEP_METRICS = ("median_views", "pass_rate_stage_0")
 DEFAULT_SWEEP_REPS = 3
 VARY_ORIGIN: Origin = ("--vary", 0, 0)
 
