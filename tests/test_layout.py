@@ -15,7 +15,7 @@ from rich.console import Console, RenderableType
 from tiktok_sim import simulate
 from tiktok_sim.advise import Advice, Effect, levers
 from tiktok_sim.calibrate import verdicts
-from tiktok_sim.cli import FEATURED_SWEEP_METRICS, SWEEP_METRICS, main
+from tiktok_sim.cli import main
 from tiktok_sim.experiments import (
     Replications,
     holm_note,
@@ -25,6 +25,7 @@ from tiktok_sim.experiments import (
     replicate,
     summaries,
     sweep,
+    sweep_metrics,
 )
 from tiktok_sim.explain import explain_journeys
 from tiktok_sim.metrics import funnel
@@ -165,7 +166,7 @@ def test_experiment_tables_fit(replications: Replications, swept: list[tuple[dic
     summary, _ = summaries("replications", 5, 2, [({}, replications)])
     rows = summary["summary"]
     points = summaries("sweep", 3, 2, swept)[0]["points"]
-    metrics = (*SWEEP_METRICS, *(f"{figure}_me" for figure in FEATURED_SWEEP_METRICS))
+    metrics = sweep_metrics(["me"])
     for width, colour in LAYOUTS:
         text = render(replications_table("tiny", 5, 2, rows), width, colour)
         for row in rows:

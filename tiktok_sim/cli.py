@@ -28,6 +28,7 @@ from tiktok_sim.executors import EXECUTORS
 from tiktok_sim.outdir import INTERRUPTS, HeldInterrupt, Mode, OutputRefused, claim, read_manifest, staged
 
 if TYPE_CHECKING:
+    from tiktok_sim.results import RunResult
     from tiktok_sim.scenario import Scenario
     from tiktok_sim.scenario.sweep import Origin, SweepPlan
     from tiktok_sim.shards import ShardStore
@@ -203,12 +204,12 @@ def _print_sweep(
     width: int | None = None,
 ) -> None:  # fmt: skip
     """Swept values against each metric's mean and 95% CI (``sweep``, ``report``)."""
+    from tiktok_sim.experiments import sweep_metrics
     from tiktok_sim.report.replications import sweep_table
     from tiktok_sim.scenario.sweep import texts
 
-    metrics = (*SWEEP_METRICS, *(f"{figure}_{f}" for f in featured for figure in FEATURED_SWEEP_METRICS))
     shown = [point | texts({k: point[k] for k in keys if k in point}) for point in points]  # typed or old text alike
-    _console(width).print(sweep_table(name, root, reps, keys, shown, metrics))
+    _console(width).print(sweep_table(name, root, reps, keys, shown, sweep_metrics(featured)))
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -289,7 +290,7 @@ def main() -> None:
 
 @main.command(
     epilog=examples(
-        "tiktok-sim run scenarios/quickstart.yaml --seed 7 --out results/",
+        "tiktok-sim run scenarios/quickstart.yaml --seed 7 --out results/ --plot pictures/",
         "tiktok-sim run scenarios/quickstart.yaml --reps 5 --set featured.my_channel.hook=0.7",
     )
 )
@@ -310,6 +311,10 @@ def main() -> None:
 @executor_options
 @click.option("--resume", is_flag=True, help="With --reps and --out: keep finished shards in --out, run the rest.")
 @force_option
+@click.option(
+    "--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Also draw the pictures (PNG and SVG) into this directory (with --reps, from --out's tables).",
+)  # fmt: skip
 def run(
     scenario_file: Path,
     overrides: tuple[str, ...],
@@ -325,6 +330,7 @@ def run(
     scheduler: str | None,
     resume: bool,
     force: bool,
+    plot_dir: Path | None,
 ) -> None:
     """Run a scenario and report how its videos climbed the ladder."""
     from tiktok_sim.output import summary_json, write_outputs
@@ -339,10 +345,15 @@ def run(
         click.echo(f"{scenario_file}: {need.describe()} (available: {format_bytes(available_memory())})")
         return
     _check_memory(scenario_file, need.memory_bytes, max_memory)
+    if plot_dir is not None:
+        _can_plot(plot_dir, out_dir, reps)
     if reps > 1:
         _run_replications(
             scenario, reps, seed, executor, workers, as_json, quiet, out_dir, resume, force, scheduler, overrides
         )
+        if plot_dir is not None and out_dir is not None:
+            _draw(out_dir, read_manifest(out_dir) or {}, plot_dir, "--plot")
+            _said(f"Pictures written to {plot_dir}/", as_json or quiet)
         return
     if resume:
         raise click.UsageError("--resume continues an experiment: give --reps N (N >= 2), or use sweep")
@@ -368,6 +379,29 @@ def run(
         console.print(render_report(result, width=min(console.width, REPORT_WIDTH)))
         if out_dir is not None:
             console.print(f"Results written to {out_dir}/", highlight=False)
+    if plot_dir is not None:
+        _draw_run(result, scenario_file, plot_dir)
+        _said(f"Pictures written to {plot_dir}/", as_json or quiet)
+
+
+def _can_plot(plot_dir: Path, out_dir: Path | None, reps: int) -> None:
+    """Refuse --plot before the run if its pictures could not be drawn after it."""
+    from tiktok_sim.report.pictures import check_destination
+
+    if reps > 1 and out_dir is None:
+        raise click.UsageError("--plot with --reps needs --out DIR (the pictures are drawn from its tables)")
+    if out_dir is not None:
+        try:
+            check_destination(out_dir, plot_dir)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--plot") from None
+    _matplotlib()
+
+
+def _said(line: str, silent: bool) -> None:
+    """A closing line of a command's report, unless it prints JSON or nothing."""
+    if not silent:
+        _console().print(line, highlight=False)
 
 
 def _needs_out(out_dir: Path | None, resume: bool, force: bool) -> None:
@@ -440,12 +474,6 @@ def _run_replications(
         _print_replications(scenario.name, root, reps, rows, reach_bands(replications))
 
 
-SWEEP_METRICS = (
-    "views_per_video_mean", "views_gini", "pass_rate_stage_0",
-    "viewers_exploration_share", "viewers_entropy_end", "viewers_top3_share_end",
-)  # fmt: skip
-"""Tabulated for every sweep, followed by each featured creator's figures below."""
-FEATURED_SWEEP_METRICS = ("median_views", "pass_rate_stage_0")
 DEFAULT_SWEEP_REPS = 3
 VARY_ORIGIN: Origin = ("--vary", 0, 0)
 
@@ -898,6 +926,91 @@ def _known(results_dir: Path, asked: tuple[str, ...], names: list[str]) -> list[
                           markup=False)  # fmt: skip
         sys.exit(EXIT_USAGE)
     return list(asked)
+
+
+def _formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    """--format's comma-separated list, checked."""
+    from tiktok_sim.report.pictures import parse_formats
+
+    try:
+        return parse_formats(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@main.command(
+    epilog=examples("tiktok-sim plot results/", "tiktok-sim plot results/posting --out pictures/ --format png,html")
+)
+@click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Write the pictures here (default: DIR-plots, beside DIR).",
+)  # fmt: skip
+@click.option(
+    "--format", "formats", default="png,svg", show_default=True, metavar="LIST", callback=_formats,
+    help="Comma-separated: png, svg, and html (one self-contained page holding every picture).",
+)  # fmt: skip
+def plot(results_dir: Path, out_dir: Path | None, formats: tuple[str, ...]) -> None:
+    """Draw a saved run's or experiment's pictures: reach curves, funnel, views per video, metrics with 95% CIs.
+
+    Writes reach, funnel, views and, for an experiment, effects, each as PNG and SVG, and prints
+    the files written. Needs matplotlib, the plot extra: pip install 'tiktok-sim[plot]'.
+    """
+    from tiktok_sim.report.pictures import default_out
+
+    if not results_dir.is_dir():
+        err_console.print(f"{results_dir}: no such directory", markup=False)
+        sys.exit(EXIT_USAGE)
+    manifest = read_manifest(results_dir)
+    if manifest is None:
+        err_console.print(f"{results_dir}: not a results directory (no readable manifest.json)", markup=False)
+        sys.exit(EXIT_USAGE)
+    for path in _draw(results_dir, manifest, out_dir or default_out(results_dir), "--out", formats):
+        click.echo(path)
+
+
+def _draw(
+    results_dir: Path, manifest: dict[str, Any], out_dir: Path, option: str, formats: tuple[str, ...] | None = None
+) -> list[Path]:
+    """Draw a results directory's pictures into ``out_dir`` (given as ``option``); each failure is one line."""
+    from tiktok_sim.check.read import Malformed
+    from tiktok_sim.report.pictures import DEFAULT_FORMATS, check_destination, plot_results
+
+    try:
+        check_destination(results_dir, out_dir)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+    _matplotlib()
+    try:
+        return plot_results(results_dir, manifest, out_dir, formats or DEFAULT_FORMATS)
+    except Malformed as exc:
+        err_console.print(f"{results_dir}: {exc}", markup=False)
+        sys.exit(EXIT_RUNTIME)
+    except OSError as exc:
+        err_console.print(f"{out_dir}: cannot write pictures: {exc.strerror or exc}", markup=False)
+        sys.exit(EXIT_RUNTIME)
+
+
+def _draw_run(result: RunResult, scenario_file: Path, plot_dir: Path) -> None:
+    """A run's pictures, drawn from the result in memory (``run --plot``)."""
+    from tiktok_sim.report.pictures import DEFAULT_FORMATS, run_pictures, run_title, write_pictures
+
+    try:
+        write_pictures(run_pictures(result), plot_dir, DEFAULT_FORMATS, run_title(result), str(scenario_file))
+    except OSError as exc:
+        err_console.print(f"{plot_dir}: cannot write pictures: {exc.strerror or exc}", markup=False)
+        sys.exit(EXIT_RUNTIME)
+
+
+def _matplotlib() -> None:
+    """Exit 1, saying how to install it, if matplotlib is missing."""
+    from tiktok_sim.report.pictures import PicturesUnavailable, require_matplotlib
+
+    try:
+        require_matplotlib()
+    except PicturesUnavailable as exc:
+        err_console.print(f"error: {exc}", markup=False)
+        sys.exit(EXIT_RUNTIME)
 
 
 @main.command(epilog=examples("tiktok-sim check results/"))

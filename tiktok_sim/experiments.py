@@ -559,6 +559,19 @@ def experiment_identity(
     return identity
 
 
+SWEEP_METRICS = (
+    "views_per_video_mean", "views_gini", "pass_rate_stage_0",
+    "viewers_exploration_share", "viewers_entropy_end", "viewers_top3_share_end",
+)  # fmt: skip
+"""Shown for every sweep (its table and its pictures), followed by each featured creator's figures below."""
+FEATURED_SWEEP_METRICS = ("median_views", "pass_rate_stage_0")
+
+
+def sweep_metrics(featured: list[str]) -> tuple[str, ...]:
+    """The metrics a sweep is shown by: :data:`SWEEP_METRICS`, then each featured creator's figures."""
+    return (*SWEEP_METRICS, *(f"{figure}_{name}" for name in featured for figure in FEATURED_SWEEP_METRICS))
+
+
 def summaries(
     kind: str, root_seed: int, reps: int, results: list[tuple[Params, Replications]]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:

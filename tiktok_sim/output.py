@@ -118,11 +118,14 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def atomic_write(path: Path, text: str | Iterable[str]) -> None:
-    """Write ``text`` (or its chunks) beside ``path``, then rename it into place."""
+def atomic_write(path: Path, text: str | bytes | Iterable[str]) -> None:
+    """Write ``text`` (or its chunks, or bytes) beside ``path``, then rename it into place."""
     tmp = temp_beside(path)
     try:
-        write_text(tmp, text)
+        if isinstance(text, bytes):
+            tmp.write_bytes(text)
+        else:
+            write_text(tmp, text)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -14,7 +14,16 @@ from typing import Any
 import numpy as np
 
 from tiktok_sim.audience import AUDIENCE_COLUMNS
-from tiktok_sim.check.read import ExperimentManifest, Malformed, Row, Versioned, read_json, read_table, shaped
+from tiktok_sim.check.read import (
+    ExperimentManifest,
+    Malformed,
+    Row,
+    Versioned,
+    read_integers,
+    read_json,
+    read_table,
+    shaped,
+)  # fmt: skip
 from tiktok_sim.check.run import scenario_of, table_columns
 from tiktok_sim.experiments import Replications, gather
 from tiktok_sim.metrics import VIDEO_COUNTS
@@ -26,6 +35,8 @@ from tiktok_sim.shards import metrics_of
 TEXT = frozenset({"creator_name", "stop_reason", "topic", "name", "missed_gates", "region", "language"})
 FLAGS = {"trending_sound", "spam", "duplicate", "sensitive", "featured", "passed", "short_served", "early_stop"}
 """Columns read as text and as 0/1 flags; every other column is a number."""
+FUNNEL_COLUMNS = ("point", "replication", "stage", "pool_size", "entered", "passed")
+"""An experiment's funnel.csv, every column an integer (its run_id is left out)."""
 
 
 def load_run(root: Path) -> RunResult:
@@ -160,12 +171,47 @@ def load_experiment(root: Path, document: dict[str, Any]) -> SavedExperiment:
     if not all(isinstance(row, dict) for row in summary[key]):
         raise Malformed(f"summary.json: {key}: expected a list of objects")
     summary[key] = [{k: math.nan if v is None else v for k, v in row.items()} for row in summary[key]]  # JSON's null
+    return SavedExperiment(manifest, summary, load_replications(root, 0))
+
+
+def load_replications(root: Path, point: int) -> Replications:
+    """The metrics of one point's replications, from their records in ``shards/`` (a failed one's are empty).
+
+    Raises:
+        Malformed: a record cannot be read as what it should be.
+    """
     records = [
-        read_json(path, f"shards/{path.name}") for path in sorted((root / "shards").glob("point00000-rep*.json"))
+        read_json(path, f"shards/{path.name}") for path in sorted((root / "shards").glob(f"point{point:05d}-rep*.json"))
     ]
     try:
         metrics = [metrics_of(record) for record in records]
         seeds = [int(record["seed"]) for record in records]
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise Malformed(f"shards: a task's record cannot be read: {type(exc).__name__}: {exc}") from None
-    return SavedExperiment(manifest, summary, gather(seeds, metrics))
+    return gather(seeds, metrics)
+
+
+@dataclass(frozen=True)
+class ExperimentTables:
+    """The tables of a finished experiment that its pictures draw, as int64 columns.
+
+    Attributes:
+        funnel: ``point``, ``replication``, ``stage``, ``pool_size``, ``entered``, ``passed``:
+            one row per finished task and stage (funnel.csv).
+        views: ``point``, ``replication``, ``views``: one row per video of a finished task
+            (videos.csv).
+    """
+
+    funnel: dict[str, np.ndarray]
+    views: dict[str, np.ndarray]
+
+
+def load_experiment_tables(root: Path) -> ExperimentTables:
+    """An experiment's funnel and every video's views, read from funnel.csv and videos.csv.
+
+    Raises:
+        Malformed: a table is missing or cannot be read as what it should be.
+    """
+    funnel = read_integers(root / "funnel.csv", "funnel.csv", FUNNEL_COLUMNS)
+    views = read_integers(root / "videos.csv", "videos.csv", ("point", "replication", "views"))
+    return ExperimentTables(funnel, views)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError
 
 
@@ -64,6 +65,43 @@ def read_table(path: Path, name: str, columns: Iterable[str], exact: bool = True
             return rows
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise Malformed(f"{name}: cannot read: {_reason(exc)}") from None
+
+
+def read_integers(path: Path, name: str, columns: Iterable[str]) -> dict[str, np.ndarray]:
+    """Some integer columns of a CSV file whose header includes them, as (rows,) int64 arrays.
+
+    The file is read a row at a time, keeping only these columns: an experiment's tables can
+    be far larger than their rows held as :class:`Row` objects.
+
+    Raises:
+        Malformed: unreadable, no header, a missing column, a row with the wrong number of
+            fields, or a value that is not an integer.
+    """
+    wanted = list(columns)
+    values: list[list[int]] = [[] for _ in wanted]
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle, strict=True)
+            header = next(reader, None)
+            if header is None:
+                raise Malformed(f"{name}: empty, expected a header")
+            _check_header(name, header, wanted, exact=False)
+            at = [header.index(column) for column in wanted]
+            for fields in reader:
+                where = f"{name}: line {reader.line_num}"
+                if len(fields) != len(header):
+                    raise Malformed(f"{where}: expected {len(header)} fields, found {len(fields)}")
+                for column, i, kept in zip(wanted, at, values, strict=True):
+                    try:
+                        kept.append(int(fields[i]))
+                    except ValueError:
+                        raise Malformed(f"{where}: {column}: expected an integer, found {fields[i]!r}") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise Malformed(f"{name}: cannot read: {_reason(exc)}") from None
+    try:
+        return {column: np.array(kept, dtype=np.int64) for column, kept in zip(wanted, values, strict=True)}
+    except OverflowError:
+        raise Malformed(f"{name}: a value does not fit in 64 bits") from None
 
 
 def _check_header(name: str, header: list[str], expected: list[str], exact: bool) -> None:
