@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -46,25 +46,12 @@ def read_table(path: Path, name: str, columns: Iterable[str], exact: bool = True
         Malformed: unreadable, no header, a missing or unexpected column, or a row with the
             wrong number of fields.
     """
-    expected = list(columns)
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle, strict=True)
-            header = next(reader, None)
-            if header is None:
-                raise Malformed(f"{name}: empty, expected a header")
-            _check_header(name, header, expected, exact)
-            rows = []
-            for fields in reader:
-                if len(fields) != len(header):
-                    where = f"{name}: line {reader.line_num}"
-                    raise Malformed(f"{where}: expected {len(header)} fields, found {len(fields)}")
-                row = Row(zip(header, fields, strict=True))
-                row.where = f"{name}: line {reader.line_num}"
-                rows.append(row)
-            return rows
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise Malformed(f"{name}: cannot read: {_reason(exc)}") from None
+    rows = []
+    for header, fields, where in _records(path, name, list(columns), exact):
+        row = Row(zip(header, fields, strict=True))
+        row.where = where
+        rows.append(row)
+    return rows
 
 
 def read_integers(path: Path, name: str, columns: Iterable[str]) -> dict[str, np.ndarray]:
@@ -79,29 +66,41 @@ def read_integers(path: Path, name: str, columns: Iterable[str]) -> dict[str, np
     """
     wanted = list(columns)
     values: list[list[int]] = [[] for _ in wanted]
+    at: list[int] = []
+    for header, fields, where in _records(path, name, wanted, exact=False):
+        at = at or [header.index(column) for column in wanted]  # once: every row shares the header
+        for column, i, kept in zip(wanted, at, values, strict=True):
+            value = fields[i]
+            try:
+                kept.append(int(value))
+            except ValueError:
+                raise Malformed(f"{where}: {column}: expected an integer, found {value!r}") from None
+    try:
+        return {column: np.array(kept, dtype=np.int64) for column, kept in zip(wanted, values, strict=True)}
+    except OverflowError:
+        raise Malformed(f"{name}: a value does not fit in 64 bits") from None
+
+
+def _records(path: Path, name: str, expected: list[str], exact: bool) -> Iterator[tuple[list[str], list[str], str]]:
+    """Each row's (header, fields, "name: line N") of a CSV file, read a row at a time, its header checked.
+
+    Raises:
+        Malformed: unreadable, no header, a wrong header, or a row with the wrong number of fields.
+    """
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.reader(handle, strict=True)
             header = next(reader, None)
             if header is None:
                 raise Malformed(f"{name}: empty, expected a header")
-            _check_header(name, header, wanted, exact=False)
-            at = [header.index(column) for column in wanted]
+            _check_header(name, header, expected, exact)
             for fields in reader:
                 where = f"{name}: line {reader.line_num}"
                 if len(fields) != len(header):
                     raise Malformed(f"{where}: expected {len(header)} fields, found {len(fields)}")
-                for column, i, kept in zip(wanted, at, values, strict=True):
-                    try:
-                        kept.append(int(fields[i]))
-                    except ValueError:
-                        raise Malformed(f"{where}: {column}: expected an integer, found {fields[i]!r}") from None
+                yield header, fields, where
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise Malformed(f"{name}: cannot read: {_reason(exc)}") from None
-    try:
-        return {column: np.array(kept, dtype=np.int64) for column, kept in zip(wanted, values, strict=True)}
-    except OverflowError:
-        raise Malformed(f"{name}: a value does not fit in 64 bits") from None
 
 
 def _check_header(name: str, header: list[str], expected: list[str], exact: bool) -> None:
