@@ -187,6 +187,20 @@ def test_a_quoted_merge_key_is_just_an_unknown_key(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "where", "found"),
+    [
+        ("name: x\n? [a, b]\n: 3\n", "2:3: ?", "a list"),
+        ("name: x\nusers:\n  ? {count: 1}\n  : 3\n", "3:5: users.?", "a map"),
+        ("name: &n x\n*n : 3\n", "2:1: ?", "an alias"),
+    ],
+)
+def test_a_key_that_is_not_a_name_is_refused_at_its_position(tmp_path: Path, text: str, where: str, found: str) -> None:
+    # Before this check, a map or list as a key reached ruamel's own duplicate-key check and crashed it.
+    path = write(tmp_path, text)
+    assert refused(path) == f"{path}:{where}: expected a plain key (a name), found {found} as a key"
+
+
+@pytest.mark.parametrize(
     ("value", "expected"),
     [
         ("[" * 1_000 + "]" * 1_000, DEPTH_ERROR),

@@ -21,6 +21,7 @@ from ruamel.yaml.events import (
     MappingStartEvent,
     NodeEvent,
     ScalarEvent,
+    SequenceStartEvent,
 )
 
 MAX_DEPTH = 40
@@ -47,7 +48,8 @@ def check_structure(text: str) -> None:
 
     Raises:
         HostileYAML: nesting deeper than MAX_DEPTH, more than MAX_NODES values once aliases
-            are expanded, an alias inside the node it names, an explicit tag or a merge key.
+            are expanded, an alias inside the node it names, an explicit tag, a merge key, or
+            a key that is a list, a map or an alias.
     """
     walk = _Walk()
     for event in YAML(typ="rt", pure=True).parse(text):
@@ -112,6 +114,10 @@ class _Walk:
             self._fail(event, f"expected plain YAML values, found the tag {shown}")
         if is_key and isinstance(event, ScalarEvent) and event.value == "<<" and event.style is None:
             self._fail(event, "expected plain keys, found a merge key (<<); write the keys out")
+        if is_key and not isinstance(event, ScalarEvent):  # a `? [a, b]` complex key, or an alias as a key
+            found = "a list" if isinstance(event, SequenceStartEvent) else "a map"
+            found = "an alias" if isinstance(event, AliasEvent) else found
+            self._fail(event, f"expected a plain key (a name), found {found} as a key")
 
     def _expanded_size(self, event: NodeEvent) -> int:
         if not isinstance(event, AliasEvent):
