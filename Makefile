@@ -30,6 +30,7 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tiktok_sim.bench scenarios/bench.yaml
 	$(BIN)/python -m tiktok_sim.bench scenarios/quickstart.yaml --runner --reps 4
+	$(BIN)/python -m tiktok_sim.bench scenarios/bench.yaml --scale
 
 # The default world against every published figure (minutes; exits 1 if one is off).
 calibrate: $(STAMP)

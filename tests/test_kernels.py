@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -346,15 +348,27 @@ def test_slice_factor_is_bounded_and_shrinks_quiet_slices_toward_the_video() -> 
     assert log[0, 1] < 0 < log[1, 1]  # the slice that delighted is favoured, the other not
 
 
-def test_learning_adds_every_step_clips_and_refreshes_the_affinity() -> None:
-    estimates = np.zeros((3, 4), dtype=np.float32)
-    estimates[2, 1] = 4.5
-    affinity = np.ones_like(estimates)
+def test_learning_adds_every_step_to_the_log_affinity_and_clips() -> None:
+    affinity = np.ones((3, 4), dtype=np.float32)
+    affinity[2, 1] = np.exp(np.float32(4.5))
     users = np.array([0, 0, 2])  # grouped by user; user 0 touches column 1 twice
     columns = np.array([[1, 1, 1], [3, 2, 0]])
-    ranking.update_estimates(estimates, affinity, users, columns, np.array([1.0, 2.0, 3.0], np.float32), 0.5)
+    ranking.update_affinity(affinity, users, columns, np.array([1.0, 2.0, 3.0], np.float32), 0.5)
     expected = np.zeros((3, 4), dtype=np.float32)
     expected[0, [1, 3, 2]] = [1.5, 0.5, 1.0]
     expected[2, [1, 0]] = [ranking.ESTIMATE_BOUND, 1.5]  # 4.5 + 1.5 is clipped to the bound
-    np.testing.assert_allclose(estimates, expected)
-    np.testing.assert_allclose(affinity, np.exp(expected), rtol=1e-6)
+    np.testing.assert_allclose(np.log(affinity), expected, atol=1e-6)
+    assert affinity[1].tolist() == [1.0] * 4  # a viewer with no impression is untouched
+
+
+def test_the_kernel_cache_folder_changes_with_any_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # numba checks only a kernel's own file; a stale inlined callee would silently change results.
+    from tiktok_sim import compiled
+
+    monkeypatch.setattr(compiled, "PACKAGE", tmp_path)
+    (tmp_path / "seen.py").write_text("A = 1\n")
+    (tmp_path / "feed").mkdir()
+    (tmp_path / "feed" / "fill.py").write_text("B = 1\n")
+    before = compiled._sources_hash()
+    (tmp_path / "seen.py").write_text("A = 2\n")
+    assert compiled._sources_hash() != before

@@ -409,13 +409,13 @@ KNOBS = [
         by=6,
     ),
     # Reports send leaked spam back to review, where half of it is caught (1000 / the default 3).
-    # .476/.610 .520/.642 .500/.616 .503/.616 .460/.600 .500/.655 .431/.597; gap .113.
+    # .476/.585 .520/.622 .500/.555 .503/.616 .460/.587 .500/.563 .431/.556; gap .055.
     Knob(
         "recommender.reports_to_review",
         flagged_removed_share,
         low=("recommender.reports_to_review=1000",),
         world=(*SMALL, *LEAKY_REVIEW),
-        by=0.055,
+        by=0.025,
     ),
     # A rate of 1 report per view is never reached: the same values as reports_to_review 1000.
     Knob(
@@ -423,7 +423,7 @@ KNOBS = [
         flagged_removed_share,
         low=("recommender.report_rate_to_review=1",),
         world=(*SMALL, *LEAKY_REVIEW),
-        by=0.055,
+        by=0.025,
     ),
     # Pool 0 also requires 60% of the video watched on average.
     # .047/.131 .034/.111 .053/.123 .058/.202 .036/.111 .022/.098 .047/.139; gap .070.

@@ -6,7 +6,9 @@ peak RSS is this run's alone.
 
 from __future__ import annotations
 
+import json
 import resource
+import subprocess
 import sys
 import time
 
@@ -18,6 +20,11 @@ from tiktok_sim.single_run import simulate
 
 TARGET_RATE = 2_000_000  # impressions per second on a 2-core machine
 TARGET_RSS_MB = 1_500
+SIZES = {  # --scale: the same world small and large; cost per impression should not depend on size
+    "200k users x 1 day": ("users.count=200000", "creators.count=2000", "run.duration=1d"),
+    "1M users x 3 days": ("users.count=1000000", "creators.count=10000", "run.duration=3d"),
+}
+SCALE_TOLERANCE = 0.10  # the large world's impressions/s may be at most this much below the small one's
 
 
 @click.command()
@@ -25,8 +32,13 @@ TARGET_RSS_MB = 1_500
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a scenario value.")
 @click.option("--runner", is_flag=True, help="Measure the experiment runner instead (overhead, 1 vs 2 workers).")
 @click.option("--reps", default=4, show_default=True, help="Replications for --runner.")
-def main(scenario_file: str, overrides: tuple[str, ...], runner: bool, reps: int) -> None:
+@click.option("--scale", is_flag=True, help="Run the scenario at 200k users x 1 day and 1M users x 3 days; compare.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+def main(scenario_file: str, overrides: tuple[str, ...], runner: bool, reps: int, scale: bool, as_json: bool) -> None:
     """Run SCENARIO_FILE once and print its speed and peak memory against the targets."""
+    if scale:
+        _bench_scale(scenario_file, overrides)
+        return
     scenario = load_scenario(scenario_file, overrides)
     if runner:
         _bench_runner(scenario, reps)
@@ -36,6 +48,9 @@ def main(scenario_file: str, overrides: tuple[str, ...], runner: bool, reps: int
     wall = time.perf_counter() - started
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
     rate = result.impressions / wall
+    if as_json:
+        print(json.dumps({"impressions": result.impressions, "wall_s": wall, "rate": rate, "rss_mb": rss_mb}))
+        return
     print(f"scenario        {scenario.name}: {scenario.users.count:,} users, {scenario.creators.count:,} creators, "
           f"{scenario.run.duration / 1440:g} days")  # fmt: skip
     print(f"impressions     {result.impressions:,}")
@@ -45,6 +60,21 @@ def main(scenario_file: str, overrides: tuple[str, ...], runner: bool, reps: int
     print(f"peak RSS        {rss_mb:,.0f} MB   target <= {TARGET_RSS_MB:,}: {rss_verdict}")
     print(f"unfilled slots  {result.unfilled_slots:,} ({result.unfilled_slots / max(result.impressions, 1):.2%})")
     sys.exit(0)
+
+
+def _bench_scale(scenario_file: str, overrides: tuple[str, ...]) -> None:
+    """Impressions/s and peak RSS at each of SIZES, each in a fresh process, and the large-to-small ratio."""
+    rates = []
+    for label, sizes in SIZES.items():
+        sets = [arg for value in (*overrides, *sizes) for arg in ("--set", value)]
+        command = [sys.executable, "-m", "tiktok_sim.bench", scenario_file, *sets, "--json"]
+        run = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+        rates.append(run["rate"])
+        print(f"{label:<20} {run['impressions']:>13,} impressions  {run['wall_s']:7.1f} s  "
+              f"{run['rate']:>11,.0f} impressions/s  peak RSS {run['rss_mb']:,.0f} MB")  # fmt: skip
+    ratio = rates[1] / rates[0]
+    verdict = "met" if ratio >= 1 - SCALE_TOLERANCE else "MISSED"
+    print(f"large / small impressions/s: {ratio:.2f}   target >= {1 - SCALE_TOLERANCE:.2f}: {verdict}")
 
 
 def _bench_runner(scenario: Scenario, reps: int) -> None:

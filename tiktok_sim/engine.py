@@ -588,11 +588,10 @@ class Engine:
         """Note when cold-start users' estimates first put a true top-3 topic first."""
         unique = users[np.r_[True, users[1:] != users[:-1]]]  # impressions come grouped by user
         waiting = unique[~self.pop.picked[unique] & (self.viewers.personalized_at[unique] < 0)]
-        n_topics = len(self.scenario.topics)
         self.viewers.mark_personalized(
             waiting,
             self.user_views[waiting],
-            self.recommender.estimates[waiting, :n_topics],
+            self.recommender.topic_estimates(waiting),
             self.pop.top_topics[waiting],
         )
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
+
 _MASK_BITS = 16  # bit patterns come from a table indexed by 16 hash bits: one gather instead of k shifts
 
 
@@ -32,7 +34,9 @@ def mix(h: np.uint64) -> np.uint64:
 def _slot(words: np.ndarray, masks: np.ndarray, key: int) -> tuple[int, np.uint64]:
     """(word index, bit mask) of ``key``."""
     h = mix(np.uint64(key) + GOLDEN)
-    return int(h & np.uint64(words.size - 1)), masks[int(h >> np.uint64(64 - _MASK_BITS))]
+    # The low 32 bits scaled to the table (no power-of-two rounding); the top bits pick the mask.
+    index = ((h & np.uint64(0xFFFFFFFF)) * np.uint64(words.size)) >> np.uint64(32)
+    return int(index), masks[int(h >> np.uint64(64 - _MASK_BITS))]
 
 
 @numba.njit(cache=True)
@@ -88,8 +92,10 @@ class SeenFilter:
         """
         if not 1 <= hashes <= 16:
             raise ValueError(f"hashes must be in 1..16, found {hashes}")
-        words = max(1, capacity * bits_per_item // 64)
-        self.words = np.zeros(1 << int(np.ceil(np.log2(words))), dtype=np.uint64)
+        words = max(1, -(-capacity * bits_per_item // 64))
+        if words >= 1 << 32:
+            raise ValueError(f"capacity must need fewer than 2**32 words, found {words:,}")
+        self.words = np.zeros(words, dtype=np.uint64)
         self.masks = _mask_table(hashes)
         self._hashes = hashes
 

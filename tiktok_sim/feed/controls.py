@@ -16,6 +16,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
+
 RING = 2  # recent "not interested" marks remembered per user: at realistic rates a user makes about one a run
 
 

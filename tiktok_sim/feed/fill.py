@@ -17,6 +17,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
 from tiktok_sim.feed.controls import passed_over
 from tiktok_sim.feed.request import INVALID, OFFSET_MASK
 from tiktok_sim.seen import contains_one

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
 from tiktok_sim.feed.context import Contexts
 
 RATIO_CLIP = 1.0  # a slice's observed value moves a score by at most exp(weight x this)

@@ -100,19 +100,21 @@ class Recommender:
         # Estimates: topics, then hashed sound buckets, then hashed hashtag buckets.
         self._sound_column = n_topics
         self._hashtag_column = n_topics + rec.sound_buckets
-        self.estimates = np.zeros((n_users, n_topics + rec.sound_buckets + rec.hashtag_buckets), dtype=np.float32)
+        # exp of the estimates (1 = neutral): what ranking reads, so the only copy kept
+        self.affinity = np.ones((n_users, n_topics + rec.sound_buckets + rec.hashtag_buckets), dtype=np.float32)
         rows = np.flatnonzero(self.pop.picked)
-        self.estimates[rows[:, None], self.pop.picked_topics[rows]] = np.log(rec.picked_prior)
-        self._affinity = np.exp(self.estimates)  # exp of the estimates, refreshed where they change
+        self.affinity[rows[:, None], self.pop.picked_topics[rows]] = np.float32(rec.picked_prior)
         self.contexts = build_contexts(self.pop)
         self.controls = ViewerControls(n_users, self.cre.count, scenario.videos.sounds)
         self.seen = SeenFilter(capacity)
 
     def learn(self, users: np.ndarray, columns: np.ndarray, gain: np.ndarray) -> None:
         """Move the viewers' topic, sound and hashtag estimates (``columns``, (3, n)) by each impression's gain."""
-        ranking.update_estimates(
-            self.estimates, self._affinity, users, columns, gain, self.scenario.recommender.learning_rate
-        )
+        ranking.update_affinity(self.affinity, users, columns, gain, self.scenario.recommender.learning_rate)
+
+    def topic_estimates(self, users: np.ndarray) -> np.ndarray:
+        """(n, topics) float32 log-affinity estimates of ``users`` for each topic."""
+        return np.log(self.affinity[users, : len(self.scenario.topics)])
 
     def _popular(self, now: float) -> tuple[np.ndarray, np.ndarray]:
         """The most popular eligible videos and their pull: high on the ladder or high in value, fading with age.
@@ -256,11 +258,11 @@ class Recommender:
         followed[rows[posted]] = offer.index[latest[posted]]
 
         n_topics = len(self.scenario.topics)
-        estimates = self.estimates[users, :n_topics]
-        segment = np.argmax(estimates, axis=1).astype(np.intp)
+        topics = self.affinity[users, :n_topics]  # ordered as the estimates are: exp is increasing
+        segment = np.argmax(topics, axis=1).astype(np.intp)
         familiar = np.zeros(users.size, dtype=np.int64)  # exploring candidates there rank as regular ones
         if explorers.size:
-            top = np.argpartition(-estimates[explorers], min(3, n_topics) - 1, axis=1)[:, :3]
+            top = np.argpartition(-topics[explorers], min(3, n_topics) - 1, axis=1)[:, :3]
             familiar[explorers] = np.bitwise_or.reduce(np.left_shift(1, top.astype(np.int64)), axis=1)
         group = self.contexts.group[users].astype(np.int64)[:, None]
         table_rows = _KIND_ROW * (sources.groups + 1) + _KIND_GROUP * group + _KIND_ANY * sources.groups
@@ -272,7 +274,7 @@ class Recommender:
             sources.tickets(int(size.sum()), rng),
             followed,
             (users, self.contexts.context[users], segment, familiar, pop.opted_in[users]),
-            self._affinity,
+            self.affinity,
             (offer.columns, offer.weight, similar, offer.sensitive),
             int(rng.integers(1 << 62)),
         )

@@ -22,6 +22,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
 from tiktok_sim.seen import GOLDEN, mix
 
 EXPLORE, REGULAR, RESERVE, INVALID = 0, 1, 2, 3

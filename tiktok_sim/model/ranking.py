@@ -3,7 +3,7 @@
 The recommender never reads true interests. It sees outcomes only, and keeps:
 
 * a per-user log-affinity estimate for each topic, and for hashed buckets of sounds and
-  hashtags (0 = neutral), in one (users, columns) table;
+  hashtags (0 = neutral), stored as its exp (1 = neutral) in one (users, columns) table;
 * per-video action rates, shrunk toward the platform average by ``prior_views``.
 
 A completion counts ``(seconds / 10) ** completion_length`` times its weight, so finishing
@@ -19,6 +19,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
 from tiktok_sim.model.engagement import Outcomes
 from tiktok_sim.scenario.schema import Signal
 from tiktok_sim.world.catalog import A
@@ -87,50 +88,54 @@ def video_value(
     return np.maximum(value / denom, 1e-3).astype(np.float32)
 
 
-def update_estimates(
-    estimates: np.ndarray,
+def update_affinity(
     affinity: np.ndarray,
     users: np.ndarray,
     columns: np.ndarray,
     gain: np.ndarray,
     learning_rate: float,
 ) -> None:
-    """Move each viewer's estimates by ``learning_rate * gain`` (in place, duplicates add).
+    """Move each viewer's log-affinity estimates by ``learning_rate * gain`` (in place, duplicates add).
 
-    Each viewer's steps are added, then each touched cell is clipped and its ``affinity``
-    (the exp of the estimate, which ranking reads) refreshed: only the cells the tick
-    touched. Viewers are independent, so the cores share them.
+    Only the exp of the estimates is stored, since that is what ranking reads: one
+    (users, columns) table instead of two. Each touched cell's steps are summed, added to
+    the log of the cell, clipped, and the exp stored back: only the cells the tick touched.
+    Viewers are independent, so the cores share them.
 
     Args:
-        estimates: (n_users, n_columns) float32 log-affinities.
-        affinity: (n_users, n_columns) float32 exp of ``estimates``.
+        affinity: (n_users, n_columns) float32 exp of the log-affinity estimates.
         users: (n,) viewer of each impression, grouped (each user's impressions together).
         columns: (k, n) the estimate columns each impression's video touches (topic, sound, hashtag).
         gain: (n,) float32 signal minus the platform's average signal.
         learning_rate: step size.
     """
     first = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True])
-    _update(estimates, affinity, users, first, columns, np.float32(learning_rate) * gain)
+    threads = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    scratch = np.full((threads, affinity.shape[1]), np.nan, dtype=np.float32)
+    _update(affinity, users, first, columns, np.float32(learning_rate) * gain, scratch)
 
 
 @numba.njit(cache=True, parallel=True)
 def _update(
-    estimates: np.ndarray,
     affinity: np.ndarray,
     users: np.ndarray,
     first: np.ndarray,
     columns: np.ndarray,
     step: np.ndarray,
+    scratch: np.ndarray,
 ) -> None:
     bound = np.float32(ESTIMATE_BOUND)
     for g in numba.prange(first.size - 1):
         u = users[first[g]]
-        for i in range(first[g], first[g + 1]):
-            for k in range(columns.shape[0]):
-                estimates[u, columns[k, i]] += step[i]
+        total = scratch[numba.get_thread_id()]  # NaN: a column this viewer's steps have not touched
         for i in range(first[g], first[g + 1]):
             for k in range(columns.shape[0]):
                 c = columns[k, i]
-                value = min(max(estimates[u, c], -bound), bound)
-                estimates[u, c] = value
-                affinity[u, c] = np.exp(value)
+                total[c] = step[i] if np.isnan(total[c]) else total[c] + step[i]
+        for i in range(first[g], first[g + 1]):
+            for k in range(columns.shape[0]):
+                c = columns[k, i]
+                if not np.isnan(total[c]):
+                    value = min(max(np.log(affinity[u, c]) + total[c], -bound), bound)
+                    affinity[u, c] = np.exp(value)
+                    total[c] = np.nan

@@ -7,6 +7,8 @@ from enum import IntEnum
 import numba
 import numpy as np
 
+from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
+
 ACTIONS = (
     "views", "completions", "replays", "likes", "comments", "shares", "favorites", "follows", "not_interested",
     "reports",
