@@ -542,7 +542,8 @@ class Engine:
         self.watch_hist += np.bincount(bins, minlength=WATCH_BINS)
         self.watch_sum += float(out.watch_ratio.sum(dtype=np.float64))
         hour = np.floor((self.env.now - cat.upload_min[uniq]) / 60.0).astype(np.int64)
-        self._reach.append((uniq, hour, agg[:, A["views"]]))
+        # Compact copies: a column view would keep the whole (shown, actions) table alive every tick.
+        self._reach.append((uniq.astype(np.int32), hour.astype(np.int32), agg[:, A["views"]].astype(np.int32)))
         rec = self.scenario.recommender
         cat.value[uniq] = ranking.video_value(
             cat.total[uniq], cat.watch_sum[uniq], self._prior(), rec.prior_views, rec.signal_weights,
@@ -602,7 +603,8 @@ class Engine:
         if not self._reach:
             empty = np.empty(0, dtype=np.int64)
             return empty, empty, empty
-        return tuple(np.concatenate(parts) for parts in zip(*self._reach, strict=True))  # type: ignore[return-value]
+        parts = zip(*self._reach, strict=True)
+        return tuple(np.concatenate(p).astype(np.int64) for p in parts)  # type: ignore[return-value]
 
     def stage_log(self) -> dict[str, np.ndarray]:
         """Every stage evaluation, as columns."""
