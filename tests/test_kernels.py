@@ -372,3 +372,23 @@ def test_the_kernel_cache_folder_changes_with_any_source(tmp_path: Path, monkeyp
     before = compiled._sources_hash()
     (tmp_path / "seen.py").write_text("A = 2\n")
     assert compiled._sources_hash() != before
+
+
+@pytest.mark.parametrize("confidence", [0.51, 0.9, 0.99])
+def test_an_early_stop_is_the_one_sided_binomial_test_on_every_judged_video(confidence: float) -> None:
+    from scipy.special import bdtr
+
+    from tiktok_sim.scenario.schema import EarlyStop
+
+    rng = np.random.default_rng(5)
+    views = rng.integers(0, 400, 5000)
+    completions = rng.binomial(views, rng.uniform(0.1, 0.5, views.size))
+    rows = np.zeros((views.size, len(ACTIONS)), dtype=np.int64)
+    rows[:, A["views"]], rows[:, A["completions"]] = views, completions
+    rule = Stage(
+        pool=100, window=60.0, gates=[AbsoluteGate(completion=0.3)], early_stop=EarlyStop(confidence=confidence)
+    )
+    expected = (views >= 100) & (bdtr(completions, views, 0.3) < 1.0 - confidence)  # every video, no shortcut
+    failing = exposure.clearly_failing(rule, rows)
+    assert failing.tolist() == expected.tolist()
+    assert 0 < failing.sum() < (views >= 100).sum()  # both outcomes occur

@@ -14,8 +14,8 @@ from tiktok_sim.scenario.schema import Scenario
 BASE_BYTES = 220e6  # interpreter, libraries and compiled kernels, and the freed tick memory kept for reuse
 SECONDS_PER_IMPRESSION = 1 / 8.5e5  # measured by `make bench` on a 2-core machine
 SECONDS_PER_TICK = 0.015  # a tick's fixed cost (offer, tables, pools) whatever its size: it dominates small worlds
-TEMPORARY_ARRAYS = 30  # live 8-byte arrays over a tick's request candidates (drawn, scored, ranked, checked)
-CANDIDATES_PER_SLOT = 4.0  # a request's block: its slots plus a few regular, exploring and reserve draws
+TICK_BYTES_PER_SLOT = 300  # a tick's temporaries (candidates, reactions) per slot of the busiest tick, as kept
+# by the allocator; fitted to peak RSS at 100k x 3 days, 200k x 1 day and 1M x 3 days
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def estimate(scenario: Scenario) -> Estimate:
     peak_share = max(users.diurnal) / sum(users.diurnal)
     per_day = impressions / (scenario.run.duration / 1440.0)
     peak_slots = per_day * peak_share * scenario.run.tick / 60.0
-    tick_bytes = peak_slots * CANDIDATES_PER_SLOT * 8 * TEMPORARY_ARRAYS
+    tick_bytes = peak_slots * TICK_BYTES_PER_SLOT
     reach_bytes = videos * (scenario.run.duration / scenario.run.tick) * 0.1 * 24  # ~10% of videos shown per tick
 
     memory = (
