@@ -11,8 +11,10 @@ import resource
 import subprocess
 import sys
 import time
+from typing import Any
 
 import click
+import numpy as np
 
 from tiktok_sim.experiments import replicate, run_task, task_seed
 from tiktok_sim.scenario import Scenario, load_scenario
@@ -34,7 +36,10 @@ SCALE_TOLERANCE = 0.10  # the large world's impressions/s may be at most this mu
 @click.option("--reps", default=4, show_default=True, help="Replications for --runner.")
 @click.option("--scale", is_flag=True, help="Run the scenario at 200k users x 1 day and 1M users x 3 days; compare.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
-def main(scenario_file: str, overrides: tuple[str, ...], runner: bool, reps: int, scale: bool, as_json: bool) -> None:
+@click.option("--ticks", is_flag=True, help="Print per-tick sizes (users, impressions, offer, videos shown).")
+def main(
+    scenario_file: str, overrides: tuple[str, ...], runner: bool, reps: int, scale: bool, as_json: bool, ticks: bool
+) -> None:
     """Run SCENARIO_FILE once and print its speed and peak memory against the targets."""
     if scale:
         _bench_scale(scenario_file, overrides)
@@ -42,6 +47,9 @@ def main(scenario_file: str, overrides: tuple[str, ...], runner: bool, reps: int
     scenario = load_scenario(scenario_file, overrides)
     if runner:
         _bench_runner(scenario, reps)
+        return
+    if ticks:
+        _bench_ticks(scenario)
         return
     started = time.perf_counter()
     result = simulate(scenario)
@@ -75,6 +83,33 @@ def _bench_scale(scenario_file: str, overrides: tuple[str, ...]) -> None:
     ratio = rates[1] / rates[0]
     verdict = "met" if ratio >= 1 - SCALE_TOLERANCE else "MISSED"
     print(f"large / small impressions/s: {ratio:.2f}   target >= {1 - SCALE_TOLERANCE:.2f}: {verdict}")
+
+
+def _bench_ticks(scenario: Scenario) -> None:
+    """Mean, p95 and max per feed tick of what a sharded run would exchange (see docs/scaling.md)."""
+    from tiktok_sim.feed.recommender import Recommender
+
+    rows: list[tuple[int, int, int, int, int]] = []
+    serve = Recommender.serve
+
+    def measured(self: Recommender, users: np.ndarray, *args: Any) -> Any:
+        req, served, offer = serve(self, users, *args)
+        rows.append((users.size, served.video.size, offer.ids.size, args[1].size, np.unique(served.video).size))
+        return req, served, offer
+
+    Recommender.serve = measured  # type: ignore[method-assign,assignment]  # instrumentation of this process only
+    try:
+        started = time.perf_counter()
+        simulate(scenario)
+        wall = time.perf_counter() - started
+    finally:
+        Recommender.serve = serve  # type: ignore[method-assign]
+    table = np.array(rows, dtype=np.float64)
+    print(f"scenario        {scenario.name}: {scenario.users.count:,} users, {len(rows)} ticks, {wall:.1f} s")
+    print(f"{'per tick':<24}{'mean':>12}{'p95':>12}{'max':>12}")
+    labels = ("active users", "impressions", "videos offered", "videos open", "videos shown")
+    for label, column in zip(labels, table.T, strict=True):
+        print(f"{label:<24}{column.mean():>12,.0f}{np.percentile(column, 95):>12,.0f}{column.max():>12,.0f}")
 
 
 def _bench_runner(scenario: Scenario, reps: int) -> None:
