@@ -53,7 +53,8 @@ def estimate(scenario: Scenario) -> Estimate:
     rec, ring = scenario.recommender, 2
     columns = topics + rec.sound_buckets + rec.hashtag_buckets
     # true interests and style tastes; the exp of the estimates; "not interested" ring; last shown; the rest
-    per_user = topics * 4 + scenario.videos.styles * 4 + columns * 4 + ring * 8 + 8 + 96
+    # (contexts, session rates, views, follow offsets, marks: about 25 small per-user arrays)
+    per_user = topics * 4 + scenario.videos.styles * 4 + columns * 4 + ring * 8 + 8 + 196
     seen_words = impressions * 1.2 * 16 / 64
     follow_mean = creators.followers.median * math.exp(creators.followers.sigma**2 / 2)
     edges = creators.count * min(follow_mean, users.count / 2) + sum(f.followers for f in scenario.featured)
