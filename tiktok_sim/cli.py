@@ -23,6 +23,7 @@ import click
 from rich.console import Console
 
 from tiktok_sim import __version__
+from tiktok_sim.checkpoint import OtherRun, matching_header, saved_seed
 from tiktok_sim.errors import ScenarioError, SchedulerUnreachable, TasksFailed, interrupts_unwrapped
 from tiktok_sim.executors import EXECUTORS
 from tiktok_sim.outdir import INTERRUPTS, HeldInterrupt, Mode, OutputRefused, claim, read_manifest, staged
@@ -315,6 +316,11 @@ def main() -> None:
     "--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
     help="Also draw the pictures (PNG and SVG) into this directory (with --reps, from --out's tables).",
 )  # fmt: skip
+@click.option(
+    "--checkpoint", "checkpoint_dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Save the run's state here at each simulated day's end; the same command resumes a killed run "
+    "from it, with identical results.",
+)  # fmt: skip
 def run(
     scenario_file: Path,
     overrides: tuple[str, ...],
@@ -331,6 +337,7 @@ def run(
     resume: bool,
     force: bool,
     plot_dir: Path | None,
+    checkpoint_dir: Path | None,
 ) -> None:
     """Run a scenario and report how its videos climbed the ladder."""
     from tiktok_sim.output import summary_json, write_outputs
@@ -358,11 +365,13 @@ def run(
     if resume:
         raise click.UsageError("--resume continues an experiment: give --reps N (N >= 2), or use sweep")
     mode = _claim(out_dir, None, resume, force) if out_dir is not None else Mode.FRESH
+    if checkpoint_dir is not None:
+        _checkpoint_status(checkpoint_dir, scenario, seed, quiet)
     show_progress = not quiet and err_console.is_terminal
     try:
         with interrupts_unwrapped():
             with _progress(show_progress) as on_tick:
-                result = simulate(scenario, seed=seed, progress=on_tick)
+                result = simulate(scenario, seed=seed, progress=on_tick, checkpoint_to=checkpoint_dir)
             if out_dir is not None:
                 write_outputs(result, out_dir, argv=sys.argv, mode=mode)
     except HeldInterrupt:
@@ -396,6 +405,23 @@ def _can_plot(plot_dir: Path, out_dir: Path | None, reps: int) -> None:
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--plot") from None
     _matplotlib()
+
+
+def _checkpoint_status(folder: Path, scenario: Scenario, seed: int | None, quiet: bool) -> None:
+    """Say whether ``run --checkpoint`` starts afresh or resumes; refuse another run's checkpoint in one line."""
+    root = seed if seed is not None else scenario.seed if scenario.seed is not None else saved_seed(folder)
+    try:
+        found = matching_header(folder, scenario, root) if root is not None else None
+    except OtherRun as exc:
+        err_console.print(str(exc), markup=False)
+        sys.exit(EXIT_USAGE)
+    if quiet:
+        return
+    if found is None:
+        line = f"Saving a checkpoint in {folder}/ at each simulated day's end."
+    else:
+        line = f"Resuming from the checkpoint in {folder}/ (seed {root}, day {int(found['minute'] // 1440)} done)."
+    err_console.print(line, markup=False, highlight=False)
 
 
 def _said(line: str, silent: bool) -> None:

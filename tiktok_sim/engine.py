@@ -13,10 +13,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import simpy
 
+from tiktok_sim import checkpoint
 from tiktok_sim.audience import AudienceLog
 from tiktok_sim.feed.follows import FollowGraph
 from tiktok_sim.feed.offer import Offer, add_slice_counts
@@ -81,6 +84,27 @@ def _zero_truncated_poisson(lam: np.ndarray, rng: np.random.Generator) -> np.nda
         draws[more] = k
         more = more[target[more] > cumulative[more]]
     return draws
+
+
+@dataclasses.dataclass
+class UploadDay:
+    """One UTC day's uploads, released batch by batch.
+
+    Attributes:
+        day: the UTC day (negative: the backlog before the run).
+        who: (n,) uploading creator of each upload.
+        at: (n,) its exact minute.
+        release: (n,) the tick it is released at.
+        times: ascending distinct release ticks.
+        next: index in ``times`` of the next batch; ``times.size`` once only the day's end is left.
+    """
+
+    day: int
+    who: np.ndarray
+    at: np.ndarray
+    release: np.ndarray
+    times: np.ndarray
+    next: int = 0
 
 
 class Engine:
@@ -166,7 +190,44 @@ class Engine:
         self.audience = AudienceLog([r.name for r in scenario.users.regions])
         self._log: list[tuple[np.ndarray, np.ndarray, float]] | None = [] if record_impressions else None
 
+        self.checkpoint_to: Path | None = None  # a folder to save the state in at each day boundary
+        self.now_min = 0.0  # the clock when the state was saved: where a resumed run starts
+        self._upload_day: UploadDay | None = None
+        self._sequence = 0
+        self._pending: dict[int, tuple[float, str, tuple[np.ndarray, np.ndarray] | None]] = {}
         self.env = simpy.Environment()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a checkpoint saves: everything but the clock's queue (see ``_pending``) and callbacks."""
+        state = self.__dict__.copy()
+        for transient in ("env", "_progress", "checkpoint_to"):
+            state.pop(transient)
+        state["now_min"] = self.env.now
+        return state
+
+    def resume(self, progress: Progress | None = None) -> Engine:
+        """Carry on a run restored from a checkpoint to the end of its duration.
+
+        The clock starts at the checkpoint's minute, and the waits pending then are scheduled
+        again in the order they were first made, so events due at the same minute run in the
+        same order and the results are byte-identical to an uninterrupted run.
+        """
+        self._progress, self.checkpoint_to = progress, getattr(self, "checkpoint_to", None)
+        self.env = simpy.Environment(initial_time=self.now_min)
+        pending, self._pending = sorted(self._pending.items()), {}
+        upload: simpy.Event | None = None
+        for _key, (at, kind, payload) in pending:
+            delay = at - self.now_min
+            if kind == "upload":
+                upload = self._timeout(delay, "upload")
+            else:
+                assert payload is not None
+                self._deadline(delay, *payload)
+        if upload is not None:
+            self.env.process(self._uploads(resume_on=upload))
+        self.env.process(self._feed())
+        self.env.run(until=self.scenario.run.duration + 1e-9)
+        return self
 
     # ------------------------------------------------------------------ processes
 
@@ -177,7 +238,7 @@ class Engine:
         self.env.run(until=self.scenario.run.duration + 1e-9)
         return self
 
-    def _uploads(self) -> simpy.events.ProcessGenerator:
+    def _uploads(self, resume_on: simpy.Event | None = None) -> simpy.events.ProcessGenerator:
         """Each simulated day, draw every creator's uploads and release them tick by tick.
 
         Each video keeps its exact upload minute; releasing a tick's uploads together
@@ -185,29 +246,64 @@ class Engine:
         ``run.backlog`` before zero; uploads dated before zero are released at once, so
         the feed does not start empty. Featured creators with a schedule upload exactly at
         its local times (day 0 is a Monday).
+
+        The day being released lives in ``self._upload_day``, not in this generator, so a
+        checkpoint can save it and :meth:`resume` can carry on (``resume_on``: the wait the
+        checkpoint interrupted).
         """
+        if resume_on is None:
+            self._upload_day = self._plan_uploads(-math.ceil(self.scenario.run.backlog / 1440.0))
+        else:
+            yield resume_on
+            self._upload_step()
+        while self._upload_day is not None:
+            plan = self._upload_day
+            at = plan.times[plan.next] if plan.next < plan.times.size else (plan.day + 1) * 1440.0
+            yield self._timeout(max(0.0, at - self.env.now), "upload")
+            self._upload_step()
+
+    def _plan_uploads(self, day: int) -> UploadDay | None:
+        """Draw UTC day ``day``'s uploads (None once the run is over)."""
         run, rng, cre = self.scenario.run, self._upload_rng, self.cre
-        cdf = np.cumsum(cre.post_hours, axis=1)
+        if day * 1440.0 >= run.duration:
+            return None
         offsets = self.pop.region_offset_min[cre.region]
-        day = -math.ceil(run.backlog / 1440.0)
-        while day * 1440.0 < run.duration:
-            counts = rng.poisson(cre.posts_per_day)
-            who = np.repeat(np.arange(cre.count), counts)
-            hour = (cdf[who] < rng.random(who.size)[:, None]).sum(axis=1).clip(max=23)
-            local = hour * 60.0 + rng.random(who.size) * 60.0
-            at = np.floor(day * 1440.0 + np.mod(local - offsets[who], 1440.0))
-            planned = self._scheduled(day, offsets)
-            if planned.size:
-                who, at = np.concatenate([who, planned[:, 0]]), np.concatenate([at, planned[:, 1]])
-            keep = (at < run.duration) & (at >= -run.backlog)
-            who, at = who[keep], at[keep]
-            release = np.maximum(np.ceil(at / run.tick) * run.tick, 0.0)
-            for t in np.unique(release):
-                yield self.env.timeout(max(0.0, t - self.env.now))
-                batch = release == t
-                self._upload(who[batch], at[batch])
-            day += 1
-            yield self.env.timeout(max(0.0, day * 1440.0 - self.env.now))
+        counts = rng.poisson(cre.posts_per_day)
+        who = np.repeat(np.arange(cre.count), counts)
+        hour = (np.cumsum(cre.post_hours, axis=1)[who] < rng.random(who.size)[:, None]).sum(axis=1).clip(max=23)
+        local = hour * 60.0 + rng.random(who.size) * 60.0
+        at = np.floor(day * 1440.0 + np.mod(local - offsets[who], 1440.0))
+        planned = self._scheduled(day, offsets)
+        if planned.size:
+            who, at = np.concatenate([who, planned[:, 0]]), np.concatenate([at, planned[:, 1]])
+        keep = (at < run.duration) & (at >= -run.backlog)
+        who, at = who[keep], at[keep]
+        release = np.maximum(np.ceil(at / run.tick) * run.tick, 0.0)
+        return UploadDay(day, who, at, release, np.unique(release))
+
+    def _upload_step(self) -> None:
+        """The wait is over: release the next batch, or, at the day's end, draw the next day."""
+        plan = self._upload_day
+        assert plan is not None
+        if plan.next < plan.times.size:
+            batch = plan.release == plan.times[plan.next]
+            self._upload(plan.who[batch], plan.at[batch])
+            plan.next += 1
+        else:
+            self._upload_day = self._plan_uploads(plan.day + 1)
+
+    def _timeout(self, delay: float, kind: str, payload: tuple[np.ndarray, np.ndarray] | None = None) -> simpy.Event:
+        """A timeout that a checkpoint can see: its minute and kind, in the order it was made."""
+        event = self.env.timeout(delay)
+        self._sequence += 1
+        self._pending[self._sequence] = (self.env.now + delay, kind, payload)
+        key = self._sequence
+
+        def done(_event: simpy.Event) -> None:
+            del self._pending[key]
+
+        event.callbacks.insert(0, done)
+        return event
 
     def _scheduled(self, day: int, offsets: np.ndarray) -> np.ndarray:
         """(k, 2) creator and UTC minute of the scheduled uploads falling in UTC day ``day``.
@@ -232,6 +328,8 @@ class Engine:
             self._tick()
             if self._progress is not None:
                 self._progress(self.env.now, duration)
+            if self.checkpoint_to is not None and self.env.now % 1440.0 == 0 and self.env.now < duration:
+                checkpoint.save(self, self.checkpoint_to)
 
     # ------------------------------------------------------------------ uploads, review and stages
 
@@ -347,8 +445,11 @@ class Engine:
         cat.stage_deadline_min[ids] = self.env.now + window
         cat.stage_counts[ids] = 0
         cat.stage_watched[ids] = 0.0
-        epochs = cat.stage_epoch[ids].copy()
-        deadline = self.env.timeout(window)
+        self._deadline(window, ids, cat.stage_epoch[ids].copy())
+
+    def _deadline(self, delay: float, ids: np.ndarray, epochs: np.ndarray) -> None:
+        """Evaluate ``ids`` after ``delay`` minutes unless they have left the stage (``epochs``) by then."""
+        deadline = self._timeout(delay, "deadline", (ids, epochs))
         deadline.callbacks.append(lambda _event: self._on_deadline(ids, epochs))
 
     def _on_deadline(self, ids: np.ndarray, epochs: np.ndarray) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import secrets
 import time
+from pathlib import Path
 
+from tiktok_sim import checkpoint
 from tiktok_sim.allocator import keep_freed_memory
 from tiktok_sim.engine import Engine, Progress
 from tiktok_sim.errors import interrupts_unwrapped
@@ -23,6 +25,7 @@ def simulate(
     seed: int | None = None,
     progress: Progress | None = None,
     record_impressions: bool = False,
+    checkpoint_to: Path | None = None,
 ) -> RunResult:
     """Run a scenario once.
 
@@ -31,11 +34,27 @@ def simulate(
         seed: root seed; falls back to the scenario's, then to a fresh one (recorded in the result).
         progress: called after each feed tick with (minutes done, total).
         record_impressions: keep every impression in the result (tests, audits).
+        checkpoint_to: a folder to save the whole state in at each day boundary; a run whose
+            checkpoint is there already resumes from it, with byte-identical results. The
+            checkpoint is removed when the run ends.
     """
-    root = seed if seed is not None else scenario.seed if scenario.seed is not None else draw_seed()
+    root = seed if seed is not None else scenario.seed
+    if root is None and checkpoint_to is not None:
+        root = checkpoint.saved_seed(checkpoint_to)  # a drawn seed is the checkpoint's
+    root = root if root is not None else draw_seed()
     keep_freed_memory()
     started = time.perf_counter()
     with interrupts_unwrapped():  # one landing while a compiled kernel loads comes back wrapped
-        result = collect(Engine(scenario, root, progress, record_impressions).run())
+        engine = checkpoint.load(checkpoint_to, scenario, root) if checkpoint_to is not None else None
+        if engine is None:
+            engine = Engine(scenario, root, progress, record_impressions)
+            engine.checkpoint_to = checkpoint_to
+            engine.run()
+        else:
+            engine.checkpoint_to = checkpoint_to
+            engine.resume(progress)
+        result = collect(engine)
+    if checkpoint_to is not None:
+        checkpoint.clear(checkpoint_to)
     result.runtime_s = time.perf_counter() - started
     return result

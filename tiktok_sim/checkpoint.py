@@ -1,0 +1,97 @@
+"""Save a run's whole state at a day boundary, atomically, and pick it up again.
+
+A checkpoint is one file, ``checkpoint.pkl``, in the folder given to ``run --checkpoint``.
+It is written beside itself and renamed into place, so a run killed while saving leaves the
+previous day's checkpoint whole. It holds the scenario's hash and the seed, so a folder from
+another run is never resumed by mistake. It is a pickle: load only checkpoints you wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tiktok_sim.engine import Engine
+    from tiktok_sim.scenario.schema import Scenario
+
+FILE = "checkpoint.pkl"
+
+
+def save(engine: Engine, folder: Path) -> None:
+    """Write ``engine``'s state to ``folder``/checkpoint.pkl, replacing the previous one atomically."""
+    from tiktok_sim.scenario.loader import scenario_sha256
+
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{FILE}.partial"
+    with partial.open("wb") as out:
+        header = {**_identity(engine.scenario, engine.seed, scenario_sha256), "minute": engine.env.now}
+        pickle.dump(header, out, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(engine, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(partial, folder / FILE)
+
+
+class OtherRun(ValueError):
+    """The folder holds the checkpoint of a run with another scenario or seed."""
+
+
+def header(folder: Path) -> dict[str, Any] | None:
+    """The scenario hash, seed and simulated minute of the checkpoint in ``folder``, if any."""
+    path = folder / FILE
+    if not path.is_file():
+        return None
+    with path.open("rb") as saved:
+        found: dict[str, Any] = pickle.load(saved)
+    return found
+
+
+def saved_seed(folder: Path) -> int | None:
+    """The seed of the run checkpointed in ``folder``, if any: a run with a drawn seed resumes with it."""
+    found = header(folder)
+    return None if found is None else int(found["seed"])
+
+
+def matching_header(folder: Path, scenario: Scenario, seed: int) -> dict[str, Any] | None:
+    """The header of ``folder``'s checkpoint, if there is one; it must be of this scenario and seed.
+
+    Raises:
+        OtherRun: the folder's checkpoint is of another scenario or seed.
+    """
+    from tiktok_sim.scenario.loader import scenario_sha256
+
+    found = header(folder)
+    if found is not None and {k: v for k, v in found.items() if k != "minute"} != _identity(
+        scenario, seed, scenario_sha256
+    ):
+        raise OtherRun(
+            f"{folder / FILE}: expected a checkpoint of this scenario and seed {seed}, found one of another run "
+            f"(seed {found.get('seed')}); use an empty folder"
+        )
+    return found
+
+
+def load(folder: Path, scenario: Scenario, seed: int) -> Engine | None:
+    """The engine saved in ``folder`` for this scenario and seed, or None if there is none.
+
+    Raises:
+        OtherRun: the folder's checkpoint is of another scenario or seed.
+    """
+    if matching_header(folder, scenario, seed) is None:
+        return None
+    with (folder / FILE).open("rb") as saved:
+        pickle.load(saved)  # the header
+        engine: Engine = pickle.load(saved)
+    return engine
+
+
+def clear(folder: Path) -> None:
+    """Remove the checkpoint once its run has finished."""
+    (folder / FILE).unlink(missing_ok=True)
+
+
+def _identity(scenario: Scenario, seed: int, sha: Any) -> dict[str, Any]:
+    return {"scenario_sha256": sha(scenario), "seed": seed}
