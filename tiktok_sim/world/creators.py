@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,6 +135,13 @@ def build_follow_keys(
     by_interest = rng.random(owner.size) < 0.5
     main_topic = creators.niche[owner, 0]
     language = creators.language[owner]
+    # The edges drawn by interest, grouped by (language, topic) once, each group in edge order.
+    interested = np.flatnonzero(by_interest)
+    n_topics = int(main_topic.max(initial=0)) + 1
+    group = language[interested].astype(np.int64) * n_topics + main_topic[interested]
+    order = np.argsort(group, kind="stable")
+    bounds = np.flatnonzero(np.diff(group[order], prepend=-1, append=-1))
+    groups = {int(group[order[a]]): interested[order[a:b]] for a, b in itertools.pairwise(bounds)}
     for lang in np.unique(language):
         speakers = np.flatnonzero((population.langmask >> int(lang)) & 1)
         mine = language == lang
@@ -142,10 +150,13 @@ def build_follow_keys(
             continue
         rows = np.flatnonzero(mine & ~by_interest)
         users[rows] = speakers[rng.integers(0, speakers.size, rows.size)]
-        for topic in np.unique(main_topic[mine & by_interest]):
-            rows = np.flatnonzero(mine & by_interest & (main_topic == topic))
+        for topic in range(n_topics):
+            chosen = groups.get(int(lang) * n_topics + topic)
+            if chosen is None:
+                continue
             cdf = np.cumsum(population.interest[speakers, topic], dtype=np.float64)
-            users[rows] = speakers[np.minimum(np.searchsorted(cdf, rng.random(rows.size) * cdf[-1]), speakers.size - 1)]
+            at = np.searchsorted(cdf, rng.random(chosen.size) * cdf[-1])
+            users[chosen] = speakers[np.minimum(at, speakers.size - 1)]
     keep = users >= 0
     keys = np.sort(users[keep] * n_creators + owner[keep])
     fresh = np.ones(keys.size, dtype=bool)
