@@ -72,7 +72,8 @@ def estimate(scenario: Scenario) -> Estimate:
         + videos * 1.3 * per_video + tick_bytes + reach_bytes
     )  # fmt: skip
     ticks = scenario.run.duration / scenario.run.tick
-    seconds = impressions * SECONDS_PER_IMPRESSION + users.count * 5e-6 + ticks * SECONDS_PER_TICK
+    # world build: 7.9 s at 1M users, 104.5 s at 10M (2026-12-01)
+    seconds = impressions * SECONDS_PER_IMPRESSION + users.count * 1e-5 + ticks * SECONDS_PER_TICK
     return Estimate(impressions, videos, memory, seconds)
 
 
