@@ -95,3 +95,13 @@ def test_run_checkpoint_resumes_from_the_command_line(tiny_file: Path, three_day
     summary.pop("runtime_s")
     assert summary == files(simulate(three_days, seed=5), tmp_path / "whole")["summary.json"]
     assert not (saved / FILE).exists()
+
+
+def test_run_checkpoint_is_refused_with_replications(tiny_file: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tiktok_sim.cli import main
+
+    refused = CliRunner().invoke(main, ["run", str(tiny_file), "--reps", "2", "--checkpoint", str(tmp_path)])
+    assert refused.exit_code == 2
+    assert "--checkpoint saves one run" in refused.output

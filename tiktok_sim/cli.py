@@ -354,6 +354,8 @@ def run(
     _check_memory(scenario_file, need.memory_bytes, max_memory)
     if plot_dir is not None:
         _can_plot(plot_dir, out_dir, reps)
+    if reps > 1 and checkpoint_dir is not None:
+        raise click.UsageError("--checkpoint saves one run: with --reps, --out and --resume keep finished shards")
     if reps > 1:
         _run_replications(
             scenario, reps, seed, executor, workers, as_json, quiet, out_dir, resume, force, scheduler, overrides
