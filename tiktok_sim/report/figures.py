@@ -7,6 +7,7 @@ Agg canvas: no display, no pyplot state. Every figure is WIDTH inches wide at DP
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -186,11 +187,7 @@ def intervals_figure(rows: list[dict[str, Any]], title: str) -> Figure:
     """
     rates = [row for row in rows if is_rate(str(row.get("metric")))]
     others = [row for row in rows if not is_rate(str(row.get("metric")))]
-    heights = ([0.3 * len(rates) + 0.8] if rates else []) + [0.75] * len(others)
-    figure, axes = _stacked(heights or [1.0])
-    if not rows:
-        _nothing(axes[0], "no metrics")
-    panels = iter(axes)
+    figure, panels = _forest_panels(rates, others)
     if rates:
         ax = next(panels)
         _forest(ax, rates, percent=True)
@@ -216,11 +213,7 @@ def comparison_figure(rows: list[dict[str, Any]], title: str) -> Figure:
     """
     relative = [row for row in rows if math.isfinite(_number(row.get("rel")))]
     absolute = [row for row in rows if not math.isfinite(_number(row.get("rel")))]
-    heights = ([0.3 * len(relative) + 0.8] if relative else []) + [0.75] * len(absolute)
-    figure, axes = _stacked(heights or [1.0])
-    if not rows:
-        _nothing(axes[0], "no metrics")
-    panels = iter(axes)
+    figure, panels = _forest_panels(relative, absolute)
     if relative:
         ax = next(panels)
         _forest(ax, relative, percent=True, keys=CHANGE, signed=True)
@@ -348,6 +341,15 @@ def _panels(n: int, height: float | None = None, height_each: float = PANEL_HEIG
     for ax in axes[n:]:
         ax.set_axis_off()
     return figure, axes[:n]
+
+
+def _forest_panels(shared: list[dict[str, Any]], alone: list[dict[str, Any]]) -> tuple[Figure, Iterator[Axes]]:
+    """A figure with one panel for the ``shared`` rows (if any), then one per row of ``alone``."""
+    heights = ([0.3 * len(shared) + 0.8] if shared else []) + [0.75] * len(alone)
+    figure, axes = _stacked(heights or [1.0])
+    if not shared and not alone:
+        _nothing(axes[0], "no metrics")
+    return figure, iter(axes)
 
 
 def _stacked(heights: list[float]) -> tuple[Figure, list[Axes]]:
