@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tiktok_sim import simulate
-from tiktok_sim.checkpoint import FILE, OtherRun, saved_seed
+from tiktok_sim.checkpoint import FILE, OtherRun, run_seed
 from tiktok_sim.output import write_outputs
 from tiktok_sim.results import RunResult
 from tiktok_sim.scenario import Scenario, load_scenario
@@ -66,7 +66,7 @@ def test_a_run_with_a_drawn_seed_resumes_with_that_seed(three_days: Scenario, tm
     drawn = three_days.model_copy(update={"seed": None, "run": three_days.run.model_copy(update={"duration": 2880.0})})
     with pytest.raises(Killed):
         simulate(drawn, progress=killed_at(1440 + 60), checkpoint_to=tmp_path)
-    seed = saved_seed(tmp_path)
+    seed = run_seed(None, drawn, tmp_path)
     assert seed is not None
     resumed = simulate(drawn, checkpoint_to=tmp_path)  # no seed given: the checkpoint's, not a new one
     assert resumed.seed == seed

@@ -22,12 +22,10 @@ FILE = "checkpoint.pkl"
 
 def save(engine: Engine, folder: Path) -> None:
     """Write ``engine``'s state to ``folder``/checkpoint.pkl, replacing the previous one atomically."""
-    from tiktok_sim.scenario.loader import scenario_sha256
-
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{FILE}.partial"
     with partial.open("wb") as out:
-        header = {**_identity(engine.scenario, engine.seed, scenario_sha256), "minute": engine.env.now}
+        header = {**_identity(engine.scenario, engine.seed), "minute": engine.env.now}
         pickle.dump(header, out, protocol=pickle.HIGHEST_PROTOCOL)
         pickle.dump(engine, out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
@@ -49,9 +47,14 @@ def header(folder: Path) -> dict[str, Any] | None:
     return found
 
 
-def saved_seed(folder: Path) -> int | None:
-    """The seed of the run checkpointed in ``folder``, if any: a run with a drawn seed resumes with it."""
-    found = header(folder)
+def run_seed(seed: int | None, scenario: Scenario, folder: Path | None) -> int | None:
+    """The seed a run uses: the given one, the scenario's, else that of ``folder``'s checkpoint (None: draw one).
+
+    A run whose seed was drawn resumes with the seed its checkpoint recorded.
+    """
+    if seed is not None or scenario.seed is not None:
+        return seed if seed is not None else scenario.seed
+    found = header(folder) if folder is not None else None
     return None if found is None else int(found["seed"])
 
 
@@ -61,12 +64,8 @@ def matching_header(folder: Path, scenario: Scenario, seed: int) -> dict[str, An
     Raises:
         OtherRun: the folder's checkpoint is of another scenario or seed.
     """
-    from tiktok_sim.scenario.loader import scenario_sha256
-
     found = header(folder)
-    if found is not None and {k: v for k, v in found.items() if k != "minute"} != _identity(
-        scenario, seed, scenario_sha256
-    ):
+    if found is not None and {k: v for k, v in found.items() if k != "minute"} != _identity(scenario, seed):
         raise OtherRun(
             f"{folder / FILE}: expected a checkpoint of this scenario and seed {seed}, found one of another run "
             f"(seed {found.get('seed')}); use an empty folder"
@@ -93,5 +92,7 @@ def clear(folder: Path) -> None:
     (folder / FILE).unlink(missing_ok=True)
 
 
-def _identity(scenario: Scenario, seed: int, sha: Any) -> dict[str, Any]:
-    return {"scenario_sha256": sha(scenario), "seed": seed}
+def _identity(scenario: Scenario, seed: int) -> dict[str, Any]:
+    from tiktok_sim.scenario.loader import scenario_sha256  # not at import: the command line loads this module
+
+    return {"scenario_sha256": scenario_sha256(scenario), "seed": seed}

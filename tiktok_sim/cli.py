@@ -23,7 +23,7 @@ import click
 from rich.console import Console
 
 from tiktok_sim import __version__
-from tiktok_sim.checkpoint import OtherRun, matching_header, saved_seed
+from tiktok_sim.checkpoint import OtherRun, matching_header, run_seed
 from tiktok_sim.errors import ScenarioError, SchedulerUnreachable, TasksFailed, interrupts_unwrapped
 from tiktok_sim.executors import EXECUTORS
 from tiktok_sim.outdir import INTERRUPTS, HeldInterrupt, Mode, OutputRefused, claim, read_manifest, staged
@@ -411,7 +411,7 @@ def _can_plot(plot_dir: Path, out_dir: Path | None, reps: int) -> None:
 
 def _checkpoint_status(folder: Path, scenario: Scenario, seed: int | None, quiet: bool) -> None:
     """Say whether ``run --checkpoint`` starts afresh or resumes; refuse another run's checkpoint in one line."""
-    root = seed if seed is not None else scenario.seed if scenario.seed is not None else saved_seed(folder)
+    root = run_seed(seed, scenario, folder)
     try:
         found = matching_header(folder, scenario, root) if root is not None else None
     except OtherRun as exc:

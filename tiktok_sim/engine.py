@@ -200,9 +200,9 @@ class Engine:
     def __getstate__(self) -> dict[str, Any]:
         """What a checkpoint saves: everything but the clock's queue (see ``_pending``) and callbacks."""
         state = self.__dict__.copy()
-        for transient in ("env", "_progress", "checkpoint_to"):
+        for transient in ("env", "_progress"):
             state.pop(transient)
-        state["now_min"] = self.env.now
+        state["checkpoint_to"], state["now_min"] = None, self.env.now
         return state
 
     def resume(self, progress: Progress | None = None) -> Engine:
@@ -212,7 +212,7 @@ class Engine:
         again in the order they were first made, so events due at the same minute run in the
         same order and the results are byte-identical to an uninterrupted run.
         """
-        self._progress, self.checkpoint_to = progress, getattr(self, "checkpoint_to", None)
+        self._progress = progress
         self.env = simpy.Environment(initial_time=self.now_min)
         pending, self._pending = sorted(self._pending.items()), {}
         upload: simpy.Event | None = None

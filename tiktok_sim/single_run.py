@@ -38,9 +38,7 @@ def simulate(
             checkpoint is there already resumes from it, with byte-identical results. The
             checkpoint is removed when the run ends.
     """
-    root = seed if seed is not None else scenario.seed
-    if root is None and checkpoint_to is not None:
-        root = checkpoint.saved_seed(checkpoint_to)  # a drawn seed is the checkpoint's
+    root = checkpoint.run_seed(seed, scenario, checkpoint_to)
     root = root if root is not None else draw_seed()
     keep_freed_memory()
     started = time.perf_counter()
@@ -51,7 +49,7 @@ def simulate(
             engine.checkpoint_to = checkpoint_to
             engine.run()
         else:
-            engine.checkpoint_to = checkpoint_to
+            engine.checkpoint_to = checkpoint_to  # a saved engine keeps no folder of its own
             engine.resume(progress)
         result = collect(engine)
     if checkpoint_to is not None:
