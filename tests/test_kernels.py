@@ -134,7 +134,6 @@ def rank(blocks: list[list[tuple[int, int]]], value: np.ndarray, rng_seed: int =
         (np.zeros((3, m), dtype=np.intp), value[None, :], np.empty((0, m), dtype=np.float32), np.zeros(m, dtype=bool)),
         rng_seed,
     )
-    keys.sort()
     ranked = np.repeat(start, size) + (keys & request.OFFSET_MASK)
     return [cand[ranked[s : s + k]].tolist() for s, k in zip(start, size, strict=True)]
 

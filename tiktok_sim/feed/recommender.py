@@ -278,7 +278,6 @@ class Recommender:
             (offer.columns, offer.weight, similar, offer.sensitive),
             int(rng.integers(1 << 62)),
         )
-        keys.sort()
         return Requests(segment, start, size, cand, band, keys)
 
     def serve(

@@ -144,4 +144,6 @@ def rank_blocks(
             rank = _SCORE_LEVELS - 1 - _score_order(np.float32(score))
         band[p] = bd
         keys[p] = (b << _OWNER_SHIFT) | (np.int64(bd) << _BAND_SHIFT) | (rank << _OFFSET_BITS) | (p - start[b])
+    for b in numba.prange(start.size):
+        keys[start[b] : start[b] + counts[b].sum()].sort()
     return cand, band, keys
