@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 
 import numba
+import numpy as np
+from pytest import MonkeyPatch
 
 from tiktok_sim import simulate
+from tiktok_sim.feed import recommender
 from tiktok_sim.output import summary_json
 from tiktok_sim.scenario import Scenario
 
@@ -46,3 +49,13 @@ def test_a_drawn_seed_is_recorded_and_replays(tiny: Scenario) -> None:
     again = simulate(tiny, seed=drawn.seed)
     assert without_runtime(summary_json(drawn)) != {} and drawn.seed >= 0
     assert drawn.impressions == again.impressions
+
+
+def test_a_tick_ranked_in_spans_gives_the_results_of_one_span(tiny: Scenario, monkeypatch: MonkeyPatch) -> None:
+    whole = simulate(tiny, seed=5)
+    monkeypatch.setattr(recommender, "SPAN_ENTRIES", 50)  # a few blocks per span
+    spans = recommender._spans(np.full(40, 12), first=7)
+    assert len(spans) > 2 and sorted(b for lo, hi in spans for b in range(lo, hi)) == list(range(40))
+    split = simulate(tiny, seed=5)
+    assert without_runtime(summary_json(whole)) == without_runtime(summary_json(split))
+    assert (whole.videos["views"] == split.videos["views"]).all()

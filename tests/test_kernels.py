@@ -118,7 +118,8 @@ def rank(blocks: list[list[tuple[int, int]]], value: np.ndarray, rng_seed: int =
     table = np.minimum(np.arange(TICKETS), m - 1).astype(np.int32)[None, :]
     n = len(blocks)
     cand, _band, keys = request.rank_blocks(
-        (start, counts, np.zeros((n, 3), dtype=np.int64)),
+        (start, counts, np.zeros((n, 3), dtype=np.int64), start),
+        (0, n),
         (KIND_BANDS, -1),
         table,
         tickets,

@@ -39,23 +39,28 @@ _KIND_ANY = np.array([0, 0, 0, 1, 0, 0, 0], dtype=np.int32)
 
 @dataclasses.dataclass(frozen=True)
 class Requests:
-    """This tick's feed requests: one block of candidates per active user.
+    """This tick's feed requests: one block of candidate draws per active user, ranked a span at a time.
 
     Attributes:
         segment: (A,) the active users' segment: the system's estimated top topic.
         start: (A,) where each block starts.
         size: (A,) each block's size.
-        cand: (M,) int32 offer index of each candidate (the offer's sentinel for none).
-        band: (M,) int8 band of each candidate (see ``tiktok_sim.feed.request``).
-        keys: (M,) rank keys, sorted: block by block, best first.
+        blocks: what :func:`tiktok_sim.feed.request.rank_blocks` reads of the blocks: start,
+            (A, kinds) int32 draws of each kind and their ticket-table rows, first follow draw.
+        bits: (M,) uint16 ticket drawn for each entry.
+        followed: (follow draws,) offer index of each follow draw's video (the sentinel for none).
+        viewer: what ``rank_blocks`` reads of each block's viewer.
+        seed: this tick's seed for exploring candidates' random order.
     """
 
     segment: np.ndarray
     start: np.ndarray
     size: np.ndarray
-    cand: np.ndarray
-    band: np.ndarray
-    keys: np.ndarray
+    blocks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    bits: np.ndarray
+    followed: np.ndarray
+    viewer: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    seed: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,7 +239,7 @@ class Recommender:
         regular = (slots - explore) * width  # exploring slots rank no regular draws of their own
         # How many draws of each kind a block holds is drawn per user; their order within
         # the block does not matter, since blocks are ranked before use.
-        counts = np.zeros((users.size, len(_KIND_BAND)), dtype=np.int64)
+        counts = np.zeros((users.size, len(_KIND_BAND)), dtype=np.int32)
         explorers = np.flatnonzero(explore > 0)
         counts[explorers, _EXPLORE_POPULAR] = rng.binomial(explore[explorers], 0.5)
         counts[:, _EXPLORE_POOL] = explore - counts[:, _EXPLORE_POPULAR]
@@ -264,21 +269,18 @@ class Recommender:
         if explorers.size:
             top = np.argpartition(-topics[explorers], min(3, n_topics) - 1, axis=1)[:, :3]
             familiar[explorers] = np.bitwise_or.reduce(np.left_shift(1, top.astype(np.int64)), axis=1)
-        group = self.contexts.group[users].astype(np.int64)[:, None]
+        group = self.contexts.group[users].astype(np.int32)[:, None]
         table_rows = _KIND_ROW * (sources.groups + 1) + _KIND_GROUP * group + _KIND_ANY * sources.groups
-        similar = offer.similar if offer.similar is not None else np.empty((0, offer.none + 1), dtype=np.float32)
-        cand, band, keys = request.rank_blocks(
-            (start, counts, table_rows),
-            (_KIND_BAND, _FOLLOW),
-            sources.tables,
-            sources.tickets(int(size.sum()), rng),
-            followed,
-            (users, self.contexts.context[users], segment, familiar, pop.opted_in[users]),
-            self.affinity,
-            (offer.columns, offer.weight, similar, offer.sensitive),
-            int(rng.integers(1 << 62)),
+        return Requests(
+            segment=segment,
+            start=start,
+            size=size,
+            blocks=(start, counts, table_rows, np.cumsum(counts[:, _FOLLOW], dtype=np.int64) - counts[:, _FOLLOW]),
+            bits=sources.tickets(int(size.sum()), rng),
+            followed=followed,
+            viewer=(users, self.contexts.context[users], segment, familiar, pop.opted_in[users]),
+            seed=int(rng.integers(1 << 62)),
         )
-        return Requests(segment, start, size, cand, band, keys)
 
     def serve(
         self,
@@ -300,7 +302,7 @@ class Recommender:
             floor: the smallest rate the audience-slice factors consider.
 
         Returns:
-            The ranked requests, the impressions in feed order (see ``tiktok_sim.feed.fill``
+            The requests, the impressions in feed order (see ``tiktok_sim.feed.fill``
             for how each block is walked), and the tick's offer.
         """
         rng, rec = self._rng, self.scenario.recommender
@@ -311,24 +313,63 @@ class Recommender:
         quota = np.full(offer.none + 1, np.inf)
         quota[offer.index[open_ids]] = remaining
         video = with_sentinel(offer.ids.astype(np.int64), -1)
-        filled = fill_slots(
-            np.roll(np.arange(users.size), -int(rng.integers(max(users.size, 1)))),  # a random first block each tick
-            (users, slots, req.start, req.size),
-            (req.keys, req.band, req.cand),
-            (video, offer.creator, offer.sound),
-            quota,
-            (self.seen.words, self.seen.masks),
-            rec.candidates,
-            (self.controls.last_creator, self.controls.last_sound),
-            self.controls.rules(),
-            rec.not_interested_damping,
-            rng,
-        )
-        taken = filled >= 0
-        kept = filled[taken]
-        owner, pick = np.repeat(np.arange(users.size), slots)[taken], req.cand[kept]
+        similar = offer.similar if offer.similar is not None else np.empty((0, offer.none + 1), dtype=np.float32)
+        slot_start = np.cumsum(slots) - slots
+        pick = np.full(int(slots.sum()), -1, dtype=np.int64)  # offer index filling each slot, block by block
+        explored = np.zeros(pick.size, dtype=bool)
+        first = int(rng.integers(max(users.size, 1)))  # a random first block each tick
+        for lo, hi in _spans(req.size, first):
+            cand, band, keys = request.rank_blocks(
+                req.blocks,
+                (lo, hi),
+                (_KIND_BAND, _FOLLOW),
+                sources.tables,
+                req.bits,
+                req.followed,
+                req.viewer,
+                self.affinity,
+                (offer.columns, offer.weight, similar, offer.sensitive),
+                req.seed,
+            )
+            filled = fill_slots(
+                np.arange(hi - lo),
+                (users[lo:hi], slots[lo:hi], req.start[lo:hi] - req.start[lo], req.size[lo:hi]),
+                (keys, band, cand),
+                (video, offer.creator, offer.sound),
+                quota,
+                (self.seen.words, self.seen.masks),
+                rec.candidates,
+                (self.controls.last_creator, self.controls.last_sound),
+                self.controls.rules(),
+                rec.not_interested_damping,
+                rng,
+            )
+            got = np.flatnonzero(filled >= 0)
+            pick[slot_start[lo] + got] = cand[filled[got]]
+            explored[slot_start[lo] + got] = band[filled[got]] == request.EXPLORE
+        taken = pick >= 0
+        owner, pick = np.repeat(np.arange(users.size), slots)[taken], pick[taken]
         self.seen.add((users[owner] << 32) | video[pick])
-        served = Served(
-            user=users[owner], owner=owner, pick=pick, video=video[pick], explored=req.band[kept] == request.EXPLORE
-        )
+        served = Served(user=users[owner], owner=owner, pick=pick, video=video[pick], explored=explored[taken])
         return req, served, offer
+
+
+SPAN_ENTRIES = 1 << 21
+"""Most candidates ranked at once: their arrays stay under glibc's 32 MB mmap threshold."""
+
+
+def _spans(size: np.ndarray, first: int) -> list[tuple[int, int]]:
+    """Consecutive spans of blocks, in serving order from block ``first`` round to ``first - 1``.
+
+    Each span holds at most ``SPAN_ENTRIES`` entries (or one block), so a large tick is
+    ranked and filled a span at a time in the order a whole tick would be: same results.
+    """
+    ends = np.concatenate([[0], np.cumsum(size)])
+    spans = []
+    for lo, stop in ((first, size.size), (0, first)):
+        while lo < stop:
+            hi = int(np.searchsorted(ends, ends[lo] + SPAN_ENTRIES, side="right")) - 1
+            hi = min(max(hi, lo + 1), stop)
+            spans.append((lo, hi))
+            lo = hi
+    return spans

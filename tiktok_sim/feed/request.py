@@ -9,9 +9,8 @@ reserves. The block is ordered by band, then by score:
 * band 2, popular reserves, best first: used only when the rest run out;
 * band 3, no candidate, or one this viewer may not be shown.
 
-:func:`rank_blocks` draws, scores and keys every candidate in one compiled pass; one
-``np.sort`` of the packed 64-bit keys (block, band, score, offset) then ranks every block
-at once, each staying where it was.
+:func:`rank_blocks` draws, scores and keys the candidates of a span of blocks in one
+compiled pass, then sorts each block's packed 64-bit keys (band, score, offset) in place.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ _OFFSET_BITS = 16
 _SCORE_BITS = 22
 _SCORE_LEVELS = 1 << _SCORE_BITS
 _BAND_SHIFT = _OFFSET_BITS + _SCORE_BITS
-_OWNER_SHIFT = _BAND_SHIFT + 2
 MAX_BLOCK = 1 << _OFFSET_BITS
 """Largest candidate block: a user's slots in one tick times ``C``, far below this."""
 OFFSET_MASK = MAX_BLOCK - 1
@@ -65,7 +63,8 @@ def _score_order(score: np.float32) -> np.int64:
 
 @numba.njit(cache=True, parallel=True)
 def rank_blocks(
-    blocks: tuple[np.ndarray, np.ndarray, np.ndarray],
+    blocks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    span: tuple[int, int],
     kinds: tuple[np.ndarray, int],
     tables: np.ndarray,
     bits: np.ndarray,
@@ -75,7 +74,11 @@ def rank_blocks(
     offer: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(M,) int32 offer index, int8 band and int64 unsorted rank key of every candidate, block after block.
+    """Offer index (int32), band (int8) and rank key (int64) of the candidates of blocks ``span``.
+
+    The arrays start at the span's first entry, and the keys are sorted block by block:
+    a tick is ranked a span of blocks at a time, so that no array is as long as all of a
+    large tick's candidates.
 
     score = exp(estimated affinity for the topic, sound and hashtag) x the video's expected
     action value x its weak-signal factors for the viewer's context x the similar-users
@@ -85,8 +88,9 @@ def rank_blocks(
     and the result does not depend on how many there are.
 
     Args:
-        blocks: (A,) start of each block, and (A, kinds) how many draws of each kind it
-            holds and the ticket-table row each kind draws from.
+        blocks: (A,) start of each block, (A, kinds) how many draws of each kind it holds
+            and the ticket-table row each kind draws from, and (A,) its first follow draw.
+        span: the first block and one past the last block to rank.
         kinds: (kinds,) band of each kind of draw, and which kind is a follow draw.
         tables: (rows, TICKETS) int32 ticket tables of offer indices.
         bits: (M,) uint16 ticket drawn for each entry.
@@ -100,22 +104,23 @@ def rank_blocks(
             index, m - 1, is the sentinel for no candidate.
         seed: this tick's seed for exploring candidates' random order.
     """
-    start, counts, rows = blocks
+    start, counts, rows, first_follow = blocks
     kind_band, follow_kind = kinds
     users, context, segment, familiar, opted_in = viewer
     columns, weight, similar, sensitive = offer
     none = weight.shape[1] - 1
-    n = bits.size
+    lo, hi = span
+    base = start[lo] if hi > lo else 0
+    n = start[hi - 1] + counts[hi - 1].sum() - base if hi > lo else 0
     cand = np.empty(n, dtype=np.int32)
     band = np.empty(n, dtype=np.int8)
     owner = np.empty(n, dtype=np.int32)
-    first_follow = np.cumsum(counts[:, follow_kind]) - counts[:, follow_kind] if follow_kind >= 0 else start
-    for b in numba.prange(start.size):
-        p, f = start[b], first_follow[b]
+    for b in numba.prange(lo, hi):
+        p, f = start[b] - base, first_follow[b]
         for k in range(counts.shape[1]):
             table = tables[rows[b, k]]
             for _ in range(counts[b, k]):
-                cand[p] = table[bits[p]]
+                cand[p] = table[bits[base + p]]
                 band[p] = kind_band[k]
                 owner[p] = b
                 if k == follow_kind:
@@ -137,13 +142,13 @@ def rank_blocks(
         elif bd == EXPLORE and (familiar[b] >> columns[0, c]) & 1:
             bd = REGULAR
         if bd == EXPLORE:
-            rank = _noise(seed, p)
+            rank = _noise(seed, base + p)
         elif bd == INVALID:
             rank = np.int64(0)
         else:
             rank = _SCORE_LEVELS - 1 - _score_order(np.float32(score))
         band[p] = bd
-        keys[p] = (b << _OWNER_SHIFT) | (np.int64(bd) << _BAND_SHIFT) | (rank << _OFFSET_BITS) | (p - start[b])
-    for b in numba.prange(start.size):
-        keys[start[b] : start[b] + counts[b].sum()].sort()
+        keys[p] = (np.int64(bd) << _BAND_SHIFT) | (rank << _OFFSET_BITS) | (base + p - start[b])
+    for b in numba.prange(lo, hi):
+        keys[start[b] - base : start[b] - base + counts[b].sum()].sort()
     return cand, band, keys
