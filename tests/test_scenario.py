@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -13,6 +14,7 @@ from tiktok_sim.scenario.durations import format_duration, parse_duration
 from tiktok_sim.scenario.loader import load_sweep
 from tiktok_sim.scenario.reference import defaults_yaml, dump_yaml
 from tiktok_sim.scenario.schema import AbsoluteGate, PercentileGate, ScoreGate
+from tiktok_sim.world.population import build_population
 
 from .conftest import SCENARIOS
 
@@ -70,9 +72,22 @@ def test_every_default_key_has_a_comment() -> None:
     assert keys and all(keys.values()), [k for k, commented in keys.items() if not commented]
 
 
-@pytest.mark.parametrize("name", ["quickstart.yaml", "bench.yaml", "defaults.yaml", "posting_time.yaml"])
+@pytest.mark.parametrize(
+    "name", ["quickstart.yaml", "bench.yaml", "defaults.yaml", "posting_time.yaml", "national.yaml"]
+)
 def test_shipped_scenarios_validate(name: str) -> None:
     assert isinstance(load_scenario(SCENARIOS / name), Scenario)
+
+
+def test_the_national_world_caps_no_pool_of_the_ladder() -> None:
+    national = load_scenario(SCENARIOS / "national.yaml")
+    # Its languages at 200k users, scaled: the population's shares do not depend on its size.
+    sample = build_population(
+        load_scenario(SCENARIOS / "national.yaml", ["users.count=200000"]), np.random.default_rng(0)
+    )
+    speakers = [int((sample.langmask >> bit & 1).sum()) for bit in range(len(sample.languages))]
+    largest_audience = max(speakers) / 200_000 * national.users.count
+    assert largest_audience > 1.1 * max(stage.pool for stage in national.ladder)
 
 
 def test_unknown_key_names_position_and_suggestion(tmp_path: Path) -> None:
