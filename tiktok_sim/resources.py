@@ -6,16 +6,17 @@ import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import psutil
 
 from tiktok_sim.engine import expected_impressions, expected_videos
 from tiktok_sim.scenario.schema import Scenario
 
-BASE_BYTES = 220e6  # interpreter, libraries and compiled kernels, and the freed tick memory kept for reuse
+BASE_BYTES = 280e6  # interpreter, libraries and compiled kernels, and the freed tick memory kept for reuse
 SECONDS_PER_IMPRESSION = 1 / 8.5e5  # measured by `make bench` on a 2-core machine
 SECONDS_PER_TICK = 0.015  # a tick's fixed cost (offer, tables, pools) whatever its size: it dominates small worlds
-TICK_BYTES_PER_SLOT = 300  # a tick's temporaries (candidates, reactions) per slot of the busiest tick, as kept
-# by the allocator; fitted to peak RSS at 100k x 3 days, 200k x 1 day and 1M x 3 days
+TICK_BYTES_PER_SLOT = 200  # a tick's temporaries (candidates, reactions) per slot of the busiest tick, as kept
+# by the allocator. Fitted to peak RSS from 100k users x 3 days to 10M x 6 hours (2026-12-01).
 
 
 @dataclass(frozen=True)
@@ -53,28 +54,45 @@ def estimate(scenario: Scenario) -> Estimate:
     rec, ring = scenario.recommender, 2
     columns = topics + rec.sound_buckets + rec.hashtag_buckets
     # true interests and style tastes; the exp of the estimates; "not interested" ring; last shown; the rest
-    # (contexts, session rates, views, follow offsets, marks: about 25 small per-user arrays)
-    per_user = topics * 4 + scenario.videos.styles * 4 + columns * 4 + ring * 8 + 8 + 196
+    # (contexts, session rates, views, follow offsets, marks: about 20 small per-user arrays)
+    per_user = topics * 4 + scenario.videos.styles * 4 + columns * 4 + ring * 8 + 8 + 100
     seen_words = impressions * 1.2 * 16 / 64
     follow_mean = creators.followers.median * math.exp(creators.followers.sigma**2 / 2)
     edges = creators.count * min(follow_mean, users.count / 2) + sum(f.followers for f in scenario.featured)
     slices = topics + len(users.devices)
     # two counter rows, views and signal per audience slice, hashtags, the other columns
     per_video = 2 * 10 * 8 + slices * 2 * 4 + scenario.videos.hashtags_per_video * 4 + 200
-    peak_share = max(users.diurnal) / sum(users.diurnal)
     per_day = impressions / (scenario.run.duration / 1440.0)
-    peak_slots = per_day * peak_share * scenario.run.tick / 60.0
-    tick_bytes = peak_slots * TICK_BYTES_PER_SLOT
+    tick_bytes = per_day * busiest_tick_share(scenario) * TICK_BYTES_PER_SLOT
     reach_bytes = videos * (scenario.run.duration / scenario.run.tick) * 0.1 * 24  # ~10% of videos shown per tick
 
     memory = (
-        BASE_BYTES + users.count * per_user + seen_words * 8 + edges * 8 * 3
+        BASE_BYTES + users.count * per_user + seen_words * 8 + edges * 8
         + videos * 1.3 * per_video + tick_bytes + reach_bytes
     )  # fmt: skip
     ticks = scenario.run.duration / scenario.run.tick
     # world build: 7.9 s at 1M users, 104.5 s at 10M (2026-12-01)
-    seconds = impressions * SECONDS_PER_IMPRESSION + users.count * 1e-5 + ticks * SECONDS_PER_TICK
+    # Past 1M users the estimate tables and seen bits miss the caches more: 1.8x per impression at 10M.
+    slowdown = 1 + 0.8 * math.log10(max(users.count, 1e6) / 1e6)
+    seconds = impressions * SECONDS_PER_IMPRESSION * slowdown + users.count * 1e-5 + ticks * SECONDS_PER_TICK
     return Estimate(impressions, videos, memory, seconds)
+
+
+def busiest_tick_share(scenario: Scenario) -> float:
+    """Share of a day's feed slots in the run's busiest tick.
+
+    Each region follows the diurnal curve in its own local hour, as the engine draws
+    sessions, so the regions' peaks do not coincide: the busiest tick of the default
+    world holds two thirds of what the curve's own peak hour would suggest.
+    """
+    users, tick = scenario.users, scenario.run.tick
+    diurnal = np.asarray(users.diurnal, dtype=np.float64)
+    shares = np.array([r.share for r in users.regions])
+    offsets = np.array([round(r.utc_offset * 60) for r in users.regions])
+    now = tick * np.arange(1, max(1, int(min(scenario.run.duration, 1440.0) // tick)) + 1)  # the first day's ticks
+    hour = (np.floor((now[:, None] - tick / 2 + offsets) / 60.0) % 24).astype(np.int64)
+    per_tick = diurnal[hour] @ (shares / shares.sum()) / diurnal.sum() * tick / 60.0
+    return float(per_tick.max())
 
 
 def available_memory() -> int:
