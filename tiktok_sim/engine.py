@@ -63,11 +63,11 @@ def expected_impressions(scenario: Scenario) -> float:
 
 
 def expected_videos(scenario: Scenario) -> float:
-    """Uploads expected over the run."""
+    """Uploads expected over the run and its backlog."""
     ppd = scenario.creators.posts_per_day
     per_day = scenario.creators.count * ppd.median * math.exp(ppd.sigma**2 / 2)
     per_day += sum(f.uploads_per_day() for f in scenario.featured)
-    return per_day * scenario.run.duration / 1440.0
+    return per_day * (scenario.run.duration + scenario.run.backlog) / 1440.0
 
 
 def _zero_truncated_poisson(lam: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -47,8 +47,7 @@ def estimate(scenario: Scenario) -> Estimate:
     """Expected impressions, uploads, peak memory and wall time of one run."""
     users, creators = scenario.users, scenario.creators
     impressions = expected_impressions(scenario)
-    days = (scenario.run.duration + scenario.run.backlog) / 1440.0
-    videos = expected_videos(scenario) * days / (scenario.run.duration / 1440.0)
+    videos = expected_videos(scenario)
     topics = len(scenario.topics)
 
     rec, ring = scenario.recommender, 2
