@@ -317,3 +317,27 @@ def test_a_signal_at_any_moment_exits_130_in_one_line_or_leaves_complete_results
         assert code == 130 and len(stderr.splitlines()) == 1 and stderr.startswith("interrupted"), (offset, stderr)
         assert list(out.parent.iterdir()) in ([], [out])  # no half-written set beside it
         assert not out.exists() or check_results(out) == [], (offset, stderr)
+
+
+FINALIZER_DEMO = """
+import time
+from tiktok_sim import cli
+
+class Finalized:
+    def __del__(self):
+        raise KeyboardInterrupt  # what the handler raises when a signal lands in a finalizer
+
+@cli.main.command("finalizer-demo")
+def demo():
+    Finalized()
+    time.sleep(1)
+    print("ran on")
+
+cli.main(["finalizer-demo"])
+"""
+
+
+def test_an_interrupt_that_lands_in_a_finalizer_still_stops_in_one_line() -> None:
+    # A signal while the kernels load can land in llvmlite's __del__, where Python swallows it with a traceback.
+    done = subprocess.run([sys.executable, "-c", FINALIZER_DEMO], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "interrupted\n")

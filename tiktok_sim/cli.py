@@ -219,6 +219,20 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _deliver_again(unraisable: Any) -> None:
+    """An interrupt raised inside a finalizer is swallowed there and printed with a traceback.
+
+    That happens when it lands in llvmlite's ``__del__`` while the kernels load. Deliver it
+    again, silently, a moment later (from inside this hook it would be swallowed again), so
+    the command still stops in one line. Anything else is reported as Python would.
+    """
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and hasattr(signal, "setitimer"):
+        signal.signal(signal.SIGALRM, _interrupt)
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def _ignore_interrupts() -> None:
     for signum in INTERRUPTS:
         signal.signal(signum, signal.SIG_IGN)
@@ -265,6 +279,7 @@ class Commands(click.Group):
         """Run the command line with the interrupt handlers in place."""
         for signum in INTERRUPTS:
             signal.signal(signum, _interrupt)
+        sys.unraisablehook = _deliver_again
         with _interrupts_exit():
             return super().main(*args, **kwargs)
 
