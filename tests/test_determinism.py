@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numba
@@ -12,6 +13,7 @@ from tiktok_sim import engine, simulate
 from tiktok_sim.feed import recommender
 from tiktok_sim.output import summary_json
 from tiktok_sim.scenario import Scenario
+from tiktok_sim.world import population
 
 
 def without_runtime(text: str) -> dict[str, object]:
@@ -68,3 +70,13 @@ def test_merging_the_reach_log_keeps_the_reach_curves(tiny: Scenario, monkeypatc
     merged = simulate(tiny, seed=5)
     assert apart.reach.keys() == merged.reach.keys() and apart.reach["video_id"].size > 100
     assert all((apart.reach[k] == merged.reach[k]).all() for k in apart.reach)
+
+
+def test_the_population_drawn_in_row_chunks_is_the_population_drawn_whole(
+    tiny: Scenario, monkeypatch: MonkeyPatch
+) -> None:
+    whole = population.build_population(tiny, np.random.default_rng(3))
+    monkeypatch.setattr(population, "_CHUNK_ROWS", 7)
+    chunked = population.build_population(tiny, np.random.default_rng(3))
+    fields = [f.name for f in dataclasses.fields(whole) if isinstance(getattr(whole, f.name), np.ndarray)]
+    assert "picked_topics" in fields and all(np.array_equal(getattr(whole, f), getattr(chunked, f)) for f in fields)

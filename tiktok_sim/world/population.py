@@ -63,6 +63,23 @@ def region_shares(scenario: Scenario) -> np.ndarray:
     return shares / shares.sum()
 
 
+_CHUNK_ROWS = 1 << 18
+"""Users per chunk of the (users x topics) draws: numpy's stream is the same drawn whole or in
+row chunks, and the float64 temporaries stay small (a whole 10M-user draw held several GB)."""
+
+
+def _chunks(n: int) -> list[slice]:
+    return [slice(lo, min(lo + _CHUNK_ROWS, n)) for lo in range(0, n, _CHUNK_ROWS)]
+
+
+def _dirichlet(rng: np.random.Generator, alpha: np.ndarray, n: int) -> np.ndarray:
+    """(n, alpha.size) float32 Dirichlet draws, drawn a chunk of rows at a time."""
+    out = np.empty((n, alpha.size), dtype=np.float32)
+    for rows in _chunks(n):
+        out[rows] = rng.dirichlet(alpha, size=rows.stop - rows.start)
+    return out
+
+
 def build_population(scenario: Scenario, rng: np.random.Generator) -> Population:
     """Draw the users of a scenario."""
     spec = scenario.users
@@ -82,18 +99,22 @@ def build_population(scenario: Scenario, rng: np.random.Generator) -> Population
 
     device_share = np.array([d.share for d in spec.devices])
     device = rng.choice(len(spec.devices), size=n, p=device_share / device_share.sum()).astype(np.int8)
-    interest = rng.dirichlet(np.full(k, spec.interest_concentration), size=n).astype(np.float32)
-    strongest = np.argpartition(-interest, min(3, k) - 1, axis=1)[:, : min(3, k)]
-    top_topics = np.bitwise_or.reduce(np.left_shift(1, strongest.astype(np.int64)), axis=1)
+    interest = _dirichlet(rng, np.full(k, spec.interest_concentration), n)
+    top_topics = np.empty(n, dtype=np.int64)
+    for rows in _chunks(n):
+        strongest = np.argpartition(-interest[rows], min(3, k) - 1, axis=1)[:, : min(3, k)]
+        top_topics[rows] = np.bitwise_or.reduce(np.left_shift(1, strongest.astype(np.int64)), axis=1)
 
     styles = scenario.videos.styles
-    style_taste = rng.dirichlet(np.full(styles, spec.style_concentration), size=n).astype(np.float32)
+    style_taste = _dirichlet(rng, np.full(styles, spec.style_concentration), n)
     opted_in = rng.random(n) < spec.sensitive_opt_in
 
     # Signup picks follow true tastes: sampled in proportion to interest, without replacement.
     picks = min(spec.signup_picks, k)
-    gumbel = np.log(interest + 1e-12) - np.log(-np.log(rng.random((n, k))))
-    picked_topics = np.argpartition(-gumbel, picks - 1, axis=1)[:, :picks].astype(np.int16)
+    picked_topics = np.empty((n, picks), dtype=np.int16)
+    for rows in _chunks(n):
+        gumbel = np.log(interest[rows] + 1e-12) - np.log(-np.log(rng.random((rows.stop - rows.start, k))))
+        picked_topics[rows] = np.argpartition(-gumbel, picks - 1, axis=1)[:, :picks]
     picked = rng.random(n) < spec.signup_pick_prob
 
     spd = spec.sessions_per_day
