@@ -70,6 +70,11 @@ def expected_videos(scenario: Scenario) -> float:
     return per_day * (scenario.run.duration + scenario.run.backlog) / 1440.0
 
 
+def local_hour(minute: float | np.ndarray, offset_min: np.ndarray) -> np.ndarray:
+    """(n,) int64 local hour (0-23) at UTC ``minute`` in regions ``offset_min`` minutes ahead of UTC."""
+    return (np.floor((minute + offset_min) / 60.0) % 24).astype(np.int64)
+
+
 def _zero_truncated_poisson(lam: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(n,) int64 draws of Poisson(lam) conditioned on being at least 1, by inversion."""
     target = rng.random(lam.size) * -np.expm1(-lam)  # uniform over the mass above zero
@@ -523,7 +528,7 @@ class Engine:
         """Users active this tick (ascending) and their feed slots."""
         tick, pop, rng = self.scenario.run.tick, self.pop, self._feed_rng
         mid = self.env.now - tick / 2.0
-        hour = (np.floor((mid + pop.region_offset_min) / 60.0) % 24).astype(np.int64)
+        hour = local_hour(mid, pop.region_offset_min)
         if self._rates_hour is None or not np.array_equal(hour, self._rates_hour):
             # Session rates only change with each region's local hour: several ticks reuse them.
             self._rates_hour = hour
@@ -623,7 +628,7 @@ class Engine:
         follower = self.follows.follows(u, creators[mine])
         source = np.where(explored[mine], 2, np.where(follower, 1, 0))
         region = self.pop.region[u]
-        hour = (np.floor((self.env.now + self.pop.region_offset_min[region]) / 60.0) % 24).astype(np.int64)
+        hour = local_hour(self.env.now, self.pop.region_offset_min[region])
         self.audience.record(videos[mine].astype(np.int64), source, ~language_ok[mine], region, hour, completed[mine])
 
     def _count(self, pick: np.ndarray, offer: Offer, out: engagement.Outcomes) -> None:
@@ -662,15 +667,9 @@ class Engine:
         same hour: merging keeps the log several times smaller, at the same curves.
         """
         video, hour, views = (np.concatenate(p) for p in zip(*self._reach[self._reach_merged :], strict=True))
-        key = (video.astype(np.int64) << 32) | hour
-        order = np.argsort(key, kind="stable")
-        key = key[order]
-        first = np.flatnonzero(np.r_[key.size > 0, key[1:] != key[:-1]])
-        merged = (
-            (key[first] >> 32).astype(np.int32),
-            (key[first] & 0xFFFFFFFF).astype(np.int32),
-            np.add.reduceat(views[order], first).astype(np.int32),
-        )
+        keys, row = np.unique((video.astype(np.int64) << 32) | hour, return_inverse=True)
+        total = np.bincount(row, weights=views, minlength=keys.size)  # whole numbers, exact in float64
+        merged = ((keys >> 32).astype(np.int32), (keys & 0xFFFFFFFF).astype(np.int32), total.astype(np.int32))
         self._reach[self._reach_merged :] = [merged]
         self._reach_merged += 1
 

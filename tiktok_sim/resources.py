@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import psutil
 
-from tiktok_sim.engine import expected_impressions, expected_videos
+from tiktok_sim.engine import expected_impressions, expected_videos, local_hour
 from tiktok_sim.scenario.schema import Scenario
 
 BASE_BYTES = 280e6  # interpreter, libraries and compiled kernels, and the freed tick memory kept for reuse
@@ -89,7 +89,7 @@ def busiest_tick_share(scenario: Scenario) -> float:
     shares = np.array([r.share for r in users.regions])
     offsets = np.array([round(r.utc_offset * 60) for r in users.regions])
     now = tick * np.arange(1, max(1, int(min(scenario.run.duration, 1440.0) // tick)) + 1)  # the first day's ticks
-    hour = (np.floor((now[:, None] - tick / 2 + offsets) / 60.0) % 24).astype(np.int64)
+    hour = local_hour(now[:, None] - tick / 2, offsets)
     per_tick = diurnal[hour] @ (shares / shares.sum()) / diurnal.sum() * tick / 60.0
     return float(per_tick.max())
 

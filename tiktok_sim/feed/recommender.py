@@ -318,6 +318,7 @@ class Recommender:
         pick = np.full(int(slots.sum()), -1, dtype=np.int64)  # offer index filling each slot, block by block
         explored = np.zeros(pick.size, dtype=bool)
         first = int(rng.integers(max(users.size, 1)))  # a random first block each tick
+        rules = self.controls.rules()
         for lo, hi in _spans(req.size, first):
             cand, band, keys = request.rank_blocks(
                 req.blocks,
@@ -340,7 +341,7 @@ class Recommender:
                 (self.seen.words, self.seen.masks),
                 rec.candidates,
                 (self.controls.last_creator, self.controls.last_sound),
-                self.controls.rules(),
+                rules,
                 rec.not_interested_damping,
                 rng,
             )
