@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -117,8 +118,8 @@ def rank(blocks: list[list[tuple[int, int]]], value: np.ndarray, rng_seed: int =
     tickets = np.array([v for block in blocks for _, v in sorted(block)], dtype=np.uint16)
     table = np.minimum(np.arange(TICKETS), m - 1).astype(np.int32)[None, :]
     n = len(blocks)
-    cand, _band, keys = request.rank_blocks(
-        (start, counts, np.zeros((n, 3), dtype=np.int64), start),
+    cand, _band, keys, _seen = request.rank_blocks(
+        (start, counts, np.zeros((n, 3), dtype=np.int64), start, size),
         (0, n),
         (KIND_BANDS, -1),
         table,
@@ -134,6 +135,7 @@ def rank(blocks: list[list[tuple[int, int]]], value: np.ndarray, rng_seed: int =
         np.ones((1, 1), dtype=np.float32),
         (np.zeros((3, m), dtype=np.intp), value[None, :], np.empty((0, m), dtype=np.float32), np.zeros(m, dtype=bool)),
         rng_seed,
+        (np.arange(m, dtype=np.int64), *_no_views()),
     )
     ranked = np.repeat(start, size) + (keys & request.OFFSET_MASK)
     return [cand[ranked[s : s + k]].tolist() for s, k in zip(start, size, strict=True)]
@@ -163,6 +165,11 @@ def test_scores_order_like_floats_within_a_band() -> None:
     assert (np.diff(ordered) <= ordered[:-1] * 2.0**-14).all()  # descending, to the 14 mantissa bits kept
 
 
+def _no_views() -> tuple[np.ndarray, np.ndarray]:
+    empty = SeenFilter(capacity=1000)
+    return empty.words, empty.masks
+
+
 def fill(
     ranked: list[int],
     creator: list[int],
@@ -172,30 +179,59 @@ def fill(
     quota: list[float] | None = None,
     seen: list[int] = (),  # type: ignore[assignment]
     last: tuple[int, int] = (-1, -1),
+    ahead: int | None = None,
 ) -> list[int]:
-    """Videos one viewer (user 0) is shown from a block whose entries rank in the order given."""
+    """Videos one viewer (user 0) is shown from a block whose entries rank in the order given.
+
+    Ranking puts the first ``ahead`` entries in order (all by default); the rest are given
+    in reverse, for the walk to order.
+    """
     n = len(ranked)
+    ahead = n if ahead is None else ahead
     videos = np.arange(len(creator) + 1, dtype=np.int64)
     videos[-1] = -1
     seen_filter = SeenFilter(capacity=1000)
     seen_filter.add(np.asarray(seen, dtype=np.int64))  # user 0: the key is the video id
     controls = ViewerControls(users=1, creators=100, sounds=100)
     controls.last_creator[0], controls.last_sound[0] = last
-    keys = np.arange(n, dtype=np.int64)  # already sorted: offset j holds the j-th ranked entry
+    keys = np.r_[np.arange(ahead), np.arange(n - 1, ahead - 1, -1)].astype(np.int64)  # key j: the j-th best
+    cand = np.asarray(ranked, dtype=np.int64)
+    seen_at = np.zeros(n, dtype=bool)
+    seen_at[:ahead] = seen_filter.contains(videos[cand[keys[:ahead]]])
     out = fill_slots(
         np.zeros(1, dtype=np.int64),
-        (np.zeros(1, dtype=np.int64), np.array([slots]), np.zeros(1, dtype=np.int64), np.array([n])),
-        (keys, np.full(n, request.REGULAR, dtype=np.int8), np.asarray(ranked, dtype=np.int64)),
+        (np.zeros(1, dtype=np.int64), np.array([slots]), np.zeros(1, dtype=np.int64), np.array([n]), np.array([ahead])),
+        (keys, np.full(n, request.REGULAR, dtype=np.int8), cand, seen_at),
         (videos, np.append(creator, -1).astype(np.int64), np.append(sound, -1).astype(np.int64)),
         np.asarray(quota if quota is not None else [np.inf] * (len(creator) + 1), dtype=np.float64),
         (seen_filter.words, seen_filter.masks),
-        1,
         (controls.last_creator, controls.last_sound),
         controls.rules(),
         1.0,
         np.random.default_rng(0),
     )
     return [ranked[e] for e in out if e >= 0]
+
+
+def test_sort_top_orders_the_smallest_keys_first_and_keeps_the_rest() -> None:
+    rng = np.random.default_rng(8)
+    for size, top in [(40, 13), (40, 1), (40, 40), (5, 9), (1, 1), (200, 30)]:
+        keys = rng.permutation(1000)[:size].astype(np.int64)
+        block = np.r_[[-1, -2], keys, [-3]]  # neighbours of the block must not move
+        request.sort_top(block, 2, 2 + size, top)
+        assert block[:2].tolist() == [-1, -2] and block[-1] == -3
+        assert block[2 : 2 + min(top, size)].tolist() == sorted(keys)[: min(top, size)]
+        assert sorted(block[2 : 2 + size]) == sorted(keys)
+
+
+def test_a_walk_past_the_ordered_entries_orders_the_rest_itself() -> None:
+    ranked = list(range(30))
+    creator, sound = [v // 2 for v in ranked], [100 + v for v in ranked]  # pairs share a creator
+    seen = list(range(0, 30, 3))
+    expected = fill(ranked, creator, sound, slots=12, seen=seen)
+    assert len(expected) == 12 and expected[-1] > 13  # the walk goes past every ahead below
+    for ahead in (1, 4, 13):
+        assert fill(ranked, creator, sound, slots=12, seen=seen, ahead=ahead) == expected
 
 
 def test_fill_takes_the_best_entries_that_are_unseen_in_quota_and_new_to_the_block() -> None:
@@ -293,6 +329,18 @@ def test_seen_filter_has_no_false_negatives_and_few_false_positives() -> None:
     rate = seen.contains(unseen).mean()
     assert rate < 0.01  # tolerance: documented as well under 1% at 16 bits per key
     assert seen.false_positive_rate() == pytest.approx(rate, abs=0.005)
+
+
+def test_keys_added_in_the_background_are_in_every_later_read_and_in_a_saved_copy() -> None:
+    keys = np.random.default_rng(1).integers(0, 1 << 50, size=300_000)
+    whole = SeenFilter(capacity=600_000)
+    whole.add(keys)
+    seen = SeenFilter(capacity=600_000)
+    seen.add_in_background(keys[:150_000])
+    seen.add_in_background(keys[150_000:])  # waits for the first batch
+    copy = pickle.loads(pickle.dumps(seen))  # a checkpoint holds every key
+    assert np.array_equal(copy.words, whole.words)
+    assert seen.contains(keys).all() and np.array_equal(seen.words, whole.words)
 
 
 def test_ticket_counts_fill_the_table_and_keep_each_share_in_expectation() -> None:

@@ -6,6 +6,8 @@ a false positive hides an unseen video from one user, at a rate reported after t
 (about 0.1-0.5% when sized at 16 bits per expected impression, k = 6).
 
 The per-key functions are compiled, so the feed can test and set keys one pick at a time.
+A tick's picks are added on another thread, while the engine tallies the tick: every read
+of the words waits for that.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numba
 import numpy as np
 
 from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
+from tiktok_sim.background import Background
 
 _MASK_BITS = 16  # bit patterns come from a table indexed by 16 hash bits: one gather instead of k shifts
 
@@ -61,7 +64,7 @@ def _contains_all(words: np.ndarray, masks: np.ndarray, keys: np.ndarray) -> np.
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _add_all(words: np.ndarray, masks: np.ndarray, keys: np.ndarray) -> None:
     for i in range(keys.size):
         add_one(words, masks, keys[i])
@@ -95,14 +98,28 @@ class SeenFilter:
         words = max(1, -(-capacity * bits_per_item // 64))
         if words >= 1 << 32:
             raise ValueError(f"capacity must need fewer than 2**32 words, found {words:,}")
-        self.words = np.zeros(words, dtype=np.uint64)
+        self._words = np.zeros(words, dtype=np.uint64)
         self.masks = _mask_table(hashes)
         self._hashes = hashes
+        self._adding: Background | None = None
+
+    @property
+    def words(self) -> np.ndarray:
+        """The filter's bits, with every key added so far."""
+        if self._adding is not None:
+            self._adding.result()
+            self._adding = None
+        return self._words
+
+    def __getstate__(self) -> dict[str, object]:
+        """The state to save (a checkpoint): the bits as they are once every key is in."""
+        self.words  # noqa: B018  (waits for keys still being added)
+        return {**self.__dict__, "_adding": None}
 
     @property
     def nbytes(self) -> int:
         """Memory held."""
-        return int(self.words.nbytes)
+        return int(self._words.nbytes)
 
     def contains(self, keys: np.ndarray) -> np.ndarray:
         """(n,) bool: True if the key may have been added; False means certainly not."""
@@ -111,6 +128,10 @@ class SeenFilter:
     def add(self, keys: np.ndarray) -> None:
         """Insert keys (duplicates allowed)."""
         _add_all(self.words, self.masks, keys.astype(np.int64))
+
+    def add_in_background(self, keys: np.ndarray) -> None:
+        """Insert keys on another thread; the next read of :attr:`words` waits for them."""
+        self._adding = Background(_add_all, self.words, self.masks, keys.astype(np.int64))
 
     def false_positive_rate(self) -> float:
         """Estimated chance an unseen key reads as seen, from the current fill."""

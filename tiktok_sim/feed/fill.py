@@ -8,6 +8,9 @@ with the same creator or sound waits: it is taken as soon as it no longer clashe
 of lower-ranked entries. So no two consecutive videos in a feed share a creator or a
 sound, within a tick or across ticks.
 
+Ranking put only each block's first ``ahead`` entries in order; a walk that gets past
+them sorts the rest first.
+
 This walk is sequential by nature (each pick changes the next one's neighbour, the
 quota and the seen set), so it is compiled rather than written as array passes.
 """
@@ -19,43 +22,21 @@ import numpy as np
 
 from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
 from tiktok_sim.feed.controls import passed_over
-from tiktok_sim.feed.request import INVALID, OFFSET_MASK
+from tiktok_sim.feed.request import INVALID, OFFSET_MASK, sort_top
 from tiktok_sim.seen import contains_one
 
-
-@numba.njit(cache=True, parallel=True)
-def _seen_ahead(
-    users: np.ndarray,
-    start: np.ndarray,
-    ahead: np.ndarray,
-    keys: np.ndarray,
-    cand: np.ndarray,
-    video: np.ndarray,
-    words: np.ndarray,
-    masks: np.ndarray,
-) -> np.ndarray:
-    """(M,) bool: whether the viewer saw each block's first ``ahead`` ranked entries before.
-
-    Read up front, apart from the walk: the reads are independent, so their cache misses
-    overlap, and the cores share them.
-    """
-    seen_at = np.zeros(keys.size, dtype=np.bool_)
-    for b in numba.prange(start.size):
-        u = users[b] << 32
-        for j in range(start[b], start[b] + ahead[b]):
-            seen_at[j] = contains_one(words, masks, u | video[cand[start[b] + (keys[j] & OFFSET_MASK)]])
-    return seen_at
+_MORE = 8
+"""Entries a walk puts in order at a time once it is past those ranking ordered."""
 
 
 @numba.njit(cache=True)
 def fill_slots(
     order: np.ndarray,
-    blocks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    entries: tuple[np.ndarray, np.ndarray, np.ndarray],
+    blocks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    entries: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     shown: tuple[np.ndarray, np.ndarray, np.ndarray],
     quota: np.ndarray,
     seen: tuple[np.ndarray, np.ndarray],
-    lookahead: int,
     last: tuple[np.ndarray, np.ndarray],
     rules: tuple[np.ndarray, np.ndarray, np.ndarray, int, int, np.ndarray, np.ndarray],
     damping: float,
@@ -68,19 +49,21 @@ def fill_slots(
 
     Args:
         order: (A,) blocks in the order they are served.
-        blocks: (A,) viewer, slots, start and size of each block.
-        entries: (M,) sorted rank keys (block by block, best first), and each entry's band and offer index.
+        blocks: (A,) viewer, slots, start and size of each block, and how many of its
+            entries are in order.
+        entries: (M,) rank keys (block by block, best first as far as ``ahead``; the walk
+            sorts the rest if it needs them), each entry's band and offer index, and the seen
+            bits of the places in order (see :func:`tiktok_sim.feed.request.rank_blocks`).
         shown: (offer + 1,) video, creator and sound of each offer index.
         quota: (offer + 1,) float impressions each offer index may still take; decremented.
         seen: the seen filter's words and masks, as of the tick's start (the caller adds the picks).
-        lookahead: entries beyond a block's slots whose seen bits are read up front.
         last: (users,) creator and sound each user was shown last; updated.
         rules: the viewers' controls (see ``ViewerControls.rules``).
         damping: chance a "not interested" mark passes a matching pick over.
         rng: the feed's random stream.
     """
-    users, slots, start, size = blocks
-    keys, band, cand = entries
+    users, slots, start, size, ahead = blocks
+    keys, band, cand, seen_at = entries
     video, creator, sound = shown
     last_creator, last_sound = last
     words, masks = seen
@@ -89,8 +72,6 @@ def fill_slots(
     out = np.full(slots.sum(), -1, dtype=np.int64)
     waiting = np.empty(max(size.max(), 1) if size.size else 1, dtype=np.int64)
     taken_by = np.full(quota.size, -1, dtype=np.int64)  # the block that last took each offer index
-    ahead = np.minimum(size, slots + lookahead)
-    seen_at = _seen_ahead(users, start, ahead, keys, cand, video, words, masks)
     careful = hid_any[users] | (marks[users] > 0)  # most viewers ruled nothing out
     prev_creator, prev_sound = last_creator[users], last_sound[users]
     for b in order:
@@ -98,6 +79,7 @@ def fill_slots(
         prev_c, prev_s = prev_creator[b], prev_sound[b]
         filled, n_waiting = 0, 0
         j, end, deep = start[b], start[b] + size[b], start[b] + ahead[b]
+        ordered = deep
         while filled < slots[b]:
             take = -1
             w = 0
@@ -111,6 +93,9 @@ def fill_slots(
                 else:
                     w += 1
             while take < 0 and j < end:
+                if j == ordered:  # past the entries ranking put in order: order a few more
+                    sort_top(keys, j, end, _MORE)
+                    ordered = min(j + _MORE, end)
                 e = start[b] + (keys[j] & OFFSET_MASK)
                 j += 1
                 if band[e] == INVALID:  # invalid entries rank last

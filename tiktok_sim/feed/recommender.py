@@ -46,7 +46,8 @@ class Requests:
         start: (A,) where each block starts.
         size: (A,) each block's size.
         blocks: what :func:`tiktok_sim.feed.request.rank_blocks` reads of the blocks: start,
-            (A, kinds) int32 draws of each kind and their ticket-table rows, first follow draw.
+            (A, kinds) int32 draws of each kind and their ticket-table rows, first follow draw,
+            and how many of the best entries to put in order (the slots and twice ``candidates`` more).
         bits: (M,) uint16 ticket drawn for each entry.
         followed: (follow draws,) offer index of each follow draw's video (the sentinel for none).
         viewer: what ``rank_blocks`` reads of each block's viewer.
@@ -56,7 +57,7 @@ class Requests:
     segment: np.ndarray
     start: np.ndarray
     size: np.ndarray
-    blocks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    blocks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     bits: np.ndarray
     followed: np.ndarray
     viewer: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -275,7 +276,13 @@ class Recommender:
             segment=segment,
             start=start,
             size=size,
-            blocks=(start, counts, table_rows, np.cumsum(counts[:, _FOLLOW], dtype=np.int64) - counts[:, _FOLLOW]),
+            blocks=(
+                start,
+                counts,
+                table_rows,
+                np.cumsum(counts[:, _FOLLOW], dtype=np.int64) - counts[:, _FOLLOW],
+                np.minimum(size, slots + 2 * width),  # most walks end within this (see fill.py)
+            ),
             bits=sources.tickets(int(size.sum()), rng),
             followed=followed,
             viewer=(users, self.contexts.context[users], segment, familiar, pop.opted_in[users]),
@@ -319,8 +326,9 @@ class Recommender:
         explored = np.zeros(pick.size, dtype=bool)
         first = int(rng.integers(max(users.size, 1)))  # a random first block each tick
         rules = self.controls.rules()
+        ahead = req.blocks[4]
         for lo, hi in _spans(req.size, first):
-            cand, band, keys = request.rank_blocks(
+            cand, band, keys, seen_at = request.rank_blocks(
                 req.blocks,
                 (lo, hi),
                 (_KIND_BAND, _FOLLOW),
@@ -331,15 +339,15 @@ class Recommender:
                 self.affinity,
                 (offer.columns, offer.weight, similar, offer.sensitive),
                 req.seed,
+                (video, self.seen.words, self.seen.masks),
             )
             filled = fill_slots(
                 np.arange(hi - lo),
-                (users[lo:hi], slots[lo:hi], req.start[lo:hi] - req.start[lo], req.size[lo:hi]),
-                (keys, band, cand),
+                (users[lo:hi], slots[lo:hi], req.start[lo:hi] - req.start[lo], req.size[lo:hi], ahead[lo:hi]),
+                (keys, band, cand, seen_at),
                 (video, offer.creator, offer.sound),
                 quota,
                 (self.seen.words, self.seen.masks),
-                rec.candidates,
                 (self.controls.last_creator, self.controls.last_sound),
                 rules,
                 rec.not_interested_damping,
@@ -350,7 +358,7 @@ class Recommender:
             explored[slot_start[lo] + got] = band[filled[got]] == request.EXPLORE
         taken = pick >= 0
         owner, pick = np.repeat(np.arange(users.size), slots)[taken], pick[taken]
-        self.seen.add((users[owner] << 32) | video[pick])
+        self.seen.add_in_background((users[owner] << 32) | video[pick])
         served = Served(user=users[owner], owner=owner, pick=pick, video=video[pick], explored=explored[taken])
         return req, served, offer
 

@@ -10,7 +10,9 @@ reserves. The block is ordered by band, then by score:
 * band 3, no candidate, or one this viewer may not be shown.
 
 :func:`rank_blocks` draws, scores and keys the candidates of a span of blocks in one
-compiled pass, then sorts each block's packed 64-bit keys (band, score, offset) in place.
+compiled pass, then orders each block's packed 64-bit keys (band, score, offset) in place:
+only as far as the feed usually walks (its slots and a few more). The rest are sorted by
+:func:`tiktok_sim.feed.fill.fill_slots` if a walk gets there, which few do.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
-from tiktok_sim.seen import GOLDEN, mix
+from tiktok_sim.seen import GOLDEN, contains_one, mix
 
 EXPLORE, REGULAR, RESERVE, INVALID = 0, 1, 2, 3
 _OFFSET_BITS = 16
@@ -61,9 +63,32 @@ def _score_order(score: np.float32) -> np.int64:
     return np.int64(_bits_of(score) >> (31 - _SCORE_BITS))  # type: ignore[call-arg]
 
 
+@numba.njit(cache=True)
+def sort_top(keys: np.ndarray, lo: int, hi: int, top: int) -> None:
+    """Put the ``top`` smallest of ``keys[lo:hi]`` first, sorted; the rest follow in any order.
+
+    An insertion sort into the first ``top`` places: blocks are a few dozen entries, and
+    the feed reads a third of them, so this does about half a full sort's work.
+    """
+    end = lo + max(min(top, hi - lo), 1)
+    for i in range(lo + 1, hi):
+        value = keys[i]
+        if i >= end:
+            if value >= keys[end - 1]:
+                continue
+            keys[i] = keys[end - 1]  # the largest of the top leaves for the rest
+            j = end - 2
+        else:
+            j = i - 1
+        while j >= lo and keys[j] > value:
+            keys[j + 1] = keys[j]
+            j -= 1
+        keys[j + 1] = value
+
+
 @numba.njit(cache=True, parallel=True)
 def rank_blocks(
-    blocks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    blocks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     span: tuple[int, int],
     kinds: tuple[np.ndarray, int],
     tables: np.ndarray,
@@ -73,12 +98,16 @@ def rank_blocks(
     affinity: np.ndarray,
     offer: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     seed: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Offer index (int32), band (int8) and rank key (int64) of the candidates of blocks ``span``.
+    seen: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Offer index (int32), band (int8), rank key (int64) and seen bit of the candidates of blocks ``span``.
 
-    The arrays start at the span's first entry, and the keys are sorted block by block:
-    a tick is ranked a span of blocks at a time, so that no array is as long as all of a
-    large tick's candidates.
+    The arrays start at the span's first entry. Each block's keys start with its first
+    ``ahead`` keys in order (see :func:`sort_top`), and the seen bits tell, for those
+    places only, whether the viewer saw the entry's video before: read here, where the
+    cores share the filter's cache misses, not in the feed's sequential walk. A tick is
+    ranked a span of blocks at a time, so that no array is as long as all of a large
+    tick's candidates.
 
     score = exp(estimated affinity for the topic, sound and hashtag) x the video's expected
     action value x its weak-signal factors for the viewer's context x the similar-users
@@ -89,7 +118,8 @@ def rank_blocks(
 
     Args:
         blocks: (A,) start of each block, (A, kinds) how many draws of each kind it holds
-            and the ticket-table row each kind draws from, and (A,) its first follow draw.
+            and the ticket-table row each kind draws from, (A,) its first follow draw, and
+            (A,) how many of its best entries to put in order.
         span: the first block and one past the last block to rank.
         kinds: (kinds,) band of each kind of draw, and which kind is a follow draw.
         tables: (rows, TICKETS) int32 ticket tables of offer indices.
@@ -103,8 +133,9 @@ def rank_blocks(
             factor (no rows when off) and (m,) sensitivity of each offer index; the last
             index, m - 1, is the sentinel for no candidate.
         seed: this tick's seed for exploring candidates' random order.
+        seen: (m,) video of each offer index, and the seen filter's words and masks.
     """
-    start, counts, rows, first_follow = blocks
+    start, counts, rows, first_follow, ahead = blocks
     kind_band, follow_kind = kinds
     users, context, segment, familiar, opted_in = viewer
     columns, weight, similar, sensitive = offer
@@ -149,6 +180,12 @@ def rank_blocks(
             rank = _SCORE_LEVELS - 1 - _score_order(np.float32(score))
         band[p] = bd
         keys[p] = (np.int64(bd) << _BAND_SHIFT) | (rank << _OFFSET_BITS) | (base + p - start[b])
+    video, words, masks = seen
+    seen_at = np.zeros(n, dtype=np.bool_)
     for b in numba.prange(lo, hi):
-        keys[start[b] - base : start[b] - base + counts[b].sum()].sort()
-    return cand, band, keys
+        first = start[b] - base
+        sort_top(keys, first, first + counts[b].sum(), ahead[b])
+        viewer_key = np.int64(users[b]) << 32
+        for j in range(first, first + ahead[b]):
+            seen_at[j] = contains_one(words, masks, viewer_key | video[cand[first + (keys[j] & OFFSET_MASK)]])
+    return cand, band, keys, seen_at
