@@ -13,7 +13,7 @@ from tiktok_sim import engine, simulate
 from tiktok_sim.feed import recommender
 from tiktok_sim.output import summary_json
 from tiktok_sim.scenario import Scenario
-from tiktok_sim.world import population
+from tiktok_sim.world import creators, population
 
 
 def without_runtime(text: str) -> dict[str, object]:
@@ -80,3 +80,15 @@ def test_the_population_drawn_in_row_chunks_is_the_population_drawn_whole(
     chunked = population.build_population(tiny, np.random.default_rng(3))
     fields = [f.name for f in dataclasses.fields(whole) if isinstance(getattr(whole, f.name), np.ndarray)]
     assert "picked_topics" in fields and all(np.array_equal(getattr(whole, f), getattr(chunked, f)) for f in fields)
+
+
+def test_follow_keys_by_user_are_the_sorted_keys_and_the_search_in_order_is_searchsorted() -> None:
+    rng = np.random.default_rng(4)
+    owner = np.sort(rng.integers(0, 50, 5000))  # edges come in ascending creator order
+    users = rng.integers(-1, 300, owner.size)  # -1: an edge without a follower
+    keep = users >= 0
+    expected = np.sort(users[keep] * 50 + owner[keep])
+    assert np.array_equal(creators._keys_by_user(users, owner, 300, 50), expected)
+    cdf = np.cumsum(rng.random(1000))
+    values = rng.random(4000) * cdf[-1]
+    assert np.array_equal(creators._search_in_order(cdf, values), np.searchsorted(cdf, values))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
+from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
 from tiktok_sim.scenario.schema import Featured, LognormalLength, QuantileLength, Scenario, schedule_slot
 from tiktok_sim.world.population import Population, language_index, region_shares
 
@@ -142,6 +144,7 @@ def build_follow_keys(
     order = np.argsort(group, kind="stable")
     bounds = np.flatnonzero(np.diff(group[order], prepend=-1, append=-1))
     groups = {int(group[order[a]]): interested[order[a:b]] for a, b in itertools.pairwise(bounds)}
+    interest = np.ascontiguousarray(population.interest.T)  # a topic's column is read once per language
     for lang in np.unique(language):
         speakers = np.flatnonzero((population.langmask >> int(lang)) & 1)
         mine = language == lang
@@ -154,14 +157,47 @@ def build_follow_keys(
             chosen = groups.get(int(lang) * n_topics + topic)
             if chosen is None:
                 continue
-            cdf = np.cumsum(population.interest[speakers, topic], dtype=np.float64)
-            at = np.searchsorted(cdf, rng.random(chosen.size) * cdf[-1])
+            cdf = np.cumsum(interest[topic, speakers], dtype=np.float64)
+            at = _search_in_order(cdf, rng.random(chosen.size) * cdf[-1])
             users[chosen] = speakers[np.minimum(at, speakers.size - 1)]
-    keep = users >= 0
-    keys = np.sort(users[keep] * n_creators + owner[keep])
+    keys = _keys_by_user(users, owner, population.count, n_creators)
     fresh = np.ones(keys.size, dtype=bool)
     fresh[1:] = keys[1:] != keys[:-1]  # sort-based dedupe: faster than np.unique here
     return keys[fresh]
+
+
+@numba.njit(cache=True)
+def _keys_by_user(users: np.ndarray, owner: np.ndarray, n_users: int, n_creators: int) -> np.ndarray:
+    """Sorted keys ``user * n_creators + owner`` of the edges with a user (>= 0); ``owner`` ascends.
+
+    A counting sort by user: each user's edges keep their ascending owners, so the keys come
+    out sorted, as ``np.sort`` would give them, in one pass instead of a sort of every edge.
+    """
+    start = np.zeros(n_users + 1, dtype=np.int64)
+    for u in users:
+        if u >= 0:
+            start[u + 1] += 1
+    for u in range(n_users):
+        start[u + 1] += start[u]
+    keys = np.empty(start[n_users], dtype=np.int64)
+    for i in range(users.size):
+        u = users[i]
+        if u >= 0:
+            keys[start[u]] = u * n_creators + owner[i]
+            start[u] += 1
+    return keys
+
+
+def _search_in_order(cdf: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(cdf, values)``, looking the values up in ascending order.
+
+    Each search then starts where the previous one ended, in cache: at 10M users, where a
+    language's cdf outgrows the caches, about 5x faster. The answer is the same.
+    """
+    order = np.argsort(values)
+    at = np.empty(values.size, dtype=np.intp)
+    at[order] = np.searchsorted(cdf, values[order])
+    return at
 
 
 def sample_lengths(scenario: Scenario, median_s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
