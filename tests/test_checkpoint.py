@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tiktok_sim import simulate
+from tiktok_sim import compiled, simulate
 from tiktok_sim.checkpoint import FILE, OtherRun, run_seed
 from tiktok_sim.output import write_outputs
 from tiktok_sim.results import RunResult
@@ -60,6 +60,16 @@ def test_a_checkpoint_of_another_seed_is_refused(three_days: Scenario, tmp_path:
         simulate(three_days, seed=5, progress=killed_at(1440 + 60), checkpoint_to=tmp_path)
     with pytest.raises(OtherRun, match="found one of another run"):
         simulate(three_days, seed=6, checkpoint_to=tmp_path)
+
+
+def test_a_checkpoint_written_by_other_code_is_refused(
+    three_days: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(Killed):
+        simulate(three_days, seed=5, progress=killed_at(1440 + 60), checkpoint_to=tmp_path)
+    monkeypatch.setattr(compiled, "sources_hash", lambda: "an-upgrade")
+    with pytest.raises(OtherRun, match="found one written by another; resume it with the version that wrote it"):
+        simulate(three_days, seed=5, checkpoint_to=tmp_path)
 
 
 def test_a_run_with_a_drawn_seed_resumes_with_that_seed(three_days: Scenario, tmp_path: Path) -> None:

@@ -417,9 +417,9 @@ def test_the_kernel_cache_folder_changes_with_any_source(tmp_path: Path, monkeyp
     (tmp_path / "seen.py").write_text("A = 1\n")
     (tmp_path / "feed").mkdir()
     (tmp_path / "feed" / "fill.py").write_text("B = 1\n")
-    before = compiled._sources_hash()
+    before = compiled.sources_hash()
     (tmp_path / "seen.py").write_text("A = 2\n")
-    assert compiled._sources_hash() != before
+    assert compiled.sources_hash() != before
 
 
 @pytest.mark.parametrize("confidence", [0.51, 0.9, 0.99])

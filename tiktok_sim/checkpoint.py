@@ -2,8 +2,9 @@
 
 A checkpoint is one file, ``checkpoint.pkl``, in the folder given to ``run --checkpoint``.
 It is written beside itself and renamed into place, so a run killed while saving leaves the
-previous day's checkpoint whole. It holds the scenario's hash and the seed, so a folder from
-another run is never resumed by mistake. It is a pickle: load only checkpoints you wrote.
+previous day's checkpoint whole. It holds the scenario's hash, the seed and a hash of the
+code, so a folder from another run, or from another version of the simulator, is never
+resumed by mistake. It is a pickle: load only checkpoints you wrote.
 """
 
 from __future__ import annotations
@@ -62,13 +63,22 @@ def matching_header(folder: Path, scenario: Scenario, seed: int) -> dict[str, An
     """The header of ``folder``'s checkpoint, if there is one; it must be of this scenario and seed.
 
     Raises:
-        OtherRun: the folder's checkpoint is of another scenario or seed.
+        OtherRun: the folder's checkpoint is of another scenario or seed, or was written by
+            other code.
     """
     found = header(folder)
-    if found is not None and {k: v for k, v in found.items() if k != "minute"} != _identity(scenario, seed):
+    if found is None:
+        return None
+    expected = _identity(scenario, seed)
+    if (found.get("scenario_sha256"), found.get("seed")) != (expected["scenario_sha256"], seed):
         raise OtherRun(
             f"{folder / FILE}: expected a checkpoint of this scenario and seed {seed}, found one of another run "
             f"(seed {found.get('seed')}); use an empty folder"
+        )
+    if found.get("code") != expected["code"]:
+        raise OtherRun(
+            f"{folder / FILE}: expected a checkpoint written by this version of tiktok-sim, found one written by "
+            "another; resume it with the version that wrote it, or use an empty folder"
         )
     return found
 
@@ -93,6 +103,8 @@ def clear(folder: Path) -> None:
 
 
 def _identity(scenario: Scenario, seed: int) -> dict[str, Any]:
-    from tiktok_sim.scenario.loader import scenario_sha256  # not at import: the command line loads this module
+    # Not at import: the command line loads this module.
+    from tiktok_sim.compiled import sources_hash
+    from tiktok_sim.scenario.loader import scenario_sha256
 
-    return {"scenario_sha256": scenario_sha256(scenario), "seed": seed}
+    return {"scenario_sha256": scenario_sha256(scenario), "seed": seed, "code": sources_hash()}

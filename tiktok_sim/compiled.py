@@ -17,7 +17,8 @@ import numba
 PACKAGE = Path(__file__).parent
 
 
-def _sources_hash() -> str:
+def sources_hash() -> str:
+    """A hash of the package's source files: which code this is, to the byte."""
     digest = hashlib.sha256()
     for path in sorted(PACKAGE.rglob("*.py")):
         digest.update(path.relative_to(PACKAGE).as_posix().encode())
@@ -26,7 +27,7 @@ def _sources_hash() -> str:
 
 
 _base = Path(os.environ.get("NUMBA_CACHE_DIR") or PACKAGE / "__pycache__" / "numba")
-numba.config.CACHE_DIR = str(_base / _sources_hash())  # type: ignore[attr-defined]
+numba.config.CACHE_DIR = str(_base / sources_hash())  # type: ignore[attr-defined]
 
 # The kernels share a tick's work between cores. The experiment runner forks worker
 # processes, which GNU OpenMP (numba's first choice where it is installed) does not survive.
