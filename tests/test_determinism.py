@@ -13,7 +13,7 @@ from tiktok_sim import engine, simulate
 from tiktok_sim.feed import recommender
 from tiktok_sim.output import summary_json
 from tiktok_sim.scenario import Scenario
-from tiktok_sim.world import creators, population
+from tiktok_sim.world import creators, exposures, population
 
 
 def without_runtime(text: str) -> dict[str, object]:
@@ -92,3 +92,35 @@ def test_follow_keys_by_user_are_the_sorted_keys_and_the_search_in_order_is_sear
     cdf = np.cumsum(rng.random(1000))
     values = rng.random(4000) * cdf[-1]
     assert np.array_equal(creators._search_in_order(cdf, values), np.searchsorted(cdf, values))
+
+
+def test_the_compiled_exposure_gather_is_numpy_s_gather_to_the_bit(tiny: Scenario) -> None:
+    world = engine.Engine(tiny, seed=2).run()
+    pop, cat = world.pop, world.catalog
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, pop.count, 5000)
+    videos = rng.integers(0, len(cat), 5000)
+    trend = world.trends.now(world.env.now)
+    got = exposures.gather(users, videos, pop, cat, trend)
+    k, styles = len(tiny.topics), tiny.videos.styles
+    taste = pop.style_taste.reshape(-1)
+    style = np.take(taste, users * styles + cat.sound[videos] % styles)
+    style += np.take(taste, users * styles + cat.hashtags[videos, 0] % styles)
+    sounds = cat.sound[videos]
+    expected = {
+        "topic": cat.topic[videos],
+        "sound": sounds,
+        "creator": cat.creator[videos].astype(np.int64),
+        "affinity": np.take(pop.interest, users * k + cat.topic[videos]) * np.float32(k),
+        "style": style * np.float32(styles / 2),
+        "quality": cat.quality[videos],
+        "hook": cat.hook[videos],
+        "length_s": cat.length_s[videos],
+        "language_ok": ((pop.langmask[users] >> cat.language[videos]) & 1) == 1,
+        "trend": np.where(sounds < trend.size, trend[np.minimum(sounds, max(trend.size - 1, 0))], 0).astype(np.float32),
+        "flagged": cat.spam[videos] | cat.duplicate[videos],
+    }
+    assert trend.size and (expected["trend"] > 0).any() and expected["language_ok"].any()
+    for name, column in expected.items():
+        value = getattr(got, name)
+        assert value.dtype == column.dtype and np.array_equal(value, column), name

@@ -44,7 +44,8 @@ from tiktok_sim.world import (
     sample_lengths,
 )
 from tiktok_sim.world.catalog import A, tally
-from tiktok_sim.world.sounds import build_trends, pick_hashtags, pick_sounds, style_of
+from tiktok_sim.world.exposures import gather
+from tiktok_sim.world.sounds import build_trends, pick_hashtags, pick_sounds
 
 Progress = Callable[[float, float], None]
 """Called after each feed tick with (simulated minutes done, total)."""
@@ -563,27 +564,21 @@ class Engine:
             return
         users, videos = served.user, served.video
         cat, pop, scenario = self.catalog, self.pop, self.scenario
-        topics = np.take(cat.topic, videos)
-        sounds = np.take(cat.sound, videos)
-        n_topics, styles = len(scenario.topics), scenario.videos.styles
-        taste = pop.style_taste.reshape(-1)
-        style = np.take(taste, users * styles + style_of(sounds, styles))
-        style += np.take(taste, users * styles + style_of(cat.hashtags[videos, 0], styles))
-        length = np.take(cat.length_s, videos)
-        language_ok = ((np.take(pop.langmask, users) >> np.take(cat.language, videos)) & 1) == 1
+        shown = gather(users, videos, pop, cat, self.trends.now(self.env.now))
+        topics, sounds, creators = shown.topic, shown.sound, shown.creator
+        length, language_ok = shown.length_s, shown.language_ok
         x = engagement.Exposure(
-            affinity=np.take(pop.interest, users * n_topics + topics) * np.float32(n_topics),
-            quality=np.take(cat.quality, videos),
-            hook=np.take(cat.hook, videos),
+            affinity=shown.affinity,
+            quality=shown.quality,
+            hook=shown.hook,
             length_s=length,
             language_ok=language_ok,
-            style=style * np.float32(styles / 2),
-            trend=self.trends.popularity(sounds, self.env.now),
+            style=shown.style,
+            trend=shown.trend,
             complete_shift=self._device_completion[pop.device[users]] * np.log2(length / np.float32(10.0)),
-            flagged=np.take(cat.spam, videos) | np.take(cat.duplicate, videos),
+            flagged=shown.flagged,
         )
         out = engagement.react(x, scenario.engagement, self._react_rng)
-        creators = np.take(cat.creator, videos).astype(np.int64)
         self._observe_audience(users, videos, creators, served.explored, language_ok, out.completed)
         out = dataclasses.replace(out, followed=self.follows.add(users, creators, out.followed, self.env.now))
         self.recommender.controls.record(users, creators, sounds, out.not_interested, out.hid_creator, out.hid_sound)

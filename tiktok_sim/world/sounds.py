@@ -29,14 +29,6 @@ class Trends:
     rise: float
     decay: float
 
-    def popularity(self, sounds: np.ndarray, now: float) -> np.ndarray:
-        """(n,) float32 popularity in [0, 1] of ``sounds`` at minute ``now`` (0 if not trending)."""
-        out = np.zeros(sounds.size, dtype=np.float32)
-        trending = sounds < self.peak_min.size
-        if trending.any():
-            out[trending] = self.now(now)[sounds[trending]]
-        return out
-
     def now(self, now: float) -> np.ndarray:
         """(trending_sounds,) float32 popularity of every trending sound at minute ``now``."""
         lag = now - self.peak_min
@@ -48,11 +40,6 @@ def build_trends(scenario: Scenario, rng: np.random.Generator) -> Trends:
     videos, run = scenario.videos, scenario.run
     peaks = rng.uniform(-run.backlog, run.duration, videos.trending_sounds)
     return Trends(peak_min=peaks, rise=videos.trend_rise, decay=videos.trend_decay)
-
-
-def style_of(ids: np.ndarray, styles: int) -> np.ndarray:
-    """(n,) intp style of sounds or hashtags."""
-    return (ids % styles).astype(np.intp)
 
 
 def bucket_of(ids: np.ndarray, buckets: int) -> np.ndarray:
