@@ -103,18 +103,22 @@ class SeenFilter:
         self._hashes = hashes
         self._adding: Background | None = None
 
-    @property
-    def words(self) -> np.ndarray:
-        """The filter's bits, with every key added so far."""
+    def _settle(self) -> None:
+        """Wait for keys still being added on another thread."""
         if self._adding is not None:
             self._adding.result()
             self._adding = None
+
+    @property
+    def words(self) -> np.ndarray:
+        """The filter's bits, with every key added so far."""
+        self._settle()
         return self._words
 
     def __getstate__(self) -> dict[str, object]:
-        """The state to save (a checkpoint): the bits as they are once every key is in."""
-        self.words  # noqa: B018  (waits for keys still being added)
-        return {**self.__dict__, "_adding": None}
+        """The state to save (a checkpoint): the bits once every key is in."""
+        self._settle()
+        return dict(self.__dict__)
 
     @property
     def nbytes(self) -> int:

@@ -9,7 +9,7 @@ of lower-ranked entries. So no two consecutive videos in a feed share a creator 
 sound, within a tick or across ticks.
 
 Ranking put only each block's first ``ahead`` entries in order; a walk that gets past
-them sorts the rest first.
+them orders a few more at a time.
 
 This walk is sequential by nature (each pick changes the next one's neighbour, the
 quota and the seen set), so it is compiled rather than written as array passes.

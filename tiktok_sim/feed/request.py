@@ -11,7 +11,7 @@ reserves. The block is ordered by band, then by score:
 
 :func:`rank_blocks` draws, scores and keys the candidates of a span of blocks in one
 compiled pass, then orders each block's packed 64-bit keys (band, score, offset) in place:
-only as far as the feed usually walks (its slots and a few more). The rest are sorted by
+only as far as the feed usually walks (its slots and a few more). The rest are ordered by
 :func:`tiktok_sim.feed.fill.fill_slots` if a walk gets there, which few do.
 """
 
