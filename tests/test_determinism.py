@@ -11,6 +11,7 @@ from pytest import MonkeyPatch
 
 from tiktok_sim import engine, simulate
 from tiktok_sim.feed import recommender
+from tiktok_sim.model import engagement
 from tiktok_sim.output import summary_json
 from tiktok_sim.scenario import Scenario
 from tiktok_sim.world import creators, exposures, population
@@ -124,3 +125,32 @@ def test_the_compiled_exposure_gather_is_numpy_s_gather_to_the_bit(tiny: Scenari
     for name, column in expected.items():
         value = getattr(got, name)
         assert value.dtype == column.dtype and np.array_equal(value, column), name
+
+
+def test_reactions_drawn_a_chunk_at_a_time_are_the_reactions_drawn_whole(
+    tiny: Scenario, monkeypatch: MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(6)
+    n = 20_000
+
+    def f32(values: np.ndarray) -> np.ndarray:
+        return values.astype(np.float32)
+
+    x = engagement.Exposure(
+        affinity=f32(rng.gamma(0.5, 2.0, n)),
+        quality=f32(rng.random(n)),
+        hook=f32(rng.random(n)),
+        length_s=f32(rng.lognormal(2.2, 0.4, n)),
+        language_ok=rng.random(n) < 0.9,
+        style=f32(rng.gamma(1.0, 1.0, n)),
+        trend=f32(rng.random(n) * (rng.random(n) < 0.2)),
+        complete_shift=f32(rng.normal(0.0, 0.1, n)),
+        flagged=rng.random(n) < 0.05,
+    )
+    params = tiny.engagement.model_copy(update={"hide_creator": 0.5, "hide_sound": 0.5})
+    whole = engagement.react(x, params, np.random.default_rng(1))
+    monkeypatch.setattr(engagement, "CHUNK", 37)
+    chunked = engagement.react(x, params, np.random.default_rng(1))
+    assert whole.hid_creator.any() and whole.replayed.any() and whole.reported.any()
+    for name in dataclasses.asdict(whole):
+        assert np.array_equal(getattr(whole, name), getattr(chunked, name)), name

@@ -107,6 +107,11 @@ def covariates(x: Exposure) -> dict[str, np.ndarray]:
     }
 
 
+CHUNK = 1 << 20
+"""Impressions reacted to at once. A national tick holds millions: whole, its temporaries
+would be hundreds of MB, faulted in afresh every tick; a chunk's are a few MB, reused."""
+
+
 def react(x: Exposure, params: Engagement, rng: np.random.Generator) -> Outcomes:
     """Draw every impression's watch and reactions.
 
@@ -114,9 +119,35 @@ def react(x: Exposure, params: Engagement, rng: np.random.Generator) -> Outcomes
     or a replay (ratio above 1). Likes, comments, shares and saves scale with the share
     watched; follows need a completion; "not interested" and reports need a skip, and a
     "not interested" may also hide the creator or the sound.
+
+    The uniforms are drawn for all impressions at once, and the hides after every chunk,
+    so the results do not depend on the chunk size.
     """
     n = x.affinity.size
     u = rng.random((8, n), dtype=np.float32)
+    out = Outcomes(
+        watch_ratio=np.empty(n, dtype=np.float32),
+        **{name: np.zeros(n, dtype=bool) for name in _DECIDED},
+    )
+    for lo in range(0, n, CHUNK):
+        rows = slice(lo, min(lo + CHUNK, n))
+        part = Exposure(**{name: getattr(x, name)[rows] for name in _EXPOSURE})
+        for name, values in _react_rows(part, params, u[:, rows]).items():
+            getattr(out, name)[rows] = values
+    marked = np.flatnonzero(out.not_interested)
+    hide = rng.random((2, marked.size))
+    out.hid_creator[marked] = hide[0] < params.hide_creator
+    out.hid_sound[marked] = hide[1] < params.hide_sound
+    return out
+
+
+_EXPOSURE = tuple(Exposure.__dataclass_fields__)
+_DECIDED = tuple(name for name in Outcomes.__dataclass_fields__ if name != "watch_ratio")
+
+
+def _react_rows(x: Exposure, params: Engagement, u: np.ndarray) -> dict[str, np.ndarray]:
+    """The outcomes of some impressions, given their (8, n) uniforms; the hides are drawn by the caller."""
+    n = x.affinity.size
     f = covariates(x)
     mismatch = np.where(x.language_ok, np.float32(0.0), np.float32(params.language_mismatch))
     # One uniform decides the watch chain by conditional inversion: skip, else complete, else replay.
@@ -152,27 +183,19 @@ def react(x: Exposure, params: Engagement, rng: np.random.Generator) -> Outcomes
     reported = np.zeros(n, dtype=bool)
     flag_shift = np.where(x.flagged[gone], np.float32(params.flagged_report), np.float32(0.0))
     reported[gone] = u[7][gone] < probability(params.report, x, flag_shift, f_gone)
-    marked = np.flatnonzero(not_interested)
-    hide = rng.random((2, marked.size))
-    hid_creator = np.zeros(n, dtype=bool)
-    hid_sound = np.zeros(n, dtype=bool)
-    hid_creator[marked] = hide[0] < params.hide_creator
-    hid_sound[marked] = hide[1] < params.hide_sound
-    return Outcomes(
-        watch_ratio=ratio,
-        skipped=skipped,
-        completed=completed,
-        replayed=replayed,
-        liked=u[2] < probability(params.like, x, features=f) * watched,
-        commented=u[3] < probability(params.comment, x, features=f) * watched,
-        shared=u[4] < probability(params.share, x, features=f) * watched,
-        favorited=u[5] < probability(params.favorite, x, features=f) * watched,
-        followed=followed,
-        not_interested=not_interested,
-        reported=reported,
-        hid_creator=hid_creator,
-        hid_sound=hid_sound,
-    )
+    return {
+        "watch_ratio": ratio,
+        "skipped": skipped,
+        "completed": completed,
+        "replayed": replayed,
+        "liked": u[2] < probability(params.like, x, features=f) * watched,
+        "commented": u[3] < probability(params.comment, x, features=f) * watched,
+        "shared": u[4] < probability(params.share, x, features=f) * watched,
+        "favorited": u[5] < probability(params.favorite, x, features=f) * watched,
+        "followed": followed,
+        "not_interested": not_interested,
+        "reported": reported,
+    }
 
 
 def _rows(features: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
