@@ -564,20 +564,10 @@ class Engine:
             return
         users, videos = served.user, served.video
         cat, pop, scenario = self.catalog, self.pop, self.scenario
-        shown = gather(users, videos, pop, cat, self.trends.now(self.env.now))
-        topics, sounds, creators = shown.topic, shown.sound, shown.creator
-        length, language_ok = shown.length_s, shown.language_ok
-        x = engagement.Exposure(
-            affinity=shown.affinity,
-            quality=shown.quality,
-            hook=shown.hook,
-            length_s=length,
-            language_ok=language_ok,
-            style=shown.style,
-            trend=shown.trend,
-            complete_shift=self._device_completion[pop.device[users]] * np.log2(length / np.float32(10.0)),
-            flagged=shown.flagged,
+        topics, sounds, creators, x = gather(
+            users, videos, (pop, cat), self.trends.now(self.env.now), self._device_completion
         )
+        length, language_ok = x.length_s, x.language_ok
         out = engagement.react(x, scenario.engagement, self._react_rng)
         self._observe_audience(users, videos, creators, served.explored, language_ok, out.completed)
         out = dataclasses.replace(out, followed=self.follows.add(users, creators, out.followed, self.env.now))

@@ -8,43 +8,34 @@ cores. The arithmetic is float32, as numpy's was, so the columns are the same to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numba
 import numpy as np
 
 from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
+from tiktok_sim.model.engagement import Exposure
 from tiktok_sim.world.catalog import Catalog
 from tiktok_sim.world.population import Population
 
 
-@dataclass(frozen=True)
-class Gathered:
-    """One row per impression: the video's topic, sound and creator, and what the reactions read.
+def gather(
+    users: np.ndarray,
+    videos: np.ndarray,
+    world: tuple[Population, Catalog],
+    trend: np.ndarray,
+    device_completion: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Exposure]:
+    """The topic, sound and creator of impressions ``videos`` shown to ``users``, and what the reactions read.
 
-    ``affinity`` is the viewer's true interest in the topic and ``style`` their taste for the
-    sound's and first hashtag's styles, each relative to an even spread (1 = average);
-    ``trend`` is the sound's trend popularity now (0 if not trending); ``flagged`` is spam or
-    a duplicate.
+    Args:
+        users: (n,) each impression's viewer.
+        videos: (n,) each impression's video.
+        world: the population and the catalog.
+        trend: (trending sounds,) every trending sound's popularity now.
+        device_completion: (devices,) float32 logit of finishing per doubling of length, by device.
     """
-
-    topic: np.ndarray
-    sound: np.ndarray
-    creator: np.ndarray
-    affinity: np.ndarray
-    style: np.ndarray
-    quality: np.ndarray
-    hook: np.ndarray
-    length_s: np.ndarray
-    language_ok: np.ndarray
-    trend: np.ndarray
-    flagged: np.ndarray
-
-
-def gather(users: np.ndarray, videos: np.ndarray, pop: Population, cat: Catalog, trend: np.ndarray) -> Gathered:
-    """The columns of impressions ``videos`` shown to ``users``, given every trending sound's popularity now."""
+    pop, cat = world
     topics, styles = pop.interest.shape[1], pop.style_taste.shape[1]
-    columns = _gather(
+    topic, sound, creator, affinity, style, quality, hook, length, language_ok, popularity, flagged = _gather(
         users,
         videos,
         (cat.topic, cat.sound, cat.hashtags, cat.language, cat.creator),
@@ -53,7 +44,19 @@ def gather(users: np.ndarray, videos: np.ndarray, pop: Population, cat: Catalog,
         trend,
         (np.float32(topics), np.float32(styles / 2)),
     )
-    return Gathered(*columns)
+    exposure = Exposure(
+        affinity=affinity,
+        quality=quality,
+        hook=hook,
+        length_s=length,
+        language_ok=language_ok,
+        style=style,
+        trend=popularity,
+        # numpy's log2, as before: a compiled one may differ from it in the last bit
+        complete_shift=device_completion[pop.device[users]] * np.log2(length / np.float32(10.0)),
+        flagged=flagged,
+    )
+    return topic, sound, creator, exposure
 
 
 @numba.njit(cache=True, parallel=True)
