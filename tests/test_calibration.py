@@ -26,7 +26,6 @@ from tiktok_sim.single_run import simulate
 SLACK = 0.1
 MODEL_GAPS = {
     "views_gini": (0.60, 0.75),  # seeds 1-3: 0.66-0.68
-    "watch_ratio_p25": (0.10, 0.16),  # 0.125: two in five impressions are swiped away in the first seconds
 }
 
 

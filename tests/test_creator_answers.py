@@ -63,7 +63,8 @@ def test_explain_reports_a_short_served_pool_as_such(tiny_result: RunResult, sav
 
 
 def test_explain_reports_a_full_pool_and_every_gate(tiny_result: RunResult, saved: Path) -> None:
-    vid = int(_stopped(tiny_result, "gate:")[0])
+    at_pool0 = tiny_result.videos["stage_reached"] == 0
+    vid = int(next(v for v in _stopped(tiny_result, "gate:") if at_pool0[v]))
     (journey,) = explain_journeys(saved, [vid])
     last = journey.visits[-1]
     assert last.ended == "quota met" and last.views == last.pool
@@ -177,13 +178,13 @@ def test_audience_adds_up_to_each_featured_video(tiny_result: RunResult, saved: 
 
 def test_bottleneck_names_an_other_language_audience(tiny_result: RunResult) -> None:
     mine = np.flatnonzero(tiny_result.videos["creator_name"] == "me")
-    vid = int(mine[0])
-    audience = {  # 30 of 100 views cross a language barrier; 20 of the other 70 finish the video
-        "video_id": np.array([vid, vid]),
-        "dimension": np.array(["language", "language"], dtype=object),
-        "value": np.array(["speaks it", "other language"], dtype=object),
-        "views": np.array([70, 30]),
-        "completions": np.array([20, 3]),
+    n = mine.size
+    audience = {  # each video: 30 of 100 views cross a language barrier; 20 of the other 70 finish it
+        "video_id": np.repeat(mine, 2),
+        "dimension": np.array(["language", "language"] * n, dtype=object),
+        "value": np.array(["speaks it", "other language"] * n, dtype=object),
+        "views": np.array([70, 30] * n),
+        "completions": np.array([20, 3] * n),
     }
     sentence = bottleneck(dataclasses.replace(tiny_result, audience=audience), mine)
     assert "30% of their views went to viewers who do not speak the video's language" in sentence

@@ -15,7 +15,7 @@ from tiktok_sim.feed.fill import fill_slots
 from tiktok_sim.feed.offer import RATIO_CLIP, context_weights, slice_factor
 from tiktok_sim.feed.sourcing import TICKETS, ticket_counts
 from tiktok_sim.model import exposure, ranking
-from tiktok_sim.model.engagement import Exposure, probability, react
+from tiktok_sim.model.engagement import SKIP_CEILING, Exposure, probability, react
 from tiktok_sim.scenario.schema import AbsoluteGate, Engagement, PercentileGate, Reaction, ScoreGate, Stage
 from tiktok_sim.seen import SeenFilter
 from tiktok_sim.world.catalog import ACTIONS, A
@@ -50,9 +50,23 @@ def test_certain_skip_means_short_watches_and_no_positive_reactions() -> None:
     params = Engagement(skip=always(), like=always(), follow=always(), not_interested=always())
     out = react(impressions(), params, np.random.default_rng(1))
     assert out.skipped.all() and not out.completed.any() and not out.followed.any()
-    assert (out.watch_ratio < 0.2).all()
+    assert (out.watch_ratio <= SKIP_CEILING).all()
     assert out.not_interested.all()  # "not interested" needs a skip, and base 1 makes it certain
-    assert out.liked.mean() < 0.2  # likes scale with the share watched
+    # Likes scale with the share watched: certain likes happen as often as the mean share (5,000 draws).
+    assert out.liked.mean() == pytest.approx(out.watch_ratio.mean(), abs=0.02) and out.liked.mean() < 0.3
+
+
+def test_a_skip_watches_skip_seconds_on_average_so_short_videos_lose_a_larger_share() -> None:
+    params = Engagement(skip=always(), skip_seconds=2.0)
+    long = react(impressions(length=40.0), params, np.random.default_rng(7)).watch_ratio
+    short = react(impressions(length=5.0), params, np.random.default_rng(7)).watch_ratio
+    # Uniform over 0-4 s: a mean of 2 s, so 0.05 of a 40 s video (5,000 draws each) ...
+    assert long.mean() == pytest.approx(0.05, rel=0.03) and long.max() <= 0.1
+    # ... and of a 5 s video 0.4 uncapped, but a skip leaves before the middle: the
+    # capped uniform's mean is 0.5 - 0.5**2 / (2 * 0.8) = 0.344.
+    assert short.mean() == pytest.approx(0.344, rel=0.03) and short.max() == pytest.approx(SKIP_CEILING)
+    instant = react(impressions(), Engagement(skip=always(), skip_seconds=0.0), np.random.default_rng(7))
+    assert (instant.watch_ratio == 0.0).all()
 
 
 def test_certain_completion_and_replay() -> None:

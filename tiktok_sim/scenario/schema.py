@@ -434,6 +434,12 @@ class Engagement(Strict):
     language_mismatch: float = Field(
         default=3.0, ge=0.0, description="logit added to skip when the user does not speak the language"
     )
+    skip_seconds: float = Field(
+        default=2.25,
+        ge=0.0,
+        le=60.0,
+        description="mean seconds a skip watches before swiping away (uniform up to twice this, half the video at most)",
+    )
     swipe_seconds: float = Field(
         default=4.0, ge=0.0, le=60.0, description="seconds of the next loop a finisher watches before swiping on"
     )
