@@ -438,7 +438,7 @@ class Engagement(Strict):
         default=2.25,
         ge=0.0,
         le=60.0,
-        description="mean seconds a skip watches before swiping away (uniform up to twice this, half the video at most)",
+        description="mean seconds a skip watches before swiping away (uniform up to twice this, at most half)",
     )
     swipe_seconds: float = Field(
         default=4.0, ge=0.0, le=60.0, description="seconds of the next loop a finisher watches before swiping on"
