@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tiktok_sim.feed import request
-from tiktok_sim.feed.context import Contexts
+from tiktok_sim.feed.context import Contexts, small_unique
 from tiktok_sim.feed.controls import ViewerControls
 from tiktok_sim.feed.fill import fill_slots
 from tiktok_sim.feed.offer import RATIO_CLIP, context_weights, slice_factor
@@ -454,3 +454,20 @@ def test_an_early_stop_is_the_one_sided_binomial_test_on_every_judged_video(conf
     failing = exposure.clearly_failing(rule, rows)
     assert failing.tolist() == expected.tolist()
     assert 0 < failing.sum() < (views >= 100).sum()  # both outcomes occur
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(0).integers(0, 50, 1000),  # settings: counted in a table
+        np.array([3, 3, 1]),
+        np.array([], dtype=np.int64),
+        np.random.default_rng(1).integers(0, 1 << 40, 100),  # too large a domain: sorted
+        np.array([-1, 2, -1]),
+    ],
+)
+def test_small_unique_answers_as_np_unique_does(values: np.ndarray) -> None:
+    uniques, inverse = small_unique(values)
+    expected, expected_inverse = np.unique(values, return_inverse=True)
+    assert uniques.dtype == expected.dtype and np.array_equal(uniques, expected)
+    assert np.array_equal(inverse, expected_inverse.reshape(-1))

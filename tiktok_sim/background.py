@@ -1,9 +1,10 @@
-"""A call run on another thread: for compiled kernels that release the GIL.
+"""A call run on another thread: for compiled kernels and array code that release the GIL.
 
 Adding a tick's picks to the seen filter is sequential; run beside the rest of the tick,
-it uses the second core that the tick's array code leaves idle. Only kernels that do not
-run in parallel themselves go here: numba's default threading layer cannot run two
-parallel kernels at once.
+it uses the second core that the tick's array code leaves idle. The world's follow graph is
+built beside the rest of its population the same way. Only kernels that do not run in
+parallel themselves go here: numba's default threading layer cannot run two parallel
+kernels at once.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import simpy
 
 from tiktok_sim import checkpoint
 from tiktok_sim.audience import AudienceLog
+from tiktok_sim.background import Background
 from tiktok_sim.feed.follows import FollowGraph
 from tiktok_sim.feed.offer import Offer, add_slice_counts
 from tiktok_sim.feed.recommender import Recommender
@@ -37,9 +39,11 @@ from tiktok_sim.world import (
     ACTIONS,
     Catalog,
     Status,
+    Tastes,
     build_creators,
     build_follow_keys,
-    build_population,
+    complete_population,
+    draw_tastes,
     initial_followers,
     sample_lengths,
 )
@@ -143,13 +147,20 @@ class Engine:
         self._react_rng = np.random.default_rng(react_seq)
         self._review_rng = np.random.default_rng(review_seq)
 
-        self.pop = build_population(scenario, pop_rng)
         self.cre = build_creators(scenario, creator_rng)
         self.trends = build_trends(scenario, trend_rng)
         targets = initial_followers(scenario, follow_rng)
-        self.follows = FollowGraph(
-            build_follow_keys(self.cre, self.pop, targets, follow_rng), scenario.users.count, self.cre.count
-        )
+        # The follow graph is built on the other core while the users are drawn: it waits only
+        # for their languages and interests (separate streams: the same world either way).
+        tastes: Future[Tastes] = Future()
+        edges = Background(build_follow_keys, self.cre, tastes.result, targets, follow_rng)
+        try:
+            tastes.set_result(draw_tastes(scenario, pop_rng))
+        except BaseException as error:
+            tastes.set_exception(error)  # the graph's thread ends with it
+            raise
+        self.pop = complete_population(scenario, pop_rng, tastes.result())
+        self.follows = FollowGraph(edges.result(), scenario.users.count, self.cre.count)
 
         n_users, n_topics = self.pop.count, len(scenario.topics)
         self.catalog = Catalog(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numba
@@ -10,7 +10,7 @@ import numpy as np
 
 from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
 from tiktok_sim.scenario.schema import Featured, LognormalLength, QuantileLength, Scenario, schedule_slot
-from tiktok_sim.world.population import Population, language_index, region_shares
+from tiktok_sim.world.population import Tastes, language_index, region_shares
 
 
 @dataclass(frozen=True)
@@ -123,13 +123,20 @@ def initial_followers(scenario: Scenario, rng: np.random.Generator) -> np.ndarra
 
 
 def build_follow_keys(
-    creators: Creators, population: Population, targets: np.ndarray, rng: np.random.Generator
+    creators: Creators, tastes: Callable[[], Tastes], targets: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
     """Sorted unique int64 keys ``user * n_creators + creator``: the initial follow edges.
 
     Followers speak the creator's language. Half are drawn uniformly among those
     speakers, half in proportion to their true interest in the creator's main topic, so
     audiences lean toward the niche without being pure.
+
+    Args:
+        creators: the creators.
+        tastes: the users' languages and interests; called (and waited for) only once the
+            edges' creators and kinds are drawn, so the users can be drawn meanwhile.
+        targets: (creators,) followers each creator starts with.
+        rng: the follow graph's own stream.
     """
     n_creators = creators.count
     owner = np.repeat(np.arange(n_creators, dtype=np.int64), targets)
@@ -142,36 +149,35 @@ def build_follow_keys(
     n_topics = int(main_topic.max(initial=0)) + 1
     group = language[interested].astype(np.int64) * n_topics + main_topic[interested]
     order = np.argsort(group, kind="stable")
-    bounds = np.flatnonzero(np.diff(group[order], prepend=-1, append=-1))
-    groups = {int(group[order[a]]): interested[order[a:b]] for a, b in itertools.pairwise(bounds)}
+    ends = np.cumsum(np.bincount(group))  # where each group's run ends in ``order``
+    groups = {g: interested[order[ends[g] - size : ends[g]]] for g, size in enumerate(np.diff(ends, prepend=0)) if size}
+    del interested, group, order
+    uniform = {int(lang): np.flatnonzero((language == lang) & ~by_interest) for lang in np.unique(language)}
+    population = tastes()
     interest = np.ascontiguousarray(population.interest.T)  # a topic's column is read once per language
-    for lang in np.unique(language):
-        speakers = np.flatnonzero((population.langmask >> int(lang)) & 1)
-        mine = language == lang
+    for lang, rows in uniform.items():
+        speakers = np.flatnonzero((population.langmask >> lang) & 1)
         if not speakers.size:  # nobody speaks it (a tiny world): these creators start without followers
-            users[mine] = -1
+            users[language == lang] = -1
             continue
-        rows = np.flatnonzero(mine & ~by_interest)
         users[rows] = speakers[rng.integers(0, speakers.size, rows.size)]
         for topic in range(n_topics):
-            chosen = groups.get(int(lang) * n_topics + topic)
+            chosen = groups.get(lang * n_topics + topic)
             if chosen is None:
                 continue
             cdf = np.cumsum(interest[topic, speakers], dtype=np.float64)
             at = _search_in_order(cdf, rng.random(chosen.size) * cdf[-1])
             users[chosen] = speakers[np.minimum(at, speakers.size - 1)]
-    keys = _keys_by_user(users, owner, population.count, n_creators)
-    fresh = np.ones(keys.size, dtype=bool)
-    fresh[1:] = keys[1:] != keys[:-1]  # sort-based dedupe: faster than np.unique here
-    return keys[fresh]
+    return _keys_by_user(users, owner, population.count, n_creators)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)  # nogil: the graph is built beside the rest of the population
 def _keys_by_user(users: np.ndarray, owner: np.ndarray, n_users: int, n_creators: int) -> np.ndarray:
-    """Sorted keys ``user * n_creators + owner`` of the edges with a user (>= 0); ``owner`` ascends.
+    """Sorted unique keys ``user * n_creators + owner`` of the edges with a user (>= 0); ``owner`` ascends.
 
     A counting sort by user: each user's edges keep their ascending owners, so the keys come
-    out sorted, as ``np.sort`` would give them, in one pass instead of a sort of every edge.
+    out sorted, as ``np.sort`` would give them, in one pass instead of a sort of every edge;
+    a repeated edge is then next to its twin and dropped in a second pass.
     """
     start = np.zeros(n_users + 1, dtype=np.int64)
     for u in users:
@@ -185,7 +191,12 @@ def _keys_by_user(users: np.ndarray, owner: np.ndarray, n_users: int, n_creators
         if u >= 0:
             keys[start[u]] = u * n_creators + owner[i]
             start[u] += 1
-    return keys
+    kept = 0
+    for i in range(keys.size):
+        if kept == 0 or keys[i] != keys[kept - 1]:
+            keys[kept] = keys[i]
+            kept += 1
+    return keys[:kept].copy()
 
 
 def _search_in_order(cdf: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -80,8 +80,32 @@ def _dirichlet(rng: np.random.Generator, alpha: np.ndarray, n: int) -> np.ndarra
     return out
 
 
+@dataclass(frozen=True)
+class Tastes:
+    """The users' first draws: all the follow graph needs, so it can be built while the rest are drawn.
+
+    Attributes:
+        region, langmask, device, interest: as in :class:`Population`.
+    """
+
+    region: np.ndarray
+    langmask: np.ndarray
+    device: np.ndarray
+    interest: np.ndarray
+
+    @property
+    def count(self) -> int:
+        """Number of users."""
+        return int(self.region.size)
+
+
 def build_population(scenario: Scenario, rng: np.random.Generator) -> Population:
     """Draw the users of a scenario."""
+    return complete_population(scenario, rng, draw_tastes(scenario, rng))
+
+
+def draw_tastes(scenario: Scenario, rng: np.random.Generator) -> Tastes:
+    """Draw each user's region, languages, device and true topic interests."""
     spec = scenario.users
     n, k = spec.count, len(scenario.topics)
     languages = language_index(scenario)
@@ -100,6 +124,14 @@ def build_population(scenario: Scenario, rng: np.random.Generator) -> Population
     device_share = np.array([d.share for d in spec.devices])
     device = rng.choice(len(spec.devices), size=n, p=device_share / device_share.sum()).astype(np.int8)
     interest = _dirichlet(rng, np.full(k, spec.interest_concentration), n)
+    return Tastes(region=region, langmask=langmask, device=device, interest=interest)
+
+
+def complete_population(scenario: Scenario, rng: np.random.Generator, tastes: Tastes) -> Population:
+    """Draw the rest of the users, after their ``tastes``, from the same stream."""
+    spec = scenario.users
+    n, k = tastes.count, len(scenario.topics)
+    interest, device = tastes.interest, tastes.device
     top_topics = np.empty(n, dtype=np.int64)
     for rows in _chunks(n):
         strongest = np.argpartition(-interest[rows], min(3, k) - 1, axis=1)[:, : min(3, k)]
@@ -121,8 +153,8 @@ def build_population(scenario: Scenario, rng: np.random.Generator) -> Population
     sessions = spd.median * np.exp(spd.sigma * rng.standard_normal(n))
     multiplier = np.array([d.session_multiplier for d in spec.devices])[device]
     return Population(
-        region=region,
-        langmask=langmask,
+        region=tastes.region,
+        langmask=tastes.langmask,
         device=device,
         interest=interest,
         style_taste=style_taste,
@@ -132,6 +164,6 @@ def build_population(scenario: Scenario, rng: np.random.Generator) -> Population
         picked_topics=picked_topics,
         sessions_per_day=sessions.astype(np.float32),
         videos_per_session=(spec.videos_per_session * multiplier).astype(np.float32),
-        languages=languages,
+        languages=language_index(scenario),
         region_offset_min=np.array([round(r.utc_offset * 60) for r in spec.regions]),
     )
