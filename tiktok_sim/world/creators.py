@@ -139,8 +139,9 @@ def build_follow_keys(
         rng: the follow graph's own stream.
     """
     n_creators = creators.count
-    owner = np.repeat(np.arange(n_creators, dtype=np.int64), targets)
-    users = np.zeros(owner.size, dtype=np.int64)
+    # int32: half the bytes of a national world's ~76M edges (keys are made int64 at the end)
+    owner = np.repeat(np.arange(n_creators, dtype=np.int32), targets)
+    users = np.zeros(owner.size, dtype=np.int32)
     by_interest = rng.random(owner.size) < 0.5
     main_topic = creators.niche[owner, 0]
     language = creators.language[owner]
@@ -189,7 +190,7 @@ def _keys_by_user(users: np.ndarray, owner: np.ndarray, n_users: int, n_creators
     for i in range(users.size):
         u = users[i]
         if u >= 0:
-            keys[start[u]] = u * n_creators + owner[i]
+            keys[start[u]] = np.int64(u) * n_creators + owner[i]
             start[u] += 1
     kept = 0
     for i in range(keys.size):
