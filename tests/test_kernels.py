@@ -13,7 +13,7 @@ from tiktok_sim.feed.context import Contexts, small_unique
 from tiktok_sim.feed.controls import ViewerControls
 from tiktok_sim.feed.fill import fill_slots
 from tiktok_sim.feed.offer import RATIO_CLIP, context_weights, slice_factor
-from tiktok_sim.feed.sourcing import TICKETS, ticket_counts
+from tiktok_sim.feed.sourcing import TICKETS, group_tables, ticket_counts, ticket_table
 from tiktok_sim.model import exposure, ranking
 from tiktok_sim.model.engagement import SKIP_CEILING, Exposure, probability, react
 from tiktok_sim.scenario.schema import AbsoluteGate, Engagement, PercentileGate, Reaction, ScoreGate, Stage
@@ -368,6 +368,24 @@ def test_ticket_counts_fill_the_table_and_keep_each_share_in_expectation() -> No
     np.testing.assert_allclose(counts.mean(axis=0), share, rtol=0, atol=1 / 4000 + 1e-9)
 
 
+@pytest.mark.parametrize("n", [0, 1, 40, 2000])
+def test_group_tables_are_each_groups_ticket_table(n: int) -> None:
+    rng = np.random.default_rng(n)
+    index, weight = rng.integers(0, 5000, n), rng.random(n) * 1e3
+    weight[rng.random(n) < 0.3] = 0.0
+    language = rng.integers(0, 3, n)
+    speaks = np.array([[1, 0, 0], [1, 1, 0], [0, 0, 0], [0, 1, 1]], dtype=bool)  # group 2 speaks nothing
+    slots = np.array([500.0, 120.0, 80.0, 0.0])  # and group 3 has no slots: neither draws anything
+    out = np.empty((4, TICKETS), dtype=np.int32)
+    group_tables(out, index, weight, language, speaks, slots, -7, 0.37)
+    share = np.where(
+        speaks[:, language], slots[:, None] / np.maximum((slots[:, None] * speaks[:, language]).sum(0), 1e-12), 0
+    )
+    for g in range(4):
+        assert np.array_equal(out[g], ticket_table(index, weight * share[g], -7, 0.37)), g
+    assert (out[2:] == -7).all()
+
+
 def _contexts() -> Contexts:
     """Two language groups (speaks language 0; speaks 0 and 1), two regions, two devices: every mix."""
     mix = np.array([(g, r, d) for g in (0, 1) for r in (0, 1) for d in (0, 1)])
@@ -454,6 +472,40 @@ def test_an_early_stop_is_the_one_sided_binomial_test_on_every_judged_video(conf
     failing = exposure.clearly_failing(rule, rows)
     assert failing.tolist() == expected.tolist()
     assert 0 < failing.sum() < (views >= 100).sum()  # both outcomes occur
+
+
+def test_early_stops_judge_a_whole_ladder_as_each_stage_would_its_own_videos() -> None:
+    from scipy.special import bdtr
+
+    from tiktok_sim.scenario.schema import EarlyStop
+
+    rng = np.random.default_rng(6)
+    views = rng.integers(0, 400, 6000)
+    rows = np.zeros((views.size, len(ACTIONS)), dtype=np.int64)
+    rows[:, A["views"]] = views
+    rows[:, A["completions"]] = rng.binomial(views, rng.uniform(0.1, 0.5, views.size))
+    rows[:, A["likes"]] = rng.binomial(views, rng.uniform(0.01, 0.08, views.size))
+    ladder = [
+        Stage(pool=100, window=60.0, gates=[AbsoluteGate(completion=0.3)], early_stop=EarlyStop()),
+        Stage(pool=100, window=60.0, gates=[AbsoluteGate(completion=0.3)], early_stop=None),  # never early
+        Stage(  # two gates on one rate: the higher minimum decides
+            pool=100,
+            window=60.0,
+            gates=[AbsoluteGate(completion=0.2, like=0.05), AbsoluteGate(completion=0.35)],
+            early_stop=EarlyStop(min_views=50, confidence=0.9),
+        ),
+    ]
+    stage = rng.integers(0, 3, views.size)
+    failing = exposure.EarlyStops(ladder).failing(stage, rows)
+    for s, rule in enumerate(ladder):
+        at = stage == s
+        assert failing[at].tolist() == exposure.clearly_failing(rule, rows[at]).tolist(), s
+    assert not failing[stage == 1].any() and failing[stage == 0].any() and failing[stage == 2].any()
+    # Stage 2 against its rule written out: either rate clearly below, completion at 0.35.
+    k, n = rows[stage == 2, A["completions"]], views[stage == 2]
+    likes = rows[stage == 2, A["likes"]]
+    expected = (n >= 50) & ((bdtr(k, n, 0.35) < 0.1) | (bdtr(likes, n, 0.05) < 0.1))
+    assert failing[stage == 2].tolist() == expected.tolist()
 
 
 @pytest.mark.parametrize(

@@ -190,6 +190,7 @@ class Engine:
         self._rates_hour: np.ndarray | None = None
         self._rates: tuple[np.ndarray, np.ndarray] = (np.empty(0), np.empty(0))
         self._pools = np.array([s.pool for s in scenario.ladder], dtype=np.int64)
+        self._early_stops = exposure.EarlyStops(scenario.ladder)
         self._history = exposure.ScoreHistory()
         self._device_completion = np.array([d.completion_length for d in scenario.users.devices], dtype=np.float32)
 
@@ -599,11 +600,8 @@ class Engine:
 
         self._send_back_to_review(np.unique(videos[out.reported]))
         open_ids = np.flatnonzero(cat.status[: len(cat)] == Status.OPEN)
-        done = cat.stage_counts[open_ids, A["views"]] >= self._pools[cat.stage[open_ids]]
-        for stage, rules in enumerate(scenario.ladder):
-            if rules.early_stop is not None:
-                at = np.flatnonzero(cat.stage[open_ids] == stage)
-                done[at] |= exposure.clearly_failing(rules, cat.stage_counts[open_ids[at]])
+        stage, counts = cat.stage[open_ids], cat.stage_counts[open_ids]
+        done = (counts[:, A["views"]] >= self._pools[stage]) | self._early_stops.failing(stage, counts)
         if done.any():
             self._evaluate(open_ids[done])
 

@@ -64,8 +64,20 @@ def group_tables(
     speak = speaks[:, language]  # (groups, n)
     audience = (group_slots[:, None] * speak).sum(axis=0)
     share = np.where(speak, group_slots[:, None] / np.maximum(audience, 1e-12), 0.0)
-    for g in range(speaks.shape[0]):
-        out[g] = ticket_table(index, weight * share[g], none, offset)
+    # Every group's table at once, row by row as ticket_table would make each: one pass per
+    # step instead of one per group (a tick's fixed cost, which small worlds feel).
+    demand = weight * share
+    total = demand.sum(axis=1)
+    drawn = total > 0
+    edges = np.floor(np.cumsum(demand * (TICKETS / np.where(drawn, total, 1.0))[:, None], axis=1) + offset)
+    edges = np.minimum(edges.astype(np.int64), TICKETS)
+    if edges.shape[1]:
+        edges[:, -1] = TICKETS
+    counts = np.diff(edges, prepend=0, axis=1)
+    counts[~drawn] = 0
+    tables = np.repeat(np.tile(index.astype(np.int32), int(drawn.sum())), counts[drawn].ravel())
+    out[drawn] = tables.reshape(-1, TICKETS)
+    out[~drawn] = none
 
 
 @dataclass(frozen=True)

@@ -81,24 +81,46 @@ def clearly_failing(stage: Stage, counts: np.ndarray) -> np.ndarray:
     below it when P(X <= k) < 1 - confidence for X ~ Binomial(n, t): its true rate is below
     ``t`` at that confidence. Only videos with at least ``min_views`` views are judged.
     """
-    from scipy.special import bdtr
+    return EarlyStops([stage]).failing(np.zeros(counts.shape[0], dtype=np.int64), counts)
 
-    rule = stage.early_stop
-    failing = np.zeros(counts.shape[0], dtype=bool)
-    if rule is None:
+
+class EarlyStops:
+    """The ladder's early-stop rules as per-stage tables: every open video judged in one pass.
+
+    A stage without a rule judges nothing. Where two absolute gates set the same rate, the
+    higher minimum decides: P(X <= k) falls as the minimum rises.
+    """
+
+    def __init__(self, ladder: list[Stage]) -> None:
+        """Tabulate each stage's smallest judged views, confidence and minimum of each rate."""
+        self._min_views = np.array([s.early_stop.min_views if s.early_stop else np.inf for s in ladder])
+        self._doubt = np.array([1.0 - s.early_stop.confidence if s.early_stop else 0.0 for s in ladder])
+        self._need = {name: np.array([_highest_minimum(s, name) for s in ladder]) for name in RATE_COLUMNS}
+
+    def failing(self, stage: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """(n,) bool: videos at ``stage`` whose ``counts`` are clearly below a rate gate (:func:`clearly_failing`)."""
+        from scipy.special import bdtr
+
+        views = counts[:, A["views"]]
+        judged = views >= self._min_views[stage]
+        failing = np.zeros(counts.shape[0], dtype=bool)
+        for name, column in RATE_COLUMNS.items():
+            if not self._need[name].any():
+                continue
+            need, hits = self._need[name][stage], counts[:, column]
+            # At or above the minimum, P(X <= k) is about 1/2 or more, never below 1 - confidence
+            # (confidence > 1/2): only videos below it need the costly tail.
+            below = np.flatnonzero(judged & (hits < need * views))
+            failing[below] |= bdtr(hits[below], views[below], need[below]) < self._doubt[stage[below]]
         return failing
-    views = counts[:, A["views"]]
-    judged = views >= rule.min_views
-    for gate in stage.gates:
-        if isinstance(gate, AbsoluteGate):
-            for name, need in gate.thresholds().items():
-                if name in RATE_COLUMNS and need > 0:
-                    hits = counts[:, RATE_COLUMNS[name]]
-                    # At or above the minimum, P(X <= k) is about 1/2 or more, never below 1 - confidence
-                    # (confidence > 1/2): only videos below it need the costly tail.
-                    below = np.flatnonzero(judged & (hits < need * views))
-                    failing[below] |= bdtr(hits[below], views[below], need) < 1.0 - rule.confidence
-    return failing
+
+
+def _highest_minimum(stage: Stage, name: str) -> float:
+    """The highest minimum of rate ``name`` among the stage's absolute gates (0: none; judged only with a rule)."""
+    if stage.early_stop is None:
+        return 0.0
+    needs = [gate.thresholds().get(name, 0.0) for gate in stage.gates if isinstance(gate, AbsoluteGate)]
+    return max([0.0, *needs])
 
 
 def weighted_score(rates: dict[str, np.ndarray], weights: dict[RateName, float]) -> np.ndarray:
