@@ -70,10 +70,10 @@ def estimate(scenario: Scenario) -> Estimate:
         + videos * 1.3 * per_video + tick_bytes + reach_bytes
     )  # fmt: skip
     ticks = scenario.run.duration / scenario.run.tick
-    # world build: 4.4 s at 1M users, about 48 s at 10M (2026-12-01)
+    # world build: 3.4-4.0 s at 1M users, 24-33 s at 10M (2026-12-01)
     # Past 1M users the estimate tables and seen bits miss the caches more: 1.8x per impression at 10M.
     slowdown = 1 + 0.8 * math.log10(max(users.count, 1e6) / 1e6)
-    seconds = impressions * SECONDS_PER_IMPRESSION * slowdown + users.count * 5e-6 + ticks * SECONDS_PER_TICK
+    seconds = impressions * SECONDS_PER_IMPRESSION * slowdown + users.count * 3e-6 + ticks * SECONDS_PER_TICK
     return Estimate(impressions, videos, memory, seconds)
 
 
