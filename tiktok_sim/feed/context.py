@@ -19,9 +19,9 @@ class Contexts:
     """Users grouped by their settings.
 
     Attributes:
-        group: (users,) intp language group (users who speak the same languages).
+        group: (users,) int32 language group (users who speak the same languages).
         speaks: (groups, languages) bool.
-        context: (users,) intp context id.
+        context: (users,) int32 context id.
         group_of: (contexts,) intp each context's language group.
         region: (contexts,) intp.
         device: (contexts,) intp.
@@ -44,9 +44,9 @@ def build_contexts(pop: Population) -> Contexts:
     combined = (group.astype(np.int64) * regions + pop.region) * devices + pop.device
     keys, context = small_unique(combined)
     return Contexts(
-        group=group.astype(np.intp),
+        group=group.astype(np.int32),  # per user: int32 halves them against intp
         speaks=speaks,
-        context=context.astype(np.intp),
+        context=context.astype(np.int32),
         group_of=(keys // (regions * devices)).astype(np.intp),
         region=(keys // devices % regions).astype(np.intp),
         device=(keys % devices).astype(np.intp),

@@ -66,7 +66,7 @@ class ViewerControls:
         self._creators, self._sounds = creators, sounds
         # creator << 32 | sound of each user's last RING "not interested" marks; -1 = empty
         self.damped = np.full((users, RING), -1, dtype=np.int64)
-        self._next = np.zeros(users, dtype=np.int64)
+        self._next = np.zeros(users, dtype=np.int32)  # marks made so far
         self.hidden_creator = np.empty(0, dtype=np.int64)
         self.hidden_sound = np.empty(0, dtype=np.int64)
         self._hid_any = np.zeros(users, dtype=bool)
