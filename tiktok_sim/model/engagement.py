@@ -170,8 +170,8 @@ def _react_rows(x: Exposure, params: Engagement, u: np.ndarray) -> dict[str, np.
     ratio = early + (np.float32(1.0) - early) * np.float32(0.999) * u[1]  # partial watch
     # A skip watches a few seconds whatever the length, so skips of short videos watch a larger
     # share (KuaiRec's first quartile); it swipes before the middle.
-    seen = np.float32(2.0 * params.skip_seconds) * u[1][gone] / length[gone]
-    ratio[gone] = np.minimum(seen, np.float32(SKIP_CEILING))
+    share = np.float32(2.0 * params.skip_seconds) * u[1][gone] / length[gone]
+    ratio[gone] = np.minimum(share, np.float32(SKIP_CEILING))
     # The feed loops a finished video: a finisher swipes a few seconds into the next loop, and a
     # replay watches on for an exponential number of seconds, so short videos loop most (KuaiRec).
     swipe = np.minimum(np.float32(params.swipe_seconds) / length[done], np.float32(1.0))
