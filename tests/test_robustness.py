@@ -341,3 +341,23 @@ def test_an_interrupt_that_lands_in_a_finalizer_still_stops_in_one_line() -> Non
     # A signal while the kernels load can land in llvmlite's __del__, where Python swallows it with a traceback.
     done = subprocess.run([sys.executable, "-c", FINALIZER_DEMO], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (130, "", "interrupted\n")
+
+
+def test_a_failed_draw_of_the_users_ends_the_follow_graphs_thread_too(
+    tiny: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from tiktok_sim import engine
+
+    def broken(*_: object) -> None:
+        raise MemoryError("no room for the users")
+
+    before = threading.active_count()
+    monkeypatch.setattr(engine, "draw_tastes", broken)
+    with pytest.raises(MemoryError, match="no room"):
+        Engine(tiny, seed=1)
+    deadline = time.monotonic() + 10
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == before  # the graph's thread did not wait forever for the users
