@@ -32,7 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tiktok_sim.bench scenarios/quickstart.yaml --runner --reps 4
 	$(BIN)/python -m tiktok_sim.bench scenarios/bench.yaml --scale
 
-# The default world against every published figure (minutes; exits 1 if one is off).
+# The default world against every published figure (about a minute on 2 cores; exits 1 if one is off).
 calibrate: $(STAMP)
 	$(BIN)/tiktok-sim calibrate --reps 5 --seed 1
 

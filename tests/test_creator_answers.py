@@ -189,3 +189,17 @@ def test_bottleneck_names_an_other_language_audience(tiny_result: RunResult) -> 
     sentence = bottleneck(dataclasses.replace(tiny_result, audience=audience), mine)
     assert "30% of their views went to viewers who do not speak the video's language" in sentence
     assert "completion was 23.0% overall and 28.6% among those who do" in sentence
+
+
+def test_bottleneck_gives_the_views_a_stage_had_served_when_it_stopped_early() -> None:
+    from .test_effects import run
+
+    result = run("base.yaml")  # the default ladder, which stops clear flops early
+    v, st = result.videos, result.stages
+    early = np.flatnonzero([str(r).startswith("early_stop:") for r in v["stop_reason"]])
+    here = early[v["stage_reached"][early] == 0][:40]
+    rows = np.isin(st["video_id"], here) & (st["early_stop"] == 1)
+    served = float(np.median(st["views"][rows]))
+    assert served < float(np.median(v["views"][here]))  # followers add views after the stop
+    sentence = bottleneck(result, here)
+    assert f"stopped early, clearly below a gate, after a median {served:,.0f} views in the stage." in sentence

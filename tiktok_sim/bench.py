@@ -65,7 +65,7 @@ def main(
     print(f"wall time       {wall:.1f} s (world build, simulation and result tables)")
     print(f"impressions/s   {rate:,.0f}   target >= {TARGET_RATE:,}: {'met' if rate >= TARGET_RATE else 'MISSED'}")
     rss_verdict = "met" if rss_mb <= TARGET_RSS_MB else "MISSED"
-    print(f"peak RSS        {rss_mb:,.0f} MB   target <= {TARGET_RSS_MB:,}: {rss_verdict}")
+    print(f"peak RSS        {rss_mb:,.0f} MiB   target <= {TARGET_RSS_MB:,} MiB: {rss_verdict}")
     print(f"unfilled slots  {result.unfilled_slots:,} ({result.unfilled_slots / max(result.impressions, 1):.2%})")
     sys.exit(0)
 
@@ -79,7 +79,7 @@ def _bench_scale(scenario_file: str, overrides: tuple[str, ...]) -> None:
         run = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
         rates.append(run["rate"])
         print(f"{label:<20} {run['impressions']:>13,} impressions  {run['wall_s']:7.1f} s  "
-              f"{run['rate']:>11,.0f} impressions/s  peak RSS {run['rss_mb']:,.0f} MB")  # fmt: skip
+              f"{run['rate']:>11,.0f} impressions/s  peak RSS {run['rss_mb']:,.0f} MiB")  # fmt: skip
     ratio = rates[1] / rates[0]
     verdict = "met" if ratio >= 1 - SCALE_TOLERANCE else "MISSED"
     print(f"large / small impressions/s: {ratio:.2f}   target >= {1 - SCALE_TOLERANCE:.2f}: {verdict}")

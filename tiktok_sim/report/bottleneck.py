@@ -53,8 +53,11 @@ def _early_phrase(result: RunResult, videos: np.ndarray, count: int) -> str:
     if not early.any():
         return ""
     which = "It was" if count == 1 else f"{int(early.sum())} of the {count} were"
-    views = float(np.median(result.videos["views"][videos[early]]))
-    return f" {which} stopped early, clearly below a gate, at a median {views:,.0f} views."
+    # The views the stage had served when it stopped: followers may add a few later.
+    st = result.stages
+    rows = np.isin(st["video_id"], videos[early]) & (st["early_stop"] == 1)
+    views = float(np.median(st["views"][rows]))
+    return f" {which} stopped early, clearly below a gate, after a median {views:,.0f} views in the stage."
 
 
 def _gate_phrase(result: RunResult, videos: np.ndarray, gate: str, count: int) -> str:
