@@ -360,4 +360,4 @@ def test_a_failed_draw_of_the_users_ends_the_follow_graphs_thread_too(
     deadline = time.monotonic() + 10
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert threading.active_count() == before  # the graph's thread did not wait forever for the users
+    assert threading.active_count() <= before  # the graph's thread did not wait forever for the users
