@@ -18,15 +18,19 @@ POPULAR_SET = 1024  # popular videos kept per tick: enough for every language to
 
 
 def ticket_counts(demand: np.ndarray, offset: float) -> np.ndarray:
-    """(n,) tickets per video, exactly ``TICKETS`` in all, by systematic rounding.
+    """(..., n) tickets per video: ``TICKETS`` in all along the last axis (none where no demand).
 
     Each count is its share of ``TICKETS`` rounded down or up; over a uniform ``offset``
-    in [0, 1) its expectation is the share exactly.
+    in [0, 1) its expectation is the share exactly. Rows of a 2-D ``demand`` are counted
+    as each would be alone.
     """
-    edges = np.floor(np.cumsum(demand * (TICKETS / demand.sum())) + offset).astype(np.int64)
-    edges = np.minimum(edges, TICKETS)  # float error must not overshoot the table
-    edges[-1] = TICKETS
-    return np.diff(edges, prepend=0)
+    total = demand.sum(axis=-1, keepdims=True)
+    drawn = total > 0
+    edges = np.floor(np.cumsum(demand * (TICKETS / np.where(drawn, total, 1.0)), axis=-1) + offset)
+    edges = np.minimum(edges.astype(np.int64), TICKETS)  # float error must not overshoot the table
+    if edges.shape[-1]:
+        edges[..., -1] = np.where(drawn[..., 0], TICKETS, 0)
+    return np.diff(edges, prepend=0, axis=-1)
 
 
 def ticket_table(index: np.ndarray, weight: np.ndarray, none: int, offset: float) -> np.ndarray:
@@ -66,15 +70,8 @@ def group_tables(
     share = np.where(speak, group_slots[:, None] / np.maximum(audience, 1e-12), 0.0)
     # Every group's table at once, row by row as ticket_table would make each: one pass per
     # step instead of one per group (a tick's fixed cost, which small worlds feel).
-    demand = weight * share
-    total = demand.sum(axis=1)
-    drawn = total > 0
-    edges = np.floor(np.cumsum(demand * (TICKETS / np.where(drawn, total, 1.0))[:, None], axis=1) + offset)
-    edges = np.minimum(edges.astype(np.int64), TICKETS)
-    if edges.shape[1]:
-        edges[:, -1] = TICKETS
-    counts = np.diff(edges, prepend=0, axis=1)
-    counts[~drawn] = 0
+    counts = ticket_counts(weight * share, offset)
+    drawn = counts.sum(axis=1) > 0
     tables = np.repeat(np.tile(index.astype(np.int32), int(drawn.sum())), counts[drawn].ravel())
     out[drawn] = tables.reshape(-1, TICKETS)
     out[~drawn] = none

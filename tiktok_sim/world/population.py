@@ -10,14 +10,32 @@ from tiktok_sim.scenario.schema import Scenario
 
 
 @dataclass(frozen=True)
-class Population:
-    """Users as parallel arrays (one row per user).
+class Tastes:
+    """The users' first draws: all the follow graph needs, so it can be built while the rest are drawn.
 
     Attributes:
         region: (n_users,) int16 index into ``scenario.users.regions``.
-        langmask: (n_users,) int64 bitmask over ``languages``.
+        langmask: (n_users,) int64 bitmask over the population's languages.
         device: (n_users,) int8 index into ``scenario.users.devices``.
         interest: (n_users, n_topics) float32 true interests, rows sum to 1.
+    """
+
+    region: np.ndarray
+    langmask: np.ndarray
+    device: np.ndarray
+    interest: np.ndarray
+
+    @property
+    def count(self) -> int:
+        """Number of users."""
+        return int(self.region.size)
+
+
+@dataclass(frozen=True)
+class Population(Tastes):
+    """Users as parallel arrays (one row per user): their tastes, then the rest.
+
+    Attributes:
         style_taste: (n_users, styles) float32 true tastes over sound and hashtag styles, rows sum to 1.
         opted_in: (n_users,) bool, opted in to sensitive content.
         top_topics: (n_users,) int64 bitmask of each user's three strongest true topics.
@@ -29,10 +47,6 @@ class Population:
         region_offset_min: (n_regions,) int, UTC offset of each region in minutes.
     """
 
-    region: np.ndarray
-    langmask: np.ndarray
-    device: np.ndarray
-    interest: np.ndarray
     style_taste: np.ndarray
     opted_in: np.ndarray
     top_topics: np.ndarray
@@ -42,11 +56,6 @@ class Population:
     videos_per_session: np.ndarray
     languages: list[str]
     region_offset_min: np.ndarray
-
-    @property
-    def count(self) -> int:
-        """Number of users."""
-        return int(self.region.size)
 
 
 def language_index(scenario: Scenario) -> list[str]:
@@ -78,25 +87,6 @@ def _dirichlet(rng: np.random.Generator, alpha: np.ndarray, n: int) -> np.ndarra
     for rows in _chunks(n):
         out[rows] = rng.dirichlet(alpha, size=rows.stop - rows.start)
     return out
-
-
-@dataclass(frozen=True)
-class Tastes:
-    """The users' first draws: all the follow graph needs, so it can be built while the rest are drawn.
-
-    Attributes:
-        region, langmask, device, interest: as in :class:`Population`.
-    """
-
-    region: np.ndarray
-    langmask: np.ndarray
-    device: np.ndarray
-    interest: np.ndarray
-
-    @property
-    def count(self) -> int:
-        """Number of users."""
-        return int(self.region.size)
 
 
 def build_population(scenario: Scenario, rng: np.random.Generator) -> Population:
@@ -153,10 +143,7 @@ def complete_population(scenario: Scenario, rng: np.random.Generator, tastes: Ta
     sessions = spd.median * np.exp(spd.sigma * rng.standard_normal(n))
     multiplier = np.array([d.session_multiplier for d in spec.devices])[device]
     return Population(
-        region=tastes.region,
-        langmask=tastes.langmask,
-        device=device,
-        interest=interest,
+        **{name: getattr(tastes, name) for name in Tastes.__dataclass_fields__},
         style_taste=style_taste,
         opted_in=opted_in,
         top_topics=top_topics,
