@@ -86,6 +86,89 @@ def sort_top(keys: np.ndarray, lo: int, hi: int, top: int) -> None:
         keys[j + 1] = value
 
 
+@numba.njit(cache=True)
+def _draw_block(
+    b: int,
+    p: int,
+    drawn: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int],
+    kinds: tuple[np.ndarray, int],
+    follow: tuple[np.ndarray, int, int],
+    cand: np.ndarray,
+    band: np.ndarray,
+) -> None:
+    """Draw block ``b``'s candidates, kind by kind, into ``cand`` and ``band`` from place ``p`` on.
+
+    Args:
+        b: the block.
+        p: its first place in ``cand``.
+        drawn: every block's draws of each kind and their ticket-table rows, the tables,
+            the tickets, and the span's first entry (where this span's tickets start).
+        kinds: band of each kind of draw, and which kind is a follow draw.
+        follow: the followed videos of the follow draws, this block's first follow draw,
+            and the sentinel for a draw that found none (it keeps its ticket).
+        cand: offer index of each place.
+        band: band of each place.
+    """
+    counts, rows, tables, bits, base = drawn
+    kind_band, follow_kind = kinds
+    followed, f, none = follow
+    for k in range(counts.shape[1]):
+        table = tables[rows[b, k]]
+        for _ in range(counts[b, k]):
+            cand[p] = table[bits[base + p]]
+            band[p] = kind_band[k]
+            if k == follow_kind:
+                if followed[f] != none:
+                    cand[p] = np.int32(followed[f])
+                f += 1
+            p += 1
+
+
+@numba.njit(cache=True)
+def _key_block(
+    b: int,
+    places: tuple[int, int],
+    entry: int,
+    viewer: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    affinity: np.ndarray,
+    offer: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    seed: int,
+    cand: np.ndarray,
+    band: np.ndarray,
+    keys: np.ndarray,
+) -> None:
+    """Score block ``b``'s places ``places`` and write their rank keys; settle each band.
+
+    ``entry`` is the tick-wide entry number of the block's first place: exploring entries'
+    random order depends on it alone, not on how the tick was split into spans.
+    """
+    users, context, segment, familiar, opted_in = viewer
+    columns, weight, similar, sensitive = offer
+    none = weight.shape[1] - 1
+    first, end = places
+    u, mine, see_all, group = users[b], familiar[b], opted_in[b], segment[b]
+    weights = weight[context[b]]
+    for p in range(first, end):
+        c = cand[p]
+        score = affinity[u, columns[0, c]] * affinity[u, columns[1, c]] * affinity[u, columns[2, c]]
+        score *= weights[c]
+        if similar.shape[0]:
+            score *= similar[group, c]
+        bd = band[p]
+        if c == none or (sensitive[c] and not see_all) or not score >= 0:  # -inf: never shown in this context
+            bd = INVALID
+        elif bd == EXPLORE and (mine >> columns[0, c]) & 1:
+            bd = REGULAR
+        if bd == EXPLORE:
+            rank = _noise(seed, entry + p - first)
+        elif bd == INVALID:
+            rank = np.int64(0)
+        else:
+            rank = _SCORE_LEVELS - 1 - _score_order(np.float32(score))
+        band[p] = bd
+        keys[p] = (np.int64(bd) << _BAND_SHIFT) | (rank << _OFFSET_BITS) | (p - first)
+
+
 @numba.njit(cache=True, parallel=True)
 def rank_blocks(
     blocks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
@@ -113,7 +196,7 @@ def rank_blocks(
     action value x its weak-signal factors for the viewer's context x the similar-users
     factor for the viewer's segment. Only the user's estimates are a large table.
 
-    Every entry is computed on its own, so the work is shared between the machine's cores
+    Every block is computed on its own, so the work is shared between the machine's cores
     and the result does not depend on how many there are.
 
     Args:
@@ -136,55 +219,24 @@ def rank_blocks(
         seen: (m,) video of each offer index, and the seen filter's words and masks.
     """
     start, counts, rows, first_follow, ahead = blocks
-    kind_band, follow_kind = kinds
-    users, context, segment, familiar, opted_in = viewer
-    columns, weight, similar, sensitive = offer
-    none = weight.shape[1] - 1
+    users = viewer[0]
+    none = offer[1].shape[1] - 1
+    video, words, masks = seen
     lo, hi = span
     base = start[lo] if hi > lo else 0
     n = start[hi - 1] + counts[hi - 1].sum() - base if hi > lo else 0
     cand = np.empty(n, dtype=np.int32)
     band = np.empty(n, dtype=np.int8)
-    owner = np.empty(n, dtype=np.int32)
-    for b in numba.prange(lo, hi):
-        p, f = start[b] - base, first_follow[b]
-        for k in range(counts.shape[1]):
-            table = tables[rows[b, k]]
-            for _ in range(counts[b, k]):
-                cand[p] = table[bits[base + p]]
-                band[p] = kind_band[k]
-                owner[p] = b
-                if k == follow_kind:
-                    if followed[f] != none:
-                        cand[p] = np.int32(followed[f])
-                    f += 1
-                p += 1
     keys = np.empty(n, dtype=np.int64)
-    for p in numba.prange(n):
-        c, b = cand[p], owner[p]
-        u = users[b]
-        score = affinity[u, columns[0, c]] * affinity[u, columns[1, c]] * affinity[u, columns[2, c]]
-        score *= weight[context[b], c]
-        if similar.shape[0]:
-            score *= similar[segment[b], c]
-        bd = band[p]
-        if c == none or (sensitive[c] and not opted_in[b]) or not score >= 0:  # -inf: never shown in this context
-            bd = INVALID
-        elif bd == EXPLORE and (familiar[b] >> columns[0, c]) & 1:
-            bd = REGULAR
-        if bd == EXPLORE:
-            rank = _noise(seed, base + p)
-        elif bd == INVALID:
-            rank = np.int64(0)
-        else:
-            rank = _SCORE_LEVELS - 1 - _score_order(np.float32(score))
-        band[p] = bd
-        keys[p] = (np.int64(bd) << _BAND_SHIFT) | (rank << _OFFSET_BITS) | (base + p - start[b])
-    video, words, masks = seen
     seen_at = np.zeros(n, dtype=np.bool_)
+    # One pass per block: its entries are drawn, keyed, put in order and checked against the
+    # seen filter while they are in cache, and the viewer's values are read once.
     for b in numba.prange(lo, hi):
         first = start[b] - base
-        sort_top(keys, first, first + counts[b].sum(), ahead[b])
+        end = first + counts[b].sum()
+        _draw_block(b, first, (counts, rows, tables, bits, base), kinds, (followed, first_follow[b], none), cand, band)
+        _key_block(b, (first, end), base + first, viewer, affinity, offer, seed, cand, band, keys)
+        sort_top(keys, first, end, ahead[b])
         viewer_key = np.int64(users[b]) << 32
         for j in range(first, first + ahead[b]):
             seen_at[j] = contains_one(words, masks, viewer_key | video[cand[first + (keys[j] & OFFSET_MASK)]])
