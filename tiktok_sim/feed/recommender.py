@@ -327,7 +327,7 @@ class Recommender:
         first = int(rng.integers(max(users.size, 1)))  # a random first block each tick
         rules = self.controls.rules()
         ahead = req.blocks[4]
-        for lo, hi in _spans(req.size, first):
+        for lo, hi, order in _spans(req.size, first):
             cand, band, keys, seen_at = request.rank_blocks(
                 req.blocks,
                 (lo, hi),
@@ -342,7 +342,7 @@ class Recommender:
                 (video, self.seen.words, self.seen.masks),
             )
             filled = fill_slots(
-                np.arange(hi - lo),
+                order,
                 (users[lo:hi], slots[lo:hi], req.start[lo:hi] - req.start[lo], req.size[lo:hi], ahead[lo:hi]),
                 (keys, band, cand, seen_at),
                 (video, offer.creator, offer.sound),
@@ -367,18 +367,24 @@ SPAN_ENTRIES = 1 << 21
 """Most candidates ranked at once: their arrays stay under glibc's 32 MB mmap threshold."""
 
 
-def _spans(size: np.ndarray, first: int) -> list[tuple[int, int]]:
-    """Consecutive spans of blocks, in serving order from block ``first`` round to ``first - 1``.
+def _spans(size: np.ndarray, first: int) -> list[tuple[int, int, np.ndarray]]:
+    """Spans of blocks ``(lo, hi)`` with their blocks' serving order (from 0 = block ``lo``).
 
-    Each span holds at most ``SPAN_ENTRIES`` entries (or one block), so a large tick is
-    ranked and filled a span at a time in the order a whole tick would be: same results.
+    Blocks are served from block ``first`` round to ``first - 1``. A tick whose entries fit
+    in ``SPAN_ENTRIES`` is one span, ranked at once and served in that order. A larger one
+    is split, in serving order, into consecutive spans of at most ``SPAN_ENTRIES`` entries
+    (or one block), each served in block order: same results either way.
     """
+    if not size.size:
+        return []
+    if int(size.sum()) <= SPAN_ENTRIES:
+        return [(0, size.size, np.roll(np.arange(size.size), -first))]
     ends = np.concatenate([[0], np.cumsum(size)])
     spans = []
     for lo, stop in ((first, size.size), (0, first)):
         while lo < stop:
             hi = int(np.searchsorted(ends, ends[lo] + SPAN_ENTRIES, side="right")) - 1
             hi = min(max(hi, lo + 1), stop)
-            spans.append((lo, hi))
+            spans.append((lo, hi, np.arange(hi - lo)))
             lo = hi
     return spans

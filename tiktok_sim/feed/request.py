@@ -87,6 +87,15 @@ def sort_top(keys: np.ndarray, lo: int, hi: int, top: int) -> None:
 
 
 @numba.njit(cache=True)
+def _row_sum(counts: np.ndarray, b: int) -> int:
+    """Entries of block ``b``: the sum of its row of draw counts, as a plain loop."""
+    total = 0
+    for k in range(counts.shape[1]):
+        total += counts[b, k]
+    return total
+
+
+@numba.njit(cache=True)
 def _draw_block(
     b: int,
     p: int,
@@ -224,16 +233,19 @@ def rank_blocks(
     video, words, masks = seen
     lo, hi = span
     base = start[lo] if hi > lo else 0
-    n = start[hi - 1] + counts[hi - 1].sum() - base if hi > lo else 0
+    n = start[hi - 1] + _row_sum(counts, hi - 1) - base if hi > lo else 0
+    # No array expression here: numba would make each one a parallel region of its own,
+    # and every region costs about 0.1 ms to start, which small worlds feel every tick.
     cand = np.empty(n, dtype=np.int32)
     band = np.empty(n, dtype=np.int8)
     keys = np.empty(n, dtype=np.int64)
-    seen_at = np.zeros(n, dtype=np.bool_)
+    seen_at = np.empty(n, dtype=np.bool_)
     # One pass per block: its entries are drawn, keyed, put in order and checked against the
     # seen filter while they are in cache, and the viewer's values are read once.
     for b in numba.prange(lo, hi):
         first = start[b] - base
-        end = first + counts[b].sum()
+        end = first + _row_sum(counts, b)
+        seen_at[first:end] = False
         _draw_block(b, first, (counts, rows, tables, bits, base), kinds, (followed, first_follow[b], none), cand, band)
         _key_block(b, (first, end), base + first, viewer, affinity, offer, seed, cand, band, keys)
         sort_top(keys, first, end, ahead[b])
