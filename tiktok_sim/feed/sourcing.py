@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
+
+from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
 
 TICKETS = 1 << 16  # resolution of a candidate-sampling table
 POPULAR_SET = 1024  # popular videos kept per tick: enough for every language to have its own
@@ -33,11 +36,30 @@ def ticket_counts(demand: np.ndarray, offset: float) -> np.ndarray:
     return np.diff(edges, prepend=0, axis=-1)
 
 
+@numba.njit(cache=True)
+def _fill_rows(out: np.ndarray, index: np.ndarray, counts: np.ndarray, none: int) -> None:
+    """Row ``g`` of ``out``: ``counts[g, i]`` copies of each ``index[i]`` in turn, or all ``none`` if it has no counts.
+
+    One pass of writes into the tables: a tick's fixed cost, which small worlds feel.
+    """
+    for g in range(out.shape[0]):
+        p = 0
+        for i in range(index.size):
+            c = counts[g, i]
+            if c:
+                out[g, p : p + c] = index[i]  # a slice is filled as one store loop, element loops are not
+                p += c
+        out[g, p:] = none  # a row with no counts (a full row ends at TICKETS)
+
+
 def ticket_table(index: np.ndarray, weight: np.ndarray, none: int, offset: float) -> np.ndarray:
     """(TICKETS,) int32 entries of ``index`` in proportion to ``weight``; all ``none`` if no weight."""
+    out = np.empty((1, TICKETS), dtype=np.int32)
     if not weight.size or weight.sum() <= 0:
-        return np.full(TICKETS, none, dtype=np.int32)
-    return np.repeat(index.astype(np.int32), ticket_counts(weight, offset))
+        out.fill(none)
+    else:
+        _fill_rows(out, index, ticket_counts(weight, offset)[None, :], none)
+    return out[0]
 
 
 def group_tables(
@@ -70,11 +92,7 @@ def group_tables(
     share = np.where(speak, group_slots[:, None] / np.maximum(audience, 1e-12), 0.0)
     # Every group's table at once, row by row as ticket_table would make each: one pass per
     # step instead of one per group (a tick's fixed cost, which small worlds feel).
-    counts = ticket_counts(weight * share, offset)
-    drawn = counts.sum(axis=1) > 0
-    tables = np.repeat(np.tile(index.astype(np.int32), int(drawn.sum())), counts[drawn].ravel())
-    out[drawn] = tables.reshape(-1, TICKETS)
-    out[~drawn] = none
+    _fill_rows(out, index, ticket_counts(weight * share, offset), none)
 
 
 @dataclass(frozen=True)
