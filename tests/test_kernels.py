@@ -383,6 +383,8 @@ def test_group_tables_are_each_groups_ticket_table(n: int) -> None:
     )
     for g in range(4):
         assert np.array_equal(out[g], ticket_table(index, weight * share[g], -7, 0.37)), g
+        if weight @ share[g] > 0:  # each video's index repeated as often as it has tickets, in order
+            assert np.array_equal(out[g], np.repeat(index, ticket_counts(weight * share[g], 0.37))), g
     assert (out[2:] == -7).all()
 
 
