@@ -13,7 +13,7 @@ from tiktok_sim.engine import expected_impressions, expected_videos, local_hour
 from tiktok_sim.scenario.schema import Scenario
 
 BASE_BYTES = 280e6  # interpreter, libraries and compiled kernels, and the freed tick memory kept for reuse
-SECONDS_PER_IMPRESSION = 1 / 8.5e5  # measured by `make bench` on a 2-core machine
+SECONDS_PER_IMPRESSION = 1 / 1.3e6  # 1M users x 3 days on a 2-core machine (2026-12-01)
 SECONDS_PER_TICK = 0.015  # a tick's fixed cost (offer, tables, pools) whatever its size: it dominates small worlds
 TICK_BYTES_PER_SLOT = 200  # a tick's temporaries (candidates, reactions) per slot of the busiest tick, as kept
 # by the allocator. Fitted to peak RSS from 100k users x 3 days to 10M x 6 hours (2026-12-01).
@@ -71,8 +71,9 @@ def estimate(scenario: Scenario) -> Estimate:
     )  # fmt: skip
     ticks = scenario.run.duration / scenario.run.tick
     # world build: 3.4-4.0 s at 1M users, 24-33 s at 10M (2026-12-01)
-    # Past 1M users the estimate tables and seen bits miss the caches more: 1.8x per impression at 10M.
-    slowdown = 1 + 0.8 * math.log10(max(users.count, 1e6) / 1e6)
+    # Past 1M users the estimate tables and seen bits miss the caches more: 1.55x per impression
+    # at 10M (10M users x 3 days: 1.99 billion impressions in 2,387 s, build included, 2026-12-01).
+    slowdown = 1 + 0.55 * math.log10(max(users.count, 1e6) / 1e6)
     seconds = impressions * SECONDS_PER_IMPRESSION * slowdown + users.count * 3e-6 + ticks * SECONDS_PER_TICK
     return Estimate(impressions, videos, memory, seconds)
 
