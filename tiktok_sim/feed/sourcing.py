@@ -55,10 +55,7 @@ def _fill_rows(out: np.ndarray, index: np.ndarray, counts: np.ndarray, none: int
 def ticket_table(index: np.ndarray, weight: np.ndarray, none: int, offset: float) -> np.ndarray:
     """(TICKETS,) int32 entries of ``index`` in proportion to ``weight``; all ``none`` if no weight."""
     out = np.empty((1, TICKETS), dtype=np.int32)
-    if not weight.size or weight.sum() <= 0:
-        out.fill(none)
-    else:
-        _fill_rows(out, index, ticket_counts(weight, offset)[None, :], none)
+    _fill_rows(out, index, ticket_counts(weight, offset)[None, :], none)  # no weight: no counts, all none
     return out[0]
 
 
