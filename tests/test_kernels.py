@@ -345,6 +345,15 @@ def test_seen_filter_has_no_false_negatives_and_few_false_positives() -> None:
     assert seen.false_positive_rate() == pytest.approx(rate, abs=0.005)
 
 
+@pytest.mark.parametrize("hashes", [1, 6, 16])
+def test_seen_masks_set_the_bits_of_the_smallest_draws_as_every_run_before(hashes: int) -> None:
+    masks = SeenFilter(capacity=10, hashes=hashes).masks
+    draws = np.random.default_rng(0x5EE7).random((masks.size, 64))
+    rows = np.random.default_rng(9).integers(0, masks.size, 200)
+    smallest = np.argsort(draws[rows], axis=1)[:, :hashes].astype(np.uint64)  # the table's definition
+    assert np.array_equal(masks[rows], np.bitwise_or.reduce(np.uint64(1) << smallest, axis=1))
+
+
 def test_keys_added_in_the_background_are_in_every_later_read_and_in_a_saved_copy() -> None:
     keys = np.random.default_rng(1).integers(0, 1 << 50, size=300_000)
     whole = SeenFilter(capacity=600_000)

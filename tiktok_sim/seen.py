@@ -73,7 +73,9 @@ def _add_all(words: np.ndarray, masks: np.ndarray, keys: np.ndarray) -> None:
 def _mask_table(hashes: int) -> np.ndarray:
     """(2**16,) uint64 words with ``hashes`` distinct bits set, fixed for every run."""
     rng = np.random.default_rng(0x5EE7)
-    bits = np.argsort(rng.random((1 << _MASK_BITS, 64)), axis=1)[:, :hashes].astype(np.uint64)
+    # The ``hashes`` smallest of 64 draws pick the bits; which they are matters, not their order,
+    # so a partition gives the table a full sort gave, in a third of the time.
+    bits = np.argpartition(rng.random((1 << _MASK_BITS, 64)), hashes - 1, axis=1)[:, :hashes].astype(np.uint64)
     return np.bitwise_or.reduce(np.uint64(1) << bits, axis=1)
 
 
