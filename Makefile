@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	@# Where PYTHONDONTWRITEBYTECODE is set, each start would compile the package again (0.1 s).
+	@$(BIN)/python -m compileall -q tiktok_sim
 	$(BIN)/tiktok-sim run scenarios/quickstart.yaml
 
 test: lint typecheck pytest
