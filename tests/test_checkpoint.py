@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,57 @@ def test_run_checkpoint_is_refused_with_replications(tiny_file: Path, tmp_path: 
     refused = CliRunner().invoke(main, ["run", str(tiny_file), "--reps", "2", "--checkpoint", str(tmp_path)])
     assert refused.exit_code == 2
     assert "--checkpoint saves one run" in refused.output
+
+
+@pytest.mark.parametrize(
+    ("content", "found"),
+    [
+        (b"garbage", "a file that cannot be read as one"),
+        (b"", "a file that cannot be read as one"),
+        (pickle.dumps([1, 2]), "another kind of pickle"),
+        (None, "something that is not a file"),
+    ],
+)
+def test_a_checkpoint_folder_holding_something_else_is_refused_in_one_line(
+    tiny_file: Path, tmp_path: Path, content: bytes | None, found: str
+) -> None:
+    from click.testing import CliRunner
+
+    from tiktok_sim.cli import main
+
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    if content is None:
+        (folder / FILE).mkdir()
+    else:
+        (folder / FILE).write_bytes(content)
+    refused = CliRunner().invoke(main, ["run", str(tiny_file), "--quiet", "--checkpoint", str(folder)])
+    assert refused.exit_code == 2
+    assert refused.output.strip().splitlines() == [
+        f"{folder / FILE}: expected a checkpoint, found {found}; delete it or use an empty folder"
+    ]
+
+
+def test_an_unwritable_checkpoint_folder_is_refused_before_the_run(tiny_file: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tiktok_sim.cli import main
+
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    refused = CliRunner().invoke(main, ["run", str(tiny_file), "--quiet", "--checkpoint", str(afile / "sub")])
+    assert refused.exit_code == 2
+    assert refused.output.strip().splitlines() == [f"--checkpoint {afile / 'sub'}: cannot write: Not a directory"]
+
+
+def test_a_save_the_disk_refuses_names_the_checkpoint_folder_and_leaves_nothing(
+    three_days: Scenario, tmp_path: Path
+) -> None:
+    from tiktok_sim.checkpoint import Unwritable, save
+    from tiktok_sim.engine import Engine
+
+    folder = tmp_path / "ck"
+    (folder / FILE).mkdir(parents=True)  # the rename into place fails
+    with pytest.raises(Unwritable, match=f"^--checkpoint {folder}: cannot write: Is a directory$"):
+        save(Engine(three_days, 1), folder)
+    assert [p.name for p in folder.iterdir()] == [FILE]

@@ -81,6 +81,16 @@ def test_explain_refuses_what_it_cannot_explain(saved: Path, tmp_path: Path) -> 
     assert result.exit_code == 2 and "not a run's results" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("summary", ["[]", "null", '{"a": 1}'])
+def test_explain_says_a_summary_without_the_scenario_is_unreadable(saved: Path, tmp_path: Path, summary: str) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(saved, broken)
+    (broken / "summary.json").write_text(summary)
+    result = CliRunner().invoke(main, ["explain", str(broken), "0"])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {broken}: summary.json: expected an object with the run's 'scenario'"
+
+
 def test_bottleneck_counts_every_video_stopped_at_the_stage(tiny_result: RunResult) -> None:
     v = tiny_result.videos
     mine = np.arange(v["video_id"].size)[:60]

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -573,6 +574,19 @@ def test_workers_never_ask_for_more_threads_than_numba_allows(monkeypatch: pytes
     assert experiments._threads_each(1) == 1 and experiments._threads_each(16) == 1
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 8)
     assert experiments._threads_each(2) == 4
+
+
+def test_no_more_worker_processes_start_than_there_are_tasks(short: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[int] = []
+
+    class Pool(ThreadPoolExecutor):  # notes the size asked for; one thread: two parallel kernels at once would abort
+        def __init__(self, workers: int, **_: Any) -> None:
+            started.append(workers)
+            super().__init__(1)
+
+    monkeypatch.setattr(experiments, "ProcessPoolExecutor", Pool)
+    rows = run_tasks([(short, 1), (short, 2)], "process", workers=100_000)
+    assert started == [2] and len(rows) == 2 and all(rows)
 
 
 def test_an_unreachable_scheduler_is_one_line_not_a_write_error(tiny_file: Path, tmp_path: Path) -> None:

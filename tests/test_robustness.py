@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -44,10 +45,21 @@ def invoke(*args: str) -> tuple[int, str]:
         ("users: {regions: []}\n", "users.regions: List should have at least 1 item"),
         ("creators: {count: 0}\n", "creators.count: expected greater than 0"),
         ("ladder: [{pool: 10, window: 1h, gates: [{type: absolute, share: -0.1}]}]\n", "share: expected greater than"),
-        ("ladder: [{pool: 10, window: 1h, gates: [{type: magic}]}]\n", "ladder.0.gates.0: "),
+        (
+            "ladder: [{pool: 10, window: 1h, gates: [{type: magic}]}]\n",
+            "ladder.0.gates.0.type: expected one of 'absolute', 'score', 'percentile', found 'magic'",
+        ),
         ("run: {duration: soon}\n", "run.duration: expected a duration"),
         ("topics: [a, a]\n", "topics: expected unique topic names"),
         ("users: {count: 'a:x:b'}\n", "found 'a:x:b'"),  # quoted as written, not as an emoji
+        (
+            "creators: {video_length: {type: lognormal, median: 10, sigma: 1, min: 100, max: 5}}\n",
+            "creators.video_length: expected min < max, found min 100 and max 5",
+        ),
+        (
+            "creators: {post_hours: [" + ", ".join(["0"] * 24) + "]}\n",
+            "creators.post_hours: expected 24 non-negative weights with a positive sum",
+        ),
     ],
 )
 def test_each_bad_value_gives_one_positioned_line(tmp_path: Path, text: str, fragment: str) -> None:
@@ -56,6 +68,94 @@ def test_each_bad_value_gives_one_positioned_line(tmp_path: Path, text: str, fra
     code, output = invoke("validate", str(path))
     lines = output.strip().splitlines()
     assert code == 2 and len(lines) == 1 and fragment in lines[0] and lines[0].startswith(str(path)), output
+
+
+@pytest.mark.parametrize(
+    ("override", "line"),
+    [
+        ("nosuch.key=1", "--set: nosuch: unknown key 'nosuch'; expected one of"),
+        ("ladder.0.gates.0.type=bogus",
+         "--set: ladder.0.gates.0.type: expected one of 'absolute', 'score', 'percentile', found 'bogus'"),
+        ("featured.0.niche=[zzz]", "--set: featured: my_channel: expected niche topics from `topics`"),
+    ],
+)  # fmt: skip
+def test_an_override_problem_names_the_override_not_the_file(override: str, line: str) -> None:
+    code, output = invoke("validate", str(SCENARIOS / "quickstart.yaml"), "--set", override)
+    assert code == 2 and len(output.splitlines()) == 1 and output.startswith(line), output
+
+
+def test_a_sweep_value_problem_names_the_sweep_file(tmp_path: Path) -> None:
+    (tmp_path / "qs.yaml").write_text((SCENARIOS / "quickstart.yaml").read_text())
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("extends: qs.yaml\nsweep:\n  vary:\n    featured.0.niche: [[food], [zzz]]\n")
+    code, output = invoke("sweep", str(sweep), "--reps", "1")
+    assert code == 2 and output.startswith(f"{sweep}:4:5: featured: my_channel: expected niche topics"), output
+
+
+def test_compare_says_which_file_an_override_failed_on() -> None:
+    code, output = invoke("compare", str(SCENARIOS / "defaults.yaml"), str(SCENARIOS / "quickstart.yaml"),
+                          "--set", "featured.0.hook=0.9")  # fmt: skip
+    assert code == 2
+    assert output.strip() == (
+        f"--set on {SCENARIOS / 'defaults.yaml'}: featured.0.hook: expected a list index below 0, found '0'"
+    )
+
+
+def test_a_date_in_a_sweep_is_refused_where_it_was_written(tmp_path: Path, tiny_file: Path) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(tiny_file.read_text() + "sweep:\n  vary:\n    recommender.exploration: [0.1, 2020-01-01]\n")
+    code, output = invoke("sweep", str(sweep), "--reps", "1")
+    line = len(tiny_file.read_text().splitlines()) + 3
+    assert code == 2 and output.strip() == (
+        f"{sweep}:{line}:36: sweep.vary.recommender.exploration.1: expected a number, text or a list, "
+        "found 2020-01-01 (a date); quote it for text"
+    )
+
+
+def test_a_quoted_sweep_value_stays_text(tmp_path: Path, tiny_file: Path) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(tiny_file.read_text() + "sweep:\n  vary:\n    name: ['123', 'true', plain]\n")
+    out = tmp_path / "out"
+    code, output = invoke("sweep", str(sweep), "--reps", "1", "--set", "run.duration=2h", "--quiet",
+                          "--executor", "serial", "--out", str(out))  # fmt: skip
+    assert code == 0, output
+    points = json.loads((out / "manifest.json").read_text())["points"]
+    assert [p["params"]["name"] for p in points] == ["123", "true", "plain"]
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("--executor", "dask", "--scheduler", "garbage!!"),
+         "Invalid value for --scheduler: expected an address such as tcp://host:8786, found 'garbage!!'"),
+        (("--executor", "dask", "--scheduler", "127.0.0.1:99999"), "found '127.0.0.1:99999'"),
+        (("--scheduler", "tcp://127.0.0.1:8786"), "--scheduler names a Dask scheduler: give --executor dask as well"),
+        (("--reps", "99999999999"), "99999999999 is not in the range 1<=x<=10000"),
+    ],
+)  # fmt: skip
+def test_bad_experiment_options_are_refused_before_anything_runs(
+    tiny_file: Path, args: tuple[str, ...], line: str
+) -> None:
+    code, output = invoke("run", str(tiny_file), "--reps", "2", *args)
+    assert code == 2 and line in output, output
+
+
+def test_advise_refuses_an_out_file_it_could_not_write_before_running(tiny_file: Path, tmp_path: Path) -> None:
+    started = time.perf_counter()
+    target = tmp_path / "nodir" / "advice.json"
+    code, output = invoke("advise", str(tiny_file), "--creator", "me", "--reps", "2", "--out", str(target))
+    assert code == 1 and output.strip() == f"{target}: cannot write: No such file or directory"
+    assert time.perf_counter() - started < 10  # refused up front: the runs take longer
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_results_are_not_written_inside_other_results(tiny_file: Path, tmp_path: Path) -> None:
+    outer = tmp_path / "outer"
+    assert invoke("run", str(tiny_file), "--set", "run.duration=2h", "--quiet", "--out", str(outer))[0] == 0
+    code, output = invoke("run", str(tiny_file), "--set", "run.duration=2h", "--quiet", "--out", str(outer / "sub"))
+    assert code == 2
+    assert output.strip() == f"{outer / 'sub'}: is inside the results in {outer}; choose a folder outside them"
+    assert check_results(outer) == []
 
 
 def test_a_50_mb_file_is_refused_without_reading_it(tmp_path: Path) -> None:

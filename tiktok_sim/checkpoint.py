@@ -9,6 +9,7 @@ resumed by mistake. It is a pickle: load only checkpoints you wrote.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 from pathlib import Path
@@ -22,30 +23,70 @@ FILE = "checkpoint.pkl"
 
 
 def save(engine: Engine, folder: Path) -> None:
-    """Write ``engine``'s state to ``folder``/checkpoint.pkl, replacing the previous one atomically."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write ``engine``'s state to ``folder``/checkpoint.pkl, replacing the previous one atomically.
+
+    Raises:
+        Unwritable: the disk refused it (full, or the folder changed under the run).
+    """
     partial = folder / f".{FILE}.partial"
-    with partial.open("wb") as out:
-        header = {**_identity(engine.scenario, engine.seed), "minute": engine.env.now}
-        pickle.dump(header, out, protocol=pickle.HIGHEST_PROTOCOL)
-        pickle.dump(engine, out, protocol=pickle.HIGHEST_PROTOCOL)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(partial, folder / FILE)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with partial.open("wb") as out:
+            header = {**_identity(engine.scenario, engine.seed), "minute": engine.env.now}
+            pickle.dump(header, out, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(engine, out, protocol=pickle.HIGHEST_PROTOCOL)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, folder / FILE)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise Unwritable(f"--checkpoint {folder}: cannot write: {exc.strerror or exc}") from None
 
 
 class OtherRun(ValueError):
-    """The folder holds the checkpoint of a run with another scenario or seed."""
+    """The folder's checkpoint cannot be resumed by this run: another run's, another version's, or unreadable."""
+
+
+class Unwritable(Exception):
+    """The checkpoint folder cannot be written; the message is one line."""
 
 
 def header(folder: Path) -> dict[str, Any] | None:
-    """The scenario hash, seed and simulated minute of the checkpoint in ``folder``, if any."""
+    """The scenario hash, seed and simulated minute of the checkpoint in ``folder``, if any.
+
+    Raises:
+        OtherRun: there is something at the checkpoint's path that is not a checkpoint.
+    """
     path = folder / FILE
-    if not path.is_file():
+    if not path.exists():
         return None
-    with path.open("rb") as saved:
-        found: dict[str, Any] = pickle.load(saved)
+    unreadable = f"{path}: expected a checkpoint, found {{}}; delete it or use an empty folder"
+    if not path.is_file():
+        raise OtherRun(unreadable.format("something that is not a file"))
+    try:
+        with path.open("rb") as saved:
+            found = pickle.load(saved)
+    except Exception:  # a truncated or foreign file can fail to unpickle in many ways
+        raise OtherRun(unreadable.format("a file that cannot be read as one")) from None
+    if not isinstance(found, dict) or not {"scenario_sha256", "seed", "code"} <= found.keys():
+        raise OtherRun(unreadable.format("another kind of pickle"))
     return found
+
+
+def check_writable(folder: Path) -> None:
+    """Make sure a checkpoint can be saved in ``folder`` before the run starts.
+
+    Raises:
+        Unwritable: the folder cannot be made, or a file cannot be written in it.
+    """
+    probe = folder / f".{FILE}.partial"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise Unwritable(f"--checkpoint {folder}: cannot write: {exc.strerror or exc}") from None
 
 
 def run_seed(seed: int | None, scenario: Scenario, folder: Path | None) -> int | None:

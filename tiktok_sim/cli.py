@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -23,8 +24,8 @@ import click
 from rich.console import Console
 
 from tiktok_sim import __version__
-from tiktok_sim.checkpoint import OtherRun, matching_header, run_seed
-from tiktok_sim.errors import ScenarioError, SchedulerUnreachable, TasksFailed, interrupts_unwrapped
+from tiktok_sim.checkpoint import OtherRun, Unwritable, check_writable, matching_header, run_seed
+from tiktok_sim.errors import Problem, ScenarioError, SchedulerUnreachable, TasksFailed, interrupts_unwrapped
 from tiktok_sim.executors import EXECUTORS
 from tiktok_sim.outdir import INTERRUPTS, HeldInterrupt, Mode, OutputRefused, claim, read_manifest, staged
 
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 REPORT_WIDTH = 120
+MAX_REPS = 10_000  # far past any useful confidence interval; a typo's 10**20 would run forever
+_SCHEDULER = re.compile(r"^(?:[a-z]+://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})$")
+"""A Dask scheduler's address: an optional protocol, a host or [IPv6] address, and a port."""
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # errors quote input as written
 
@@ -63,9 +67,23 @@ def executor_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--workers", type=click.IntRange(min=1), help="Processes or Dask workers (default: CPU count)."),
         click.option("--scheduler", metavar="ADDRESS", help="An existing Dask scheduler, for --executor dask."),
     )  # fmt: skip
+
+    @functools.wraps(command)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        scheduler = kwargs["scheduler"]
+        if scheduler is not None:
+            if kwargs["executor"] != "dask":
+                raise click.UsageError("--scheduler names a Dask scheduler: give --executor dask as well")
+            port = _SCHEDULER.match(scheduler)
+            if port is None or not 1 <= int(port.group(1)) <= 65535:
+                raise click.BadParameter(
+                    f"expected an address such as tcp://host:8786, found {scheduler!r}", param_hint="--scheduler"
+                )
+        return command(*args, **kwargs)
+
     for option in reversed(options):
-        command = option(command)
-    return command
+        checked = option(checked)
+    return checked
 
 
 force_option = click.option(
@@ -136,11 +154,21 @@ def _kept(out_dir: Path | None, mode: Mode | None) -> str:
     return "finished tasks are kept as shards (rerun with --resume)"
 
 
-def _load(path: Path | None, overrides: tuple[str, ...]) -> Scenario:
-    """Load a scenario (None: the defaults) or print each problem on one line and exit 2."""
-    from tiktok_sim.scenario import load_scenario
+def _load(path: Path | None, overrides: tuple[str, ...], one_of_two: bool = False) -> Scenario:
+    """Load a scenario (None: the defaults) or print each problem on one line and exit 2.
 
-    return _or_exit(lambda: load_scenario(path, overrides))
+    With ``one_of_two`` (compare), an override's problem says which file it was applied to.
+    """
+    from tiktok_sim.scenario.loader import SET_ORIGIN, load_scenario
+
+    try:
+        return load_scenario(path, overrides)
+    except ScenarioError as exc:
+        problems = exc.problems
+        if one_of_two:
+            on = f"{SET_ORIGIN[0]} on {path}"
+            problems = [replace(p, source=on) if p.source == SET_ORIGIN[0] else p for p in problems]
+        _exit_with(problems)
 
 
 def _or_exit(load: Callable[[], Any]) -> Any:
@@ -148,9 +176,14 @@ def _or_exit(load: Callable[[], Any]) -> Any:
     try:
         return load()
     except ScenarioError as exc:
-        for problem in exc.problems:
-            err_console.print(str(problem), markup=False)
-        sys.exit(EXIT_USAGE)
+        _exit_with(exc.problems)
+
+
+def _exit_with(problems: list[Problem]) -> NoReturn:
+    """Each scenario problem on one line, then exit 2."""
+    for problem in problems:
+        err_console.print(str(problem), markup=False)
+    sys.exit(EXIT_USAGE)
 
 
 def _check_memory(scenario_file: Path, need: float, max_memory: str | None) -> None:
@@ -319,7 +352,7 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar and no report (exit code and --out only).")
 @click.option("--dry-run", is_flag=True, help="Print the estimated memory and time, then stop.")
 @click.option(
-    "--reps", type=click.IntRange(min=1), default=1, show_default=True, help="Replications (mean, sd, 95% CI)."
+    "--reps", type=click.IntRange(1, MAX_REPS), default=1, show_default=True, help="Replications (mean, sd, 95% CI)."
 )
 @click.option(
     "--max-memory", metavar="SIZE", help="Refuse runs estimated above SIZE (e.g. 2GB); default: available memory."
@@ -395,6 +428,9 @@ def run(
         _stopped(f"the results in {out_dir} are complete")
     except KeyboardInterrupt:
         _stopped("no results were written (earlier results, if any, are untouched)")
+    except Unwritable as exc:
+        err_console.print(str(exc), markup=False)
+        sys.exit(EXIT_RUNTIME)
     except OSError as exc:
         err_console.print(f"{out_dir}: cannot write results: {exc.strerror or exc}", markup=False)
         sys.exit(EXIT_RUNTIME)
@@ -425,11 +461,12 @@ def _can_plot(plot_dir: Path, out_dir: Path | None, reps: int) -> None:
 
 
 def _checkpoint_status(folder: Path, scenario: Scenario, seed: int | None, quiet: bool) -> None:
-    """Say whether ``run --checkpoint`` starts afresh or resumes; refuse another run's checkpoint in one line."""
-    root = run_seed(seed, scenario, folder)
+    """Say whether ``run --checkpoint`` starts afresh or resumes; refuse, in one line, a folder it cannot use."""
     try:
+        root = run_seed(seed, scenario, folder)
         found = matching_header(folder, scenario, root) if root is not None else None
-    except OtherRun as exc:
+        check_writable(folder)
+    except (OtherRun, Unwritable) as exc:
         err_console.print(str(exc), markup=False)
         sys.exit(EXIT_USAGE)
     if quiet:
@@ -531,7 +568,7 @@ VARY_ORIGIN: Origin = ("--vary", 0, 0)
 @scenario_options
 @click.option("--vary", multiple=True, metavar="KEY=V1,V2", help="A swept key and its values (repeatable: a grid).")
 @click.option("--sample", type=click.IntRange(min=1), help="Latin-hypercube points over --vary key=lo:hi ranges.")
-@click.option("--reps", type=click.IntRange(min=1), help="Replications per point  [default: the file's, else 3]")
+@click.option("--reps", type=click.IntRange(1, MAX_REPS), help="Replications per point  [default: the file's, else 3]")
 @click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: the scenario's, else drawn).")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @click.option(
@@ -643,7 +680,7 @@ def _sweep_points(
 @click.argument("file_a", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("file_b", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a value in both scenarios.")
-@click.option("--reps", type=click.IntRange(min=2), default=5, show_default=True, help="Paired replications.")
+@click.option("--reps", type=click.IntRange(2, MAX_REPS), default=5, show_default=True, help="Paired replications.")
 @click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: the files' seed, else drawn).")
 @executor_options
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
@@ -671,7 +708,7 @@ def compare_command(
     from tiktok_sim.output import finite
 
     _needs_out(out_dir, resume, force)
-    a, b = _load(file_a, overrides), _load(file_b, overrides)
+    a, b = _load(file_a, overrides, one_of_two=True), _load(file_b, overrides, one_of_two=True)
     try:
         given = seed if seed is not None else files_seed(a, b)
     except ValueError as exc:
@@ -714,7 +751,9 @@ def _print_comparison(
 @click.option("--outcome", default="views_mean", show_default=True,
               help="The creator figure to rank by: views_mean, views_median, pass_rate_stage_0, reach_pool_1 "
                    "or followers_gained.")  # fmt: skip
-@click.option("--reps", type=click.IntRange(min=2), help="Paired replications per lever [default: what fits --budget].")
+@click.option(
+    "--reps", type=click.IntRange(2, MAX_REPS), help="Paired replications per lever [default: what fits --budget]."
+)
 @click.option("--budget", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="Seconds to aim for when choosing --reps.")  # fmt: skip
 @click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: the scenario's, else drawn).")
@@ -739,7 +778,7 @@ def advise(
     from tiktok_sim.advise import advise as advise_creator
     from tiktok_sim.advise import check_outcome, featured_index, levers, plan_reps
     from tiktok_sim.experiments import run_tasks
-    from tiktok_sim.output import atomic_write, finite
+    from tiktok_sim.output import finite
     from tiktok_sim.report.advice import advice_json, render_advice
     from tiktok_sim.single_run import draw_seed
 
@@ -747,6 +786,8 @@ def advise(
         check_outcome(outcome)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--outcome") from None
+    if out_file is not None:
+        _write_file(out_file, None)  # refused now, not after minutes of runs
     scenario = _load(scenario_file, overrides)
     root = seed if seed is not None else scenario.seed if scenario.seed is not None else draw_seed()
     try:
@@ -760,7 +801,7 @@ def advise(
                                 lambda tasks: run_tasks(tasks, executor, workers, scheduler=scheduler))  # fmt: skip
     document = finite({"root_seed": root, **advice_json(advice)})
     if out_file is not None:
-        atomic_write(out_file, json.dumps(document, indent=2) + "\n")
+        _write_file(out_file, json.dumps(document, indent=2) + "\n")
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return
@@ -775,7 +816,7 @@ def advise(
 )
 @click.argument("scenario_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a scenario value (repeatable).")
-@click.option("--reps", type=click.IntRange(min=2), default=5, show_default=True, help="Replications.")
+@click.option("--reps", type=click.IntRange(2, MAX_REPS), default=5, show_default=True, help="Replications.")
 @click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: the scenario's, else drawn).")
 @executor_options
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
@@ -860,19 +901,30 @@ def defaults() -> None:
 )
 def schema(out_file: Path | None) -> None:
     """Print the JSON Schema of scenario files, for editors (VS Code's YAML extension) and validators."""
-    from tiktok_sim.output import atomic_write
     from tiktok_sim.scenario.json_schema import schema_json
 
     text = schema_json()
     if out_file is None:
         click.echo(text, nl=False)
         return
-    try:
-        atomic_write(out_file, text)
-    except OSError as exc:
-        err_console.print(f"{out_file}: cannot write: {exc.strerror or exc}", markup=False)
-        sys.exit(EXIT_RUNTIME)
+    _write_file(out_file, text)
     click.echo(f"Schema written to {out_file}")
+
+
+def _write_file(path: Path, content: str | None) -> None:
+    """Write one file atomically (None: only try, leaving no trace), or say in one line why it cannot be (exit 1)."""
+    from tiktok_sim.output import atomic_write, temp_beside
+
+    try:
+        if content is None:
+            probe = temp_beside(path)
+            probe.write_bytes(b"")
+            probe.unlink()
+        else:
+            atomic_write(path, content)
+    except OSError as exc:
+        err_console.print(f"{path}: cannot write: {exc.strerror or exc}", markup=False)
+        sys.exit(EXIT_RUNTIME)
 
 
 SHELLS = ("bash", "zsh", "fish")

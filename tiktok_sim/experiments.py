@@ -326,7 +326,7 @@ def _on_processes(
     finish: Callable[[int, Outcome], None],
 ) -> None:  # fmt: skip
     """Run tasks on local worker processes; ``finish`` each as it completes (``keep``: tables, measure)."""
-    n_workers = workers or os.cpu_count() or 1
+    n_workers = min(workers or os.cpu_count() or 1, max(len(todo), 1))  # an idle worker is a process for nothing
     with ProcessPoolExecutor(n_workers, initializer=_quiet_worker, initargs=(_threads_each(n_workers),)) as pool:
         futures = {pool.submit(_guarded, *tasks[i], *keep): i for i in todo}
         try:
@@ -377,7 +377,7 @@ def _on_dask(
         raise ValueError("the dask executor needs the extra: pip install 'tiktok-sim[dask]'") from None
     cluster = None
     if scheduler is None:
-        n_workers = workers or os.cpu_count() or 1
+        n_workers = min(workers or os.cpu_count() or 1, max(len(tasks), 1))
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
                                env={"NUMBA_NUM_THREADS": str(_threads_each(n_workers))})  # fmt: skip
     try:

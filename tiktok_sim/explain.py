@@ -101,7 +101,10 @@ def _explain(directory: Path, video_ids: list[int] | None, creator: str | None) 
     for vid in video_ids or []:
         if not 0 <= vid < len(videos):
             raise ExplainError(f"{directory}: no video {vid}; videos are numbered 0 to {len(videos) - 1}")
-    ladder = scenario_of(read_json(directory / "summary.json", "summary.json")["scenario"], "summary.json").ladder
+    summary = read_json(directory / "summary.json", "summary.json")
+    if not isinstance(summary, dict) or not isinstance(summary.get("scenario"), dict):
+        raise Malformed("summary.json: expected an object with the run's 'scenario'")
+    ladder = scenario_of(summary["scenario"], "summary.json").ladder
     evaluations: dict[str, list[Row]] = defaultdict(list)
     for row in read_table(directory / "stages.csv", "stages.csv", _STAGE_COLUMNS, exact=False):
         evaluations[row["video_id"]].append(row)

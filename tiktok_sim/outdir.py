@@ -64,8 +64,12 @@ def claim(out: Path, identity: dict[str, Any] | None, resume: bool, force: bool)
 
     Raises:
         OutputRefused: ``out`` holds results and neither ``resume`` (of the same experiment)
-            nor ``force`` allows writing there, or it holds files this tool did not write.
+            nor ``force`` allows writing there, it holds files this tool did not write, or it
+            is inside another results directory.
     """
+    holder = next((p for p in out.resolve().parents if (p / "manifest.json").is_file()), None)
+    if holder is not None:  # its own check would then find files it did not write
+        raise OutputRefused(f"{out}: is inside the results in {holder}; choose a folder outside them")
     if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return Mode.FRESH
     manifest, foreign = read_manifest(out), foreign_files(out)

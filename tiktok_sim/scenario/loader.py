@@ -61,13 +61,16 @@ def load_scenario(
     if path is not None:
         file_data, file_origins = _resolve(Path(path))
         _merge(data, origins, _without(file_data, file_origins, SWEEP_KEY), file_origins, ())
+    overridden: list[Path_] = []
     for item, where in [*((item, SET_ORIGIN) for item in overrides), *placed]:
-        _apply_override(data, origins, item, where)
+        overridden.append(_apply_override(data, origins, item, where))
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
         name = "defaults" if path is None else str(path)
-        raise ScenarioError([_problem(err, data, origins, name) for err in exc.errors()]) from None
+        raise ScenarioError(
+            [_problem(err, data, origins, name, overridden=overridden) for err in exc.errors()]
+        ) from None
 
 
 def load_sweep(path: str | Path) -> SweepPlan | None:
@@ -352,8 +355,8 @@ def _merge_by_name(
         _merge(base[index], base_origins, changes, moved, (*at, index))
 
 
-def _apply_override(data: dict[str, Any], origins: Origins, item: str, where: Origin) -> None:
-    """Apply one ``dotted.path=value`` override, written at ``where``, in place."""
+def _apply_override(data: dict[str, Any], origins: Origins, item: str, where: Origin) -> Path_:
+    """Apply one ``dotted.path=value`` override, written at ``where``, in place; return the path it set."""
     key, sep, raw = item.partition("=")
     steps = [s for s in key.strip().split(".")]
     if not sep or not all(steps):
@@ -391,15 +394,27 @@ def _apply_override(data: dict[str, Any], origins: Origins, item: str, where: Or
     for p in [p for p in origins if p[: len(path)] == path]:
         del origins[p]
     origins[path] = where
+    return path
 
 
 def _problem(
-    err: Any, data: Any, origins: Origins, root: str, model: type[BaseModel] = Scenario, prefix: Path_ = ()
+    err: Any,
+    data: Any,
+    origins: Origins,
+    root: str,
+    model: type[BaseModel] = Scenario,
+    prefix: Path_ = (),
+    overridden: Sequence[Path_] = (),
 ) -> Problem:
-    """Turn one pydantic error from ``model``, validating the data at ``prefix``, into a positioned problem."""
+    """Turn one pydantic error from ``model``, validating the data at ``prefix``, into a positioned problem.
+
+    An error about a key that an override set, or about a mapping holding one, names the
+    override (``--set``, or the sweep value), not the file the rest came from.
+    """
     key = (err["ctx"]["key"],) if err["type"] == BOOLEAN_FOR_NUMBER else ()  # raised by the model, about one key
     loc = _data_path((*prefix, *err["loc"], *key), data)
-    source, line, col = _nearest_origin(loc, origins, root)
+    inside = [p for p in overridden if loc and p[: len(loc)] == loc and p in origins]
+    source, line, col = origins[inside[-1]] if inside else _nearest_origin(loc, origins, root)
     path = ".".join(str(p) for p in loc)
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -409,6 +424,9 @@ def _problem(
         message += f"; did you mean {hint[0]!r}?" if hint else f"; expected one of {', '.join(sorted(allowed))}"
     elif kind == "missing":
         message = "expected this key, found it missing"
+    elif kind == "union_tag_invalid":  # e.g. a gate's type
+        path += f".{err['ctx']['discriminator'].strip(chr(39))}"
+        message = f"expected one of {err['ctx']['expected_tags']}, found {err['ctx']['tag']!r}"
     else:
         message = err["msg"].removeprefix("Value error, ").replace("Input should be", "expected")
         if kind not in ("value_error", BOOLEAN_FOR_NUMBER) and not isinstance(err.get("input"), dict | list):

@@ -187,9 +187,7 @@ class Users(Strict):
     @field_validator("diurnal")
     @classmethod
     def _diurnal_positive(cls, v: list[float]) -> list[float]:
-        if any(x < 0 for x in v) or sum(v) <= 0:
-            raise ValueError("expected 24 non-negative weights with a positive sum")
-        return v
+        return _hourly_weights(v)
 
     @model_validator(mode="after")
     def _shares_sum_to_one(self) -> Users:
@@ -202,6 +200,12 @@ class Users(Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"regions: names must be unique, found {names}")
         return self
+
+
+def _hourly_weights(v: list[float]) -> list[float]:
+    if any(x < 0 for x in v) or sum(v) <= 0:
+        raise ValueError("expected 24 non-negative weights with a positive sum")
+    return v
 
 
 def _check_shares(what: str, shares: list[float]) -> None:
@@ -217,6 +221,12 @@ class LognormalLength(Strict):
     sigma: float = Field(ge=0.0, le=3.0, description="standard deviation of log length")
     min: Positive = Field(default=1.0, description="shortest length in seconds")
     max: Positive = Field(default=600.0, description="longest length in seconds")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LognormalLength:
+        if self.min >= self.max:
+            raise ValueError(f"expected min < max, found min {self.min:g} and max {self.max:g}")
+        return self
 
 
 class QuantileLength(Strict):
@@ -274,6 +284,11 @@ class Creators(Strict):
     video_length: LengthDistribution = Field(
         default_factory=_default_length, description="length distribution (lognormal or quantiles)"
     )
+
+    @field_validator("post_hours")
+    @classmethod
+    def _post_hours_positive(cls, v: list[float]) -> list[float]:
+        return _hourly_weights(v)
 
 
 class Featured(Strict):

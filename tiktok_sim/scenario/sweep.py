@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -45,8 +45,22 @@ class Range(Strict):
         return self
 
 
+def _plain(value: Any) -> Any:
+    """A swept value must be one a scenario key can take: text, a number, true/false, a list or a mapping."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise ValueError(
+        f"expected a number, text or a list, found {value!s} (a {type(value).__name__}); quote it for text"
+    )
+
+
 Axis = Annotated[
-    Annotated[list[Any], Field(min_length=1), Tag("values")] | Annotated[Range, Tag("range")],
+    Annotated[list[Annotated[Any, AfterValidator(_plain)]], Field(min_length=1), Tag("values")]
+    | Annotated[Range, Tag("range")],
     Discriminator(lambda value: "range" if isinstance(value, dict | Range) else "values"),
 ]
 """A mapping is a range, anything else a list of values (so each gets only its own error)."""
@@ -101,7 +115,7 @@ def plan(block: SweepBlock, origins: dict[str, Origin]) -> SweepPlan:
         if isinstance(values, Range):
             axes.append((key, [f"{values.lo}:{values.hi}"]))
         else:
-            axes.append((key, [as_text(v) for v in values]))
+            axes.append((key, [override_text(v) for v in values]))
     return SweepPlan(axes, origins, block.sample, block.reps)
 
 
@@ -113,7 +127,7 @@ def yaml_values(key: str, text: str) -> list[str]:
     """
     try:
         values = YAML(typ="safe", pure=True).load(text)
-        texts = [as_text(v) for v in values] if isinstance(values, list) else None
+        texts = [override_text(v) for v in values] if isinstance(values, list) else None
     except (YAMLError, TypeError):  # TypeError: a value JSON cannot write, such as a date
         texts = None
     if texts is None:
@@ -127,6 +141,20 @@ def as_text(value: Any) -> str:
     It is also a swept value's canonical form in CSV: ``0.02``, ``true``, ``[3]``, ``us``.
     """
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def override_text(value: Any) -> str:
+    """A value read from YAML as the override text that gives it back.
+
+    A string YAML would read as something else (``"123"``, ``"true"``) is quoted, so it stays a string.
+    """
+    if not isinstance(value, str) or not value.strip():
+        return as_text(value)
+    try:
+        back = override_value(value)
+    except Exception:  # not YAML on its own (e.g. "a: b: c"): quoted, it is
+        back = None
+    return value if back == value and isinstance(back, str) else json.dumps(value)
 
 
 def override_value(text: str) -> Any:
