@@ -78,9 +78,14 @@ def test_every_command_with_out_refuses_another_set(tiny_file: Path, four: Path,
 
 def test_resume_must_match_the_experiment(tiny_file: Path, four: Path) -> None:
     before = tree(four)
-    for other in (("--reps", "2"), ("--reps", "4", "--seed", "6"), ("--reps", "4", "--set", "users.count=401")):
+    for other, differ in (
+        (("--reps", "2"), "replications"),
+        (("--reps", "4", "--seed", "6"), "root seeds"),
+        (("--reps", "4", "--set", "users.count=401"), "scenarios"),
+    ):
         code, output = reps(tiny_file, four, *other, "--resume")
         assert code == 2 and "cannot resume: it holds the results of an experiment (root seed 5" in output, output
+        assert f"; the {differ} differ); use --force" in output, output
         assert tree(four) == before
     (four / "shards" / "point00000-rep00002.json").unlink()
     assert reps(tiny_file, four, "--reps", "4", "--resume") == (0, "")  # the seed comes from the manifest

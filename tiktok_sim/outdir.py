@@ -83,8 +83,11 @@ def claim(out: Path, identity: dict[str, Any] | None, resume: bool, force: bool)
     if resume and identity is not None:
         if same_experiment(manifest, identity):
             return Mode.RESUME
+        keys = [key for key in IDENTITY if manifest.get(key) != identity.get(key)]
+        keys = [key for key in keys if key != "points" or "scenario_sha256" not in keys]  # points hold the scenario
+        differ = " and ".join(_IDENTITY_NAMES[key] for key in keys)
         raise OutputRefused(f"{out}: cannot resume: it holds the results of {describe(manifest)}, not of this one "
-                            f"({_details(identity)}); use --force to replace them")  # fmt: skip
+                            f"({_details(identity)}; the {differ} differ); use --force to replace them")  # fmt: skip
     if force:
         return Mode.REPLACE
     resumable = identity is not None and "root_seed" in manifest
@@ -118,6 +121,8 @@ def _details(manifest: dict[str, Any]) -> str:
 
 IDENTITY = ("root_seed", "scenario_sha256", "reps", "points")
 """What makes two experiments the same: resuming one with another would mix their tasks."""
+_IDENTITY_NAMES = {"root_seed": "root seeds", "scenario_sha256": "scenarios", "reps": "replications",
+                   "points": "points (the swept values)"}  # fmt: skip
 
 
 def same_experiment(manifest: dict[str, Any], identity: dict[str, Any]) -> bool:

@@ -90,7 +90,8 @@ def probability(
         if coefficient:
             z += np.float32(coefficient) * f[name]
     np.negative(z, out=z)
-    np.exp(z, out=z)
+    with np.errstate(over="ignore"):  # a logit below -88 overflows to inf, whose reciprocal is the right 0
+        np.exp(z, out=z)
     z += np.float32(1.0)
     return np.reciprocal(z, out=z)
 
