@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,14 @@ def test_finishing_a_long_video_is_harder() -> None:
     short = probability(reaction, impressions(length=8.0)).mean()
     long = probability(reaction, impressions(length=60.0)).mean()
     assert long < short - 0.3
+
+
+def test_an_extreme_logit_gives_0_or_1_without_a_warning() -> None:
+    x = impressions()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow warning would print several lines
+        p = probability(Reaction(base=0.5, quality=1e6, hook=-1e6), x)
+    assert np.isin(p, [0.0, 1.0]).mean() > 0.99 and np.array_equal(p > 0.5, x.quality - 0.5 > x.hook - 0.5)
 
 
 KIND_BANDS = np.array([request.EXPLORE, request.REGULAR, request.RESERVE], dtype=np.int8)
