@@ -81,6 +81,17 @@ def test_explain_refuses_what_it_cannot_explain(saved: Path, tmp_path: Path) -> 
     assert result.exit_code == 2 and "not a run's results" in result.output and "Traceback" not in result.output
 
 
+def test_explain_names_a_missing_table_of_a_run(saved: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(saved, broken)
+    (broken / "gates.csv").unlink()
+    result = CliRunner().invoke(main, ["explain", str(broken), "0"])
+    assert (
+        result.exit_code == 2
+        and result.output.strip() == f"error: {broken}: a run's results without gates.csv; explain reads it"
+    )
+
+
 @pytest.mark.parametrize("summary", ["[]", "null", '{"a": 1}'])
 def test_explain_says_a_summary_without_the_scenario_is_unreadable(saved: Path, tmp_path: Path, summary: str) -> None:
     broken = tmp_path / "broken"

@@ -188,6 +188,8 @@ def test_grid_is_the_cartesian_product_first_axis_slowest() -> None:
         (["a=[]"], "--vary a: expected at least one value"),
         (["a=[1, [2"], r"--vary a: expected a YAML list of values such as \[\[6\], \[21\]\], found '\[1, \[2'"),
         (["a=[2024-01-01]"], "--vary a: expected a YAML list"),
+        (["a=1,,2"], "--vary a: expected a value between each pair of commas, found '1,,2'"),
+        (["a=1,2,"], "--vary a: expected a value between each pair of commas"),
     ],
 )
 def test_empty_or_invalid_sweeps_are_rejected(items: list[str], message: str) -> None:

@@ -60,6 +60,12 @@ def invoke(*args: str) -> tuple[int, str]:
             "creators: {post_hours: [" + ", ".join(["0"] * 24) + "]}\n",
             "creators.post_hours: expected 24 non-negative weights with a positive sum",
         ),
+        ("# only a comment\n", ":1:1: expected a mapping of scenario keys, found only comments"),
+        (
+            "featured: [{name: a, niche: [food], followers: 1, video_length_s: 9, quality: 0.5, hook: 0.5,"
+            " schedule: ['\u00b2:00']}]\n",
+            "featured.0.schedule: expected a time such as",
+        ),
     ],
 )
 def test_each_bad_value_gives_one_positioned_line(tmp_path: Path, text: str, fragment: str) -> None:

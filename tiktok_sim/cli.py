@@ -212,7 +212,7 @@ def _console(width: int | None = None) -> Console:
     """
     if width is None:
         columns = os.environ.get("COLUMNS", "")
-        if columns.isdigit() and int(columns) > 0:
+        if columns.isdecimal() and int(columns) > 0:
             width = int(columns)
         elif Console().is_terminal:
             width = shutil.get_terminal_size((REPORT_WIDTH, 24)).columns  # skips a COLUMNS of 0 or text

@@ -448,9 +448,11 @@ def parse_vary(items: tuple[str, ...] | list[str]) -> list[tuple[str, list[str]]
         if not sep or not key:
             raise ValueError(f"--vary: expected key=v1,v2,..., found {item!r}")
         is_list = raw.strip().startswith("[")
-        values = yaml_values(key, raw) if is_list else [v.strip() for v in raw.split(",") if v.strip()]
-        if not values:
+        values = yaml_values(key, raw) if is_list else [v.strip() for v in raw.split(",")]
+        if not raw.strip() or not values:
             raise ValueError(f"--vary {key}: expected at least one value, found none")
+        if "" in values:  # 1,,2 or a trailing comma: a value left out by mistake, not an empty one meant
+            raise ValueError(f"--vary {key}: expected a value between each pair of commas, found {raw.strip()!r}")
         if key in (k for k, _ in axes):
             raise ValueError(f"--vary {key}: expected each key once, found it again")
         axes.append((key, values))
@@ -479,7 +481,7 @@ def latin_hypercube(axes: list[tuple[str, list[str]]], samples: int, seed: int) 
             raise ValueError(f"--vary {key}: expected lo:hi with --sample, found {','.join(values)!r}") from None
         if not sep or lo >= hi:
             raise ValueError(f"--vary {key}: expected lo:hi with lo < hi, found {values[0]!r}")
-        integral = lo_text.strip().lstrip("-").isdigit() and hi_text.strip().lstrip("-").isdigit()
+        integral = lo_text.strip().lstrip("-").isdecimal() and hi_text.strip().lstrip("-").isdecimal()
         bounds.append((key, lo, hi, integral))
     unit = stats.qmc.LatinHypercube(d=len(bounds), seed=np.random.default_rng(seed)).random(samples)
     points = []

@@ -89,7 +89,10 @@ def explain_journeys(directory: Path, video_ids: list[int] | None = None, creato
 
 
 def _explain(directory: Path, video_ids: list[int] | None, creator: str | None) -> list[Journey]:
-    if not (directory / "videos.csv").is_file() or not (directory / "gates.csv").is_file():
+    missing = [name for name in ("videos.csv", "gates.csv") if not (directory / name).is_file()]
+    if missing:
+        if (directory / "summary.json").is_file() and not (directory / "runs.csv").is_file():
+            raise ExplainError(f"{directory}: a run's results without {missing[0]}; explain reads it")
         kind = "an experiment's" if (directory / "runs.csv").is_file() else "not a run's"
         raise ExplainError(f"{directory}: {kind} results; explain reads one run's directory (tiktok-sim run --out DIR)")
     videos = read_table(directory / "videos.csv", "videos.csv", LEGACY_VIDEO_COLUMNS, exact=False)  # any version

@@ -270,7 +270,13 @@ def _parse(name: str, text: str) -> tuple[dict[str, Any], Origins]:
         message = f"expected at most {MAX_DEPTH} levels of nesting, found too many to parse"
         raise _file_error(name, message, 1, 1) from None
     if not isinstance(doc, CommentedMap):
-        found = "a list" if isinstance(doc, CommentedSeq) else f"the value {_short(doc)}"
+        found = (
+            "a list"
+            if isinstance(doc, CommentedSeq)
+            else "only comments"
+            if doc is None
+            else f"the value {_short(doc)}"
+        )
         raise _file_error(name, f"expected a mapping of scenario keys, found {found}", 1, 1)
     origins: Origins = {(): (name, 1, 1)}
     return _plain(doc, (), name, origins), origins
@@ -373,7 +379,7 @@ def _apply_override(data: dict[str, Any], origins: Origins, item: str, where: Or
         last = i == len(steps) - 1
         if isinstance(node, list):
             named = _named_index(node, step)
-            if named is None and (not step.isdigit() or int(step) >= len(node)):
+            if named is None and (not step.isdecimal() or int(step) >= len(node)):
                 names = [str(item["name"]) for item in node if isinstance(item, dict) and "name" in item]
                 also = f" or one of the names {', '.join(names)}" if names else ""
                 raise ScenarioError([Problem(*where, key, f"expected a list index below {len(node)}{also}, "

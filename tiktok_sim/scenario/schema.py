@@ -350,7 +350,7 @@ def schedule_slot(entry: str) -> tuple[tuple[int, ...], int]:
     names = [d.lower() for d in "/".join(days).split("/") if d] if days else list(WEEKDAYS)
     if (
         len(days) > 1
-        or not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2)
+        or not (hours.isdecimal() and minutes.isdecimal() and len(minutes) == 2)
         or not (int(hours) < 24 and int(minutes) < 60)
         or any(d not in WEEKDAYS for d in names)
     ):
