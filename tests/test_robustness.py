@@ -146,6 +146,21 @@ def test_bad_experiment_options_are_refused_before_anything_runs(
     assert code == 2 and line in output, output
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("runn",), ": No such command 'runn'. Did you mean 'run'? (see "),
+        (("run",), " run: Missing argument 'SCENARIO_FILE'. (see "),
+        (("run", "x.yaml", "--reps", "0"), " run: Invalid value for '--reps': 0 is not in the range 1<=x<=10000."),
+        (("run", "x.yaml", "--resume"), " run: --resume needs --out DIR (the directory holding the results) (see "),
+    ],
+)
+def test_a_usage_error_is_one_line_that_says_where_to_read_more(args: tuple[str, ...], line: str) -> None:
+    code, output = invoke(*args)  # the test runner names the program "main"
+    assert code == 2 and len(output.splitlines()) == 1, output
+    assert output.startswith("main") and line in output and output.endswith(" --help)\n"), output
+
+
 def test_advise_refuses_an_out_file_it_could_not_write_before_running(tiny_file: Path, tmp_path: Path) -> None:
     started = time.perf_counter()
     target = tmp_path / "nodir" / "advice.json"

@@ -318,13 +318,26 @@ class Commands(click.Group):
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         """Parse the arguments (printing --help or --version), interrupts exiting 130."""
-        with _interrupts_exit():
+        with _interrupts_exit(), _usage_on_one_line():
             return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the chosen command, interrupts exiting 130."""
-        with _interrupts_exit():
+        with _interrupts_exit(), _usage_on_one_line():
             return super().invoke(ctx)
+
+
+@contextmanager
+def _usage_on_one_line() -> Iterator[None]:
+    """A usage error as one line that says where to read more (click would print usage, a hint and the error)."""
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise  # no arguments at all: the help is the answer
+    except click.UsageError as exc:
+        path = exc.ctx.command_path if exc.ctx is not None else "tiktok-sim"
+        err_console.print(f"{path}: {exc.format_message()} (see {path} --help)", markup=False)
+        sys.exit(exc.exit_code)
 
 
 @click.group(
