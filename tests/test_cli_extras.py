@@ -215,7 +215,7 @@ def test_check_of_an_interrupted_experiment_gives_the_command_that_finishes_it(
     checked = CliRunner().invoke(main, ["check", str(out)])
     assert checked.exit_code == 1
     assert checked.output.splitlines() == [
-        "manifest.json: lists no files: an unfinished experiment (1 of 2 tasks have a shard; "
+        f"{out}/manifest.json: lists no files: an unfinished experiment (1 of 2 tasks have a shard; "
         "interrupted, or every task failed)",
         f"to finish it, run this from the folder it was started in: {shlex.join(['tiktok-sim', *args, '--resume'])}",
     ]

@@ -240,7 +240,7 @@ def test_a_manifest_that_gives_up_its_guard_is_itself_an_error(
 def test_a_missing_manifest_or_directory_is_an_error(run_dir: Path, tmp_path: Path) -> None:
     copy = _copy(run_dir, tmp_path)
     (copy / "manifest.json").unlink()
-    assert check(copy) == (1, "manifest.json: missing\n")
+    assert check(copy) == (1, f"{copy}/manifest.json: missing\n")
     assert check(tmp_path / "nowhere") == (1, f"{tmp_path / 'nowhere'}: not a directory\n")
 
 
@@ -316,7 +316,7 @@ def test_malformed_content_gets_one_line(run_dir: Path, tmp_path: Path, text: st
         text = "".join(lines)
     stages.write_text(text)
     _rehash(copy, "stages.csv")
-    assert check(copy) == (1, expected + "\n")
+    assert check(copy) == (1, f"{copy}/{expected}\n")
 
 
 def _set_field(path: Path, column: str, value: Callable[[str], str], row: int = -1) -> None:

@@ -1129,10 +1129,20 @@ def check(results_dir: Path) -> None:
 
     problems = check_results(results_dir)
     for problem in problems:
-        err_console.print(problem, markup=False)
+        err_console.print(_located(results_dir, problem), markup=False)
     if problems:
         sys.exit(EXIT_RUNTIME)
     click.echo(f"{results_dir}: ok")
+
+
+_NAMES_A_FILE = re.compile(r"[\w.-]+(?:/[\w.-]+)*\.(?:json|csv|parquet): ")
+
+
+def _located(results_dir: Path, problem: str) -> str:
+    """A problem ``check`` found, naming the directory, or the file in it, it is about."""
+    if problem.startswith(("to finish it", str(results_dir))):  # a hint that follows a problem, or placed already
+        return problem
+    return f"{results_dir}/{problem}" if _NAMES_A_FILE.match(problem) else f"{results_dir}: {problem}"
 
 
 @main.command(epilog=examples("tiktok-sim explain results/ 0 17", "tiktok-sim explain results/ --creator my_channel"))
