@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from rich.console import Console
 
@@ -36,3 +38,22 @@ def test_bottleneck_when_nothing_stalled(tiny_result: RunResult) -> None:
     climbing = np.flatnonzero(tiny_result.videos["stop_reason"] == "in_progress")
     assert climbing.size >= 1
     assert bottleneck(tiny_result, climbing).startswith(f"No video stalled: {climbing.size} still climbing")
+
+
+def test_a_featured_name_is_printed_as_written_not_read_as_markup(tiny_result: RunResult) -> None:
+    name = "[/] tips [bold]by me"  # rich would raise on the closing tag, and eat the opening one
+    featured = tiny_result.creators_table["featured"].astype(bool)
+    names = tiny_result.creators_table["name"].copy()
+    names[featured] = name
+    videos = tiny_result.videos.copy()
+    videos["creator_name"] = np.where(videos["creator_name"] == "me", name, videos["creator_name"])
+    featured_list = [f.model_copy(update={"name": name}) for f in tiny_result.scenario.featured]
+    renamed = dataclasses.replace(
+        tiny_result,
+        scenario=tiny_result.scenario.model_copy(update={"featured": featured_list}),
+        creators_table={**tiny_result.creators_table, "name": names},
+        videos=videos,
+    )
+    console = Console(record=True, width=120)
+    console.print(render_report(renamed, width=120))
+    assert f"Featured: {name}" in console.export_text()

@@ -176,7 +176,7 @@ def featured_section(result: RunResult, creator_id: int, width: int) -> Panel:
     parts.append(Text("Figures: ", style="bold") + Text(_figures(figures_of(result, creator_id))))
     parts.append(Text("Bottleneck: ", style="bold") + Text(bottleneck(result, mine)))
     parts.append(Text(cohort_comparison(result, creator_id, mine)))
-    return Panel(Group(*parts), title=f"Featured: {name}", title_align="left")
+    return Panel(Group(*parts), title=Text(f"Featured: {name}"), title_align="left")  # a name is not markup
 
 
 def creator_zone(result: RunResult, creator_id: int) -> tuple[str, int | None]:
