@@ -161,6 +161,26 @@ def test_a_usage_error_is_one_line_that_says_where_to_read_more(args: tuple[str,
     assert output.startswith("main") and line in output and output.endswith(" --help)\n"), output
 
 
+@pytest.mark.parametrize("threads", ["0", "-1", "junk", ""])
+def test_a_thread_count_numba_would_refuse_is_one_line(threads: str) -> None:
+    result = CliRunner(env={"NUMBA_NUM_THREADS": threads}).invoke(
+        main, ["validate", str(SCENARIOS / "quickstart.yaml")]
+    )
+    assert result.exit_code == 2
+    assert result.output == f"NUMBA_NUM_THREADS: expected a whole number of at least 1, found {threads!r}\n"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_standard_output_is_one_line_and_the_results_are_whole(tiny_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "tiktok_sim", "run", str(tiny_file), "--set", "run.duration=2h",
+                               "--json", "--out", str(out)], cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True,
+                              timeout=300)  # fmt: skip
+    assert done.returncode == 1 and done.stderr == "cannot write to standard output: No space left on device\n"
+    assert check_results(out) == []
+
+
 def test_advise_refuses_an_out_file_it_could_not_write_before_running(tiny_file: Path, tmp_path: Path) -> None:
     started = time.perf_counter()
     target = tmp_path / "nodir" / "advice.json"

@@ -7,6 +7,7 @@ import them).
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -323,8 +324,35 @@ class Commands(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the chosen command, interrupts exiting 130."""
-        with _interrupts_exit(), _usage_on_one_line():
+        with _interrupts_exit(), _usage_on_one_line(), _stdout_failures_on_one_line():
+            _check_environment()
             return super().invoke(ctx)
+
+
+_STREAM_ERRORS = {errno.ENOSPC, errno.EIO, errno.EPIPE, errno.EBADF, errno.EDQUOT}
+"""What writing to a full, closed or failing standard output raises, without a file name."""
+
+
+def _check_environment() -> None:
+    """Refuse, in one line, a setting numba would reject with a traceback when it is imported."""
+    threads = os.environ.get("NUMBA_NUM_THREADS")
+    if threads is not None and not (threads.strip().isdecimal() and int(threads) >= 1):
+        err_console.print(f"NUMBA_NUM_THREADS: expected a whole number of at least 1, found {threads!r}", markup=False)
+        sys.exit(EXIT_USAGE)
+
+
+@contextmanager
+def _stdout_failures_on_one_line() -> Iterator[None]:
+    """A standard output that cannot be written (a full disk, /dev/full) is one line, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None or exc.errno not in _STREAM_ERRORS:
+            raise  # a file's failure: the commands say which file, where they write one
+        # Nothing more reaches the broken stream, not even the interpreter's flush at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        err_console.print(f"cannot write to standard output: {exc.strerror or exc}", markup=False)
+        sys.exit(EXIT_RUNTIME)
 
 
 @contextmanager
