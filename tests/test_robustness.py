@@ -181,6 +181,21 @@ def test_a_full_standard_output_is_one_line_and_the_results_are_whole(tiny_file:
     assert check_results(out) == []
 
 
+def test_a_picture_folder_that_would_fail_is_refused_before_the_run(tiny_file: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    assert invoke("run", str(tiny_file), "--set", "run.duration=2h", "--quiet", "--out", str(results))[0] == 0
+    (tmp_path / "afile").write_text("")
+    cases = [
+        ("", "Invalid value for '--plot': expected a folder, found an empty path"),
+        (str(tmp_path / "afile" / "sub"), f"{tmp_path / 'afile' / 'sub'}: cannot make the folder: Not a directory"),
+        (str(results / "pics"), f"{results / 'pics'} is inside the results directory {results}"),
+    ]
+    for folder, line in cases:
+        code, output = invoke("run", str(tiny_file), "--quiet", "--plot", folder)
+        assert code == 2 and len(output.splitlines()) == 1 and line in output, output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "results"] and check_results(results) == []
+
+
 def test_advise_refuses_an_out_file_it_could_not_write_before_running(tiny_file: Path, tmp_path: Path) -> None:
     started = time.perf_counter()
     target = tmp_path / "nodir" / "advice.json"

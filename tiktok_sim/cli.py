@@ -7,6 +7,7 @@ import them).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import json
@@ -43,6 +44,16 @@ _SCHEDULER = re.compile(r"^(?:[a-z]+://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d
 """A Dask scheduler's address: an optional protocol, a host or [IPv6] address, and a port."""
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # errors quote input as written
+
+
+class Folder(click.Path):
+    """A folder option or argument; an empty one (an unset shell variable) would silently mean the current folder."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The path, unless it is empty."""
+        if isinstance(value, str) and not value.strip():
+            self.fail("expected a folder, found an empty path", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def scenario_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -388,7 +399,7 @@ def main() -> None:
 @click.option(
     "--seed", type=click.IntRange(min=0), help="Root seed (default: the scenario's, else drawn and recorded)."
 )
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Write results here.")
+@click.option("--out", "out_dir", type=Folder(file_okay=False, path_type=Path), help="Write results here.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of the report.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no report (exit code and --out only).")
 @click.option("--dry-run", is_flag=True, help="Print the estimated memory and time, then stop.")
@@ -402,11 +413,11 @@ def main() -> None:
 @click.option("--resume", is_flag=True, help="With --reps and --out: keep finished shards in --out, run the rest.")
 @force_option
 @click.option(
-    "--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
+    "--plot", "plot_dir", type=Folder(file_okay=False, path_type=Path),
     help="Also draw the pictures (PNG and SVG) into this directory (with --reps, from --out's tables).",
 )  # fmt: skip
 @click.option(
-    "--checkpoint", "checkpoint_dir", type=click.Path(file_okay=False, path_type=Path),
+    "--checkpoint", "checkpoint_dir", type=Folder(file_okay=False, path_type=Path),
     help="Save the run's state here at each simulated day's end; the same command resumes a killed run "
     "from it, with identical results.",
 )  # fmt: skip
@@ -493,12 +504,32 @@ def _can_plot(plot_dir: Path, out_dir: Path | None, reps: int) -> None:
 
     if reps > 1 and out_dir is None:
         raise click.UsageError("--plot with --reps needs --out DIR (the pictures are drawn from its tables)")
-    if out_dir is not None:
-        try:
-            check_destination(out_dir, plot_dir)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--plot") from None
+    try:
+        check_destination(out_dir, plot_dir)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--plot") from None
+    cannot = _cannot_make(plot_dir)
+    if cannot is not None:
+        raise click.BadParameter(f"{plot_dir}: cannot make the folder: {cannot}", param_hint="--plot")
     _matplotlib()
+
+
+def _cannot_make(folder: Path) -> str | None:
+    """Why ``folder`` could not be made, or None; tried now and undone, so a run does not end on it."""
+    made = []
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        made.append(probe)
+        probe = probe.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        for path in made:  # deepest first
+            with contextlib.suppress(OSError):
+                path.rmdir()
+    return None
 
 
 def _checkpoint_status(folder: Path, scenario: Scenario, seed: int | None, quiet: bool) -> None:
@@ -612,9 +643,7 @@ VARY_ORIGIN: Origin = ("--vary", 0, 0)
 @click.option("--reps", type=click.IntRange(1, MAX_REPS), help="Replications per point  [default: the file's, else 3]")
 @click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: the scenario's, else drawn).")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
-@click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Write shards and tables here."
-)
+@click.option("--out", "out_dir", type=Folder(file_okay=False, path_type=Path), help="Write shards and tables here.")
 @executor_options
 @click.option("--resume", is_flag=True, help="Keep finished shards in --out and run the rest.")
 @force_option
@@ -725,9 +754,7 @@ def _sweep_points(
 @click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: the files' seed, else drawn).")
 @executor_options
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-@click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Write shards and tables here."
-)
+@click.option("--out", "out_dir", type=Folder(file_okay=False, path_type=Path), help="Write shards and tables here.")
 @click.option("--resume", is_flag=True, help="Keep finished shards in --out and run the rest.")
 @force_option
 def compare_command(
@@ -993,7 +1020,7 @@ def completion(shell: str) -> None:
 @main.command(
     epilog=examples("tiktok-sim report results/", "tiktok-sim report results/ --featured creator_00042 --width 100")
 )
-@click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("results_dir", type=Folder(file_okay=False, path_type=Path))
 @click.option(
     "--featured", multiple=True, metavar="NAME", help="Report on this creator (repeatable; default: the featured ones)."
 )
@@ -1077,9 +1104,9 @@ def _formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
 @main.command(
     epilog=examples("tiktok-sim plot results/", "tiktok-sim plot results/posting --out pictures/ --format png,html")
 )
-@click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("results_dir", type=Folder(file_okay=False, path_type=Path))
 @click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+    "--out", "out_dir", type=Folder(file_okay=False, path_type=Path),
     help="Write the pictures here (default: DIR-plots, beside DIR).",
 )  # fmt: skip
 @click.option(
@@ -1150,7 +1177,7 @@ def _matplotlib() -> None:
 
 
 @main.command(epilog=examples("tiktok-sim check results/"))
-@click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("results_dir", type=Folder(file_okay=False, path_type=Path))
 def check(results_dir: Path) -> None:
     """Re-verify a results directory: hashes, conserved views, funnel, gates (exit 1 on a mismatch)."""
     from tiktok_sim.check import check_results
@@ -1174,7 +1201,7 @@ def _located(results_dir: Path, problem: str) -> str:
 
 
 @main.command(epilog=examples("tiktok-sim explain results/ 0 17", "tiktok-sim explain results/ --creator my_channel"))
-@click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("results_dir", type=Folder(file_okay=False, path_type=Path))
 @click.argument("video_ids", nargs=-1, type=click.IntRange(min=0))
 @click.option("--creator", help="Explain every video this creator posted.")
 def explain(results_dir: Path, video_ids: tuple[int, ...], creator: str | None) -> None:

@@ -115,15 +115,18 @@ def default_out(results_dir: Path) -> Path:
     return base.with_name(f"{base.name}-plots")
 
 
-def check_destination(results_dir: Path, out_dir: Path) -> None:
+def check_destination(results_dir: Path | None, out_dir: Path) -> None:
     """Refuse to write pictures into a results directory, where ``check`` would find files it did not list.
 
     Raises:
-        ValueError: ``out_dir`` is ``results_dir`` or inside it.
+        ValueError: ``out_dir`` is ``results_dir``, another results directory, or inside one.
     """
-    out, results = out_dir.resolve(), results_dir.resolve()
-    if out == results or results in out.parents:
-        raise ValueError(f"{out_dir} is inside the results directory {results_dir} (check would refuse the "
+    out = out_dir.resolve()
+    results = results_dir.resolve() if results_dir is not None else None  # the results still to be written
+    holder = results if results is not None and (out == results or results in out.parents) else None
+    holder = holder or next((p for p in (out, *out.parents) if (p / "manifest.json").is_file()), None)
+    if holder is not None:
+        raise ValueError(f"{out_dir} is inside the results directory {holder} (check would refuse the "
                          "pictures there); choose a directory outside it")  # fmt: skip
 
 
