@@ -242,11 +242,18 @@ def test_chart_series_stay_apart_without_colour() -> None:
     assert len(set(markers)) == len(curves)
 
 
-@pytest.mark.parametrize("columns", ["80", "0"])
-def test_columns_sets_the_width_when_piped(tiny_result: RunResult, tmp_path: Path, columns: str) -> None:
+@pytest.mark.parametrize(("columns", "width"), [("80", 80), ("0", 120), ("1", 40), ("5000", 1000)])
+def test_columns_sets_the_width_when_piped(tiny_result: RunResult, tmp_path: Path, columns: str, width: int) -> None:
     write_outputs(tiny_result, tmp_path / "run")
     result = CliRunner(env={"COLUMNS": columns}).invoke(main, ["report", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     widest = max(cell_len(line) for line in result.output.splitlines())
-    assert widest == (80 if columns == "80" else 120)  # COLUMNS=0 is no width: piped reports are 120 wide
+    # COLUMNS=0 is no width: piped reports are 120 wide; widths are held within 40-1000 (the header spans them)
+    assert widest == width
     assert "…" not in result.output
+
+
+def test_a_width_past_the_largest_is_refused(tiny_result: RunResult, tmp_path: Path) -> None:
+    write_outputs(tiny_result, tmp_path / "run")
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "run"), "--width", "99999999999999999999"])
+    assert result.exit_code == 2 and "is not in the range 40<=x<=1000" in result.output

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 REPORT_WIDTH = 120
+MIN_WIDTH, MAX_WIDTH = 40, 1000  # columns a report is rendered at
 MAX_REPS = 10_000  # far past any useful confidence interval; a typo's 10**20 would run forever
 _SCHEDULER = re.compile(r"^(?:[a-z]+://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})$")
 """A Dask scheduler's address: an optional protocol, a host or [IPv6] address, and a port."""
@@ -220,7 +221,9 @@ def _check_memory(scenario_file: Path, need: float, max_memory: str | None) -> N
 def _console(width: int | None = None) -> Console:
     """Standard output at ``width``, else COLUMNS, else the terminal's width, else REPORT_WIDTH when piped.
 
-    COLUMNS counts only as a positive whole number: Rich would print nothing at all at 0.
+    COLUMNS counts only as a positive whole number: Rich would print nothing at all at 0. Like
+    ``--width``, it is held within MIN_WIDTH to MAX_WIDTH: below, every word wraps; far above,
+    Rich pads each line to the width (a billion columns ran out of memory).
     """
     if width is None:
         columns = os.environ.get("COLUMNS", "")
@@ -230,7 +233,7 @@ def _console(width: int | None = None) -> Console:
             width = shutil.get_terminal_size((REPORT_WIDTH, 24)).columns  # skips a COLUMNS of 0 or text
         else:
             width = REPORT_WIDTH
-    return Console(width=width)
+    return Console(width=min(max(width, MIN_WIDTH), MAX_WIDTH))
 
 
 def _print_replications(
@@ -1025,7 +1028,9 @@ def completion(shell: str) -> None:
     "--featured", multiple=True, metavar="NAME", help="Report on this creator (repeatable; default: the featured ones)."
 )
 @click.option(
-    "--width", type=click.IntRange(min=40), help="Columns to render at (default: COLUMNS, else the terminal's)."
+    "--width",
+    type=click.IntRange(MIN_WIDTH, MAX_WIDTH),
+    help="Columns to render at (default: COLUMNS, else the terminal's).",
 )
 def report(results_dir: Path, featured: tuple[str, ...], width: int | None) -> None:
     """Print the report of a saved run or experiment (a directory written with --out) again, without rerunning it."""
