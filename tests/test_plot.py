@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -322,3 +323,18 @@ def test_views_nobody_saw_still_make_a_picture() -> None:
     figure = views_figure([("", np.zeros(5, dtype=np.int64), 1.0)], "Views per video", "videos")
     texts = [text.get_text() for ax in figure.axes for text in ax.texts]
     assert texts == ["no video was viewed"]
+
+
+def test_a_dollar_in_a_name_is_drawn_as_written(tiny_result: RunResult, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from tiktok_sim.report.pictures import write_pictures
+
+    names = tiny_result.creators_table["name"].copy()
+    names[tiny_result.creators_table["featured"].astype(bool)] = r"tips $\nope$ under 5$"  # not mathematics
+    renamed = dataclasses.replace(tiny_result, creators_table={**tiny_result.creators_table, "name": names})
+    pictures = run_pictures(renamed)
+    written = write_pictures(pictures, tmp_path / "pics", ("png",), "t")  # mathtext would fail on \nope
+    assert len(written) == 3
+    featured = pictures[0].figure.axes[0]
+    assert featured.get_title(loc="left") == r"tips $\nope$ under 5$: reach of top videos"
+    assert _drawn(_image(tmp_path / "pics" / "reach.png"))

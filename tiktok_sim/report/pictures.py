@@ -195,7 +195,17 @@ def write_pictures(
 
 
 def _lay_out(figure: Figure) -> None:
-    """Place the panels once, for every format: laying out is most of the cost of drawing a picture."""
+    """Place the panels once, for every format: laying out is most of the cost of drawing a picture.
+
+    A ``$`` in a text so far can only come from the data (a creator's name, a swept value):
+    it is drawn as written, not read as mathematics, which a stray backslash would make fail.
+    Tick labels, which the drawing writes next, keep their mathematics (10³ on log axes).
+    """
+    from matplotlib.text import Text
+
+    for text in figure.findobj(Text):
+        if "$" in text.get_text():
+            text.set_parse_math(False)
     figure.draw_without_rendering()
     figure.set_layout_engine("none")
 
