@@ -330,11 +330,11 @@ def test_a_dollar_in_a_name_is_drawn_as_written(tiny_result: RunResult, tmp_path
     from tiktok_sim.report.pictures import write_pictures
 
     names = tiny_result.creators_table["name"].copy()
-    names[tiny_result.creators_table["featured"].astype(bool)] = r"tips $\nope$ under 5$"  # not mathematics
+    names[tiny_result.creators_table["featured"].astype(bool)] = r"tips $\nope$ here"  # not mathematics
     renamed = dataclasses.replace(tiny_result, creators_table={**tiny_result.creators_table, "name": names})
     pictures = run_pictures(renamed)
     written = write_pictures(pictures, tmp_path / "pics", ("png",), "t")  # mathtext would fail on \nope
     assert len(written) == 3
     featured = pictures[0].figure.axes[0]
-    assert featured.get_title(loc="left") == r"tips $\nope$ under 5$: reach of top videos"
+    assert featured.get_title(loc="left") == r"tips $\nope$ here: reach of top videos"
     assert _drawn(_image(tmp_path / "pics" / "reach.png"))
