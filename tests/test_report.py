@@ -57,3 +57,14 @@ def test_a_featured_name_is_printed_as_written_not_read_as_markup(tiny_result: R
     console = Console(record=True, width=120)
     console.print(render_report(renamed, width=120))
     assert f"Featured: {name}" in console.export_text()
+
+
+def test_a_creator_without_videos_shows_dashes_and_its_own_clock(tiny_result: RunResult) -> None:
+    uploaded = set(tiny_result.videos["creator_id"].tolist())
+    idle = next(c for c in range(len(tiny_result.creators_table["name"])) if c not in uploaded)
+    console = Console(record=True, width=120)
+    console.print(render_report(tiny_result, width=120, featured=[idle]))
+    text = console.export_text()
+    region = str(tiny_result.creators_table["region"][idle])
+    assert "0 videos; passed pool 0: -; reached pool 1: -; views mean -, median -" in " ".join(text.split())
+    assert "nan" not in text and f"clock ({region}, UTC" in " ".join(text.split())

@@ -191,7 +191,9 @@ def creator_zone(result: RunResult, creator_id: int) -> tuple[str, int | None]:
         if f.name == name:
             region = next((r for r in regions if r.name == f.region), regions[0])
             return region.name, round(region.utc_offset * 60)
-    return "", None
+    kept = result.creators_table.get("region")  # in results of schema version 2 and later
+    found = next((r for r in regions if kept is not None and r.name == str(kept[creator_id])), None)
+    return ("", None) if found is None else (found.name, round(found.utc_offset * 60))
 
 
 def local_clock(minute: float, offset: int) -> str:
@@ -222,17 +224,20 @@ def featured_note(name: str, zone: str, offset: int | None) -> str:
 
 def _figures(f: dict[str, float]) -> str:
     """'3 videos; passed pool 0: 33%; reached pool 1: 33%, pool 2: 0%; views mean 640, median 300; ...'."""
+
+    def shown(value: float, spec: str) -> str:
+        return "-" if math.isnan(value) else format(value, spec)  # a creator without videos has no rates
+
     reach = []
     for key, share in f.items():
         if key.startswith("reach_pool_"):
-            reach.append(f"pool {key.removeprefix('reach_pool_')}: {share:.0%}")
+            reach.append(f"pool {key.removeprefix('reach_pool_')}: {shown(share, '.0%')}")
             if not share > 0:
                 break  # no video got further
-    passed = f["pass_rate_stage_0"]
     return (
-        f"{f['videos']:.0f} videos; passed pool 0: {'-' if math.isnan(passed) else f'{passed:.0%}'}; "
-        f"reached {', '.join(reach) or 'no higher pool'}; views mean {f['views_mean']:,.0f}, "
-        f"median {f['views_median']:,.0f}; {f['views_per_follower']:.2f} views per follower; "
+        f"{f['videos']:.0f} videos; passed pool 0: {shown(f['pass_rate_stage_0'], '.0%')}; "
+        f"reached {', '.join(reach) or 'no higher pool'}; views mean {shown(f['views_mean'], ',.0f')}, "
+        f"median {shown(f['views_median'], ',.0f')}; {shown(f['views_per_follower'], '.2f')} views per follower; "
         f"{f['followers_gained']:+,.0f} followers."
     )
 
