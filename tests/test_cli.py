@@ -166,9 +166,10 @@ def test_report_on_a_bad_directory_says_why_in_one_line(runner: CliRunner, tiny_
     out = tmp_path / "run"
     assert runner.invoke(main, ["run", str(tiny_file), *SHORT, "--quiet", "--out", str(out)]).exit_code == 0
     unknown = runner.invoke(main, ["report", str(out), "--featured", "nobody"])
-    assert (
-        unknown.exit_code == 2 and unknown.output.startswith("--featured nobody: ") and unknown.output.count("\n") == 1
-    )
+    assert unknown.exit_code == 2 and unknown.output.count("\n") == 1
+    assert unknown.output.startswith("--featured 'nobody': ")
+    twice = runner.invoke(main, ["report", str(out), "--featured", "me", "--featured", "me"])
+    assert twice.exit_code == 0 and twice.output.count("Featured: me") == 1
     videos = out / "videos.csv"
     videos.write_text(videos.read_text().replace("\n", ",x\n", 2).split("\n", 1)[1])  # a header too short, ragged rows
     broken = runner.invoke(main, ["report", str(out)])

@@ -279,6 +279,14 @@ def test_dry_run_prints_the_estimate_and_runs_nothing(tmp_path: Path) -> None:
     code, output = invoke("run", str(SCENARIOS / "bench.yaml"), "--dry-run", "--out", str(tmp_path / "out"))
     assert code == 0 and "impressions" in output and "of memory" in output
     assert not (tmp_path / "out").exists()
+    code, output = invoke("run", str(SCENARIOS / "bench.yaml"), "--dry-run", "--json")
+    estimate = json.loads(output)
+    assert code == 0 and estimate["impressions"] > 0 and estimate["memory_bytes"] > estimate["impressions"]
+
+
+def test_a_tiny_memory_limit_is_said_in_bytes() -> None:
+    code, output = invoke("run", str(SCENARIOS / "quickstart.yaml"), "--max-memory", "5")
+    assert code == 2 and "more than the 5 bytes of --max-memory" in output, output
 
 
 def test_a_run_over_the_memory_limit_is_refused_with_the_estimate() -> None:

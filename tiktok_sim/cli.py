@@ -452,7 +452,12 @@ def run(
     scenario = _load(scenario_file, overrides)
     need = estimate(scenario)
     if dry_run:
-        click.echo(f"{scenario_file}: {need.describe()} (available: {format_bytes(available_memory())})")
+        if as_json:
+            estimate_json = {"impressions": need.impressions, "videos": need.videos, "memory_bytes": need.memory_bytes,
+                             "seconds": need.seconds, "available_memory_bytes": available_memory()}  # fmt: skip
+            click.echo(json.dumps({k: round(v) for k, v in estimate_json.items()}, indent=2))
+        else:
+            click.echo(f"{scenario_file}: {need.describe()} (available: {format_bytes(available_memory())})")
         return
     _check_memory(scenario_file, need.memory_bytes, max_memory)
     if plot_dir is not None:
@@ -1090,10 +1095,10 @@ def _known(results_dir: Path, asked: tuple[str, ...], names: list[str]) -> list[
     unknown = [name for name in asked if name not in names]
     if unknown:
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-        err_console.print(f"--featured {unknown[0]}: {results_dir} has no creator of that name (it has {shown})",
+        err_console.print(f"--featured {unknown[0]!r}: {results_dir} has no creator of that name (it has {shown})",
                           markup=False)  # fmt: skip
         sys.exit(EXIT_USAGE)
-    return list(asked)
+    return list(dict.fromkeys(asked))  # each once, in the order asked
 
 
 def _formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -1217,7 +1222,7 @@ def explain(results_dir: Path, video_ids: tuple[int, ...], creator: str | None) 
     if bool(video_ids) == (creator is not None):
         raise click.UsageError("give VIDEO_IDS or --creator NAME (one of the two)")
     try:
-        journeys = explain_journeys(results_dir, list(video_ids) or None, creator)
+        journeys = explain_journeys(results_dir, list(dict.fromkeys(video_ids)) or None, creator)
     except ExplainError as exc:
         err_console.print(f"error: {exc}", markup=False)
         sys.exit(EXIT_USAGE)

@@ -121,4 +121,4 @@ def format_bytes(size: float) -> str:
     for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
         if size >= scale:
             return f"{size / scale:.1f} {unit}"
-    return f"{size / 1e3:.0f} kB"
+    return f"{size / 1e3:.0f} kB" if size >= 1e3 else f"{size:.0f} bytes"
