@@ -405,7 +405,7 @@ def main() -> None:
 @click.option("--out", "out_dir", type=Folder(file_okay=False, path_type=Path), help="Write results here.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of the report.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no report (exit code and --out only).")
-@click.option("--dry-run", is_flag=True, help="Print the estimated memory and time, then stop.")
+@click.option("--dry-run", is_flag=True, help="Print the estimated memory and time (with --json, as JSON), then stop.")
 @click.option(
     "--reps", type=click.IntRange(1, MAX_REPS), default=1, show_default=True, help="Replications (mean, sd, 95% CI)."
 )
