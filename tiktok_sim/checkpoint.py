@@ -41,7 +41,7 @@ def save(engine: Engine, folder: Path) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
-        raise Unwritable(f"--checkpoint {folder}: cannot write: {exc.strerror or exc}") from None
+        raise Unwritable.of(folder, exc) from None
 
 
 class OtherRun(ValueError):
@@ -50,6 +50,11 @@ class OtherRun(ValueError):
 
 class Unwritable(Exception):
     """The checkpoint folder cannot be written; the message is one line."""
+
+    @classmethod
+    def of(cls, folder: Path, error: OSError) -> Unwritable:
+        """The one line for ``error``, raised writing in ``folder``."""
+        return cls(f"--checkpoint {folder}: cannot write: {error.strerror or error}")
 
 
 def header(folder: Path) -> dict[str, Any] | None:
@@ -86,7 +91,7 @@ def check_writable(folder: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise Unwritable(f"--checkpoint {folder}: cannot write: {exc.strerror or exc}") from None
+        raise Unwritable.of(folder, exc) from None
 
 
 def run_seed(seed: int | None, scenario: Scenario, folder: Path | None) -> int | None:

@@ -67,7 +67,7 @@ def claim(out: Path, identity: dict[str, Any] | None, resume: bool, force: bool)
             nor ``force`` allows writing there, it holds files this tool did not write, or it
             is inside another results directory.
     """
-    holder = next((p for p in out.resolve().parents if (p / "manifest.json").is_file()), None)
+    holder = results_holding(out.resolve().parent)
     if holder is not None:  # its own check would then find files it did not write
         raise OutputRefused(f"{out}: is inside the results in {holder}; choose a folder outside them")
     if not out.exists() or (out.is_dir() and not any(out.iterdir())):
@@ -93,6 +93,11 @@ def claim(out: Path, identity: dict[str, Any] | None, resume: bool, force: bool)
     resumable = identity is not None and "root_seed" in manifest
     hint = "use --resume to continue it or --force to replace it" if resumable else "use --force to replace it"
     raise OutputRefused(f"{out}: holds the results of {describe(manifest)}; {hint}")
+
+
+def results_holding(path: Path) -> Path | None:
+    """The results directory that is ``path`` or holds it (the nearest with a manifest.json), if any."""
+    return next((p for p in (path, *path.parents) if (p / "manifest.json").is_file()), None)
 
 
 def read_manifest(directory: Path) -> dict[str, Any] | None:

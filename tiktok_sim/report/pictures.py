@@ -24,6 +24,7 @@ import numpy as np
 from tiktok_sim import __version__
 from tiktok_sim.experiments import reach_bands, sweep_metrics
 from tiktok_sim.metrics import funnel
+from tiktok_sim.outdir import results_holding
 from tiktok_sim.output import atomic_write
 from tiktok_sim.report.figures import (
     DPI,
@@ -124,7 +125,7 @@ def check_destination(results_dir: Path | None, out_dir: Path) -> None:
     out = out_dir.resolve()
     results = results_dir.resolve() if results_dir is not None else None  # the results still to be written
     holder = results if results is not None and (out == results or results in out.parents) else None
-    holder = holder or next((p for p in (out, *out.parents) if (p / "manifest.json").is_file()), None)
+    holder = holder or results_holding(out)
     if holder is not None:
         raise ValueError(f"{out_dir} is inside the results directory {holder} (check would refuse the "
                          "pictures there); choose a directory outside it")  # fmt: skip
