@@ -13,6 +13,7 @@ import dataclasses
 
 import numpy as np
 
+from tiktok_sim.background import Background
 from tiktok_sim.feed import request, sourcing
 from tiktok_sim.feed.context import build_contexts
 from tiktok_sim.feed.controls import ViewerControls
@@ -144,7 +145,11 @@ class Recommender:
 
     def offer(self, open_ids: np.ndarray, popular_ids: np.ndarray, floor: float) -> Offer:
         """This tick's candidate videos, compacted, with what scoring needs of each."""
-        cat, latest, rec = self.catalog, self.creator_latest, self.scenario.recommender
+        return self._offer(*self._offered(open_ids, popular_ids), floor)
+
+    def _offered(self, open_ids: np.ndarray, popular_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The videos this tick can show (ascending) and the offer index of every video (``ids.size`` if none)."""
+        cat, latest = self.catalog, self.creator_latest
         status = cat.status[latest]
         latest = latest[(latest >= 0) & (status != Status.REVIEW) & (status != Status.REMOVED)]
         offered = np.zeros(len(cat), dtype=bool)
@@ -152,7 +157,11 @@ class Recommender:
         offered[latest] = True
         offered[popular_ids] = True
         ids = np.flatnonzero(offered)
-        index = np.where(offered, np.cumsum(offered) - 1, ids.size)
+        return ids, np.where(offered, np.cumsum(offered) - 1, ids.size)
+
+    def _offer(self, ids: np.ndarray, index: np.ndarray, floor: float) -> Offer:
+        """The offer of videos ``ids``, with what scoring needs of each."""
+        cat, rec = self.catalog, self.scenario.recommender
         device_log = slice_factor(cat.device_views[ids], cat.device_signal[ids], rec.prior_views, floor)
         weak = rec.weak_signals
         weight = context_weights(
@@ -192,13 +201,11 @@ class Recommender:
         open_ids: np.ndarray,
         demand: np.ndarray,
         popular: tuple[np.ndarray, np.ndarray],
-        users: np.ndarray,
-        slots: np.ndarray,
+        group_slots: np.ndarray,
+        offset: float,
     ) -> sourcing.Sources:
         """This tick's pool tables (per language group, and any language) and popular tables."""
-        ctx, cat, rng = self.contexts, self.catalog, self._rng
-        group_slots = np.bincount(ctx.group[users], weights=slots, minlength=ctx.speaks.shape[0])
-        offset = rng.random()
+        ctx, cat = self.contexts, self.catalog
         groups = ctx.speaks.shape[0]
         tables = np.empty((2 * groups + 1, sourcing.TICKETS), dtype=np.int32)
         open_index = offer.index[open_ids]
@@ -215,13 +222,27 @@ class Recommender:
         hits[empty] = tables[:groups][empty]
         return sourcing.Sources(tables=tables, groups=groups)
 
+    def _offer_and_sources(
+        self,
+        offered: tuple[np.ndarray, np.ndarray, float],
+        open_ids: np.ndarray,
+        remaining: np.ndarray,
+        now: float,
+        popular: tuple[np.ndarray, np.ndarray],
+        tables: tuple[np.ndarray, float],
+    ) -> tuple[Offer, sourcing.Sources]:
+        """The offer and the tick's ticket tables (``tables``: each language group's slots, and the rounding offset)."""
+        offer = self._offer(*offered)
+        demand = self._paced_demand(open_ids, remaining, now)
+        return offer, self._sources(offer, open_ids, demand, popular, *tables)
+
     def _paced_demand(self, open_ids: np.ndarray, remaining: np.ndarray, now: float) -> np.ndarray:
         """Each open video's remaining quota spread over the ticks left in its window."""
         deadline = self.catalog.stage_deadline_min[open_ids]
         ticks_left = np.maximum(1.0, np.ceil((deadline - now) / self.scenario.run.tick))
         return remaining / ticks_left
 
-    def _requests(self, users: np.ndarray, slots: np.ndarray, offer: Offer, sources: sourcing.Sources) -> Requests:
+    def _requests(self, users: np.ndarray, slots: np.ndarray, index: np.ndarray, none: int) -> Requests:
         """One block of candidates per active user: exploring, regular and reserve draws.
 
         A user with k slots gets k x ``candidates`` regular draws, so each slot is chosen
@@ -257,11 +278,11 @@ class Recommender:
 
         # Follow draws become followed creators' latest videos where there is one.
         follower = np.repeat(users, counts[:, _FOLLOW])
-        followed = np.full(follower.size, offer.none, dtype=np.int64)
+        followed = np.full(follower.size, none, dtype=np.int64)
         rows, creators = self.follows.random_followed(follower, rng)
         latest = self.creator_latest[creators]
         posted = latest >= 0  # index only real videos: before any upload the offer is empty
-        followed[rows[posted]] = offer.index[latest[posted]]
+        followed[rows[posted]] = index[latest[posted]]
 
         n_topics = len(self.scenario.topics)
         topics = self.affinity[users, :n_topics]  # ordered as the estimates are: exp is increasing
@@ -271,7 +292,8 @@ class Recommender:
             top = np.argpartition(-topics[explorers], min(3, n_topics) - 1, axis=1)[:, :3]
             familiar[explorers] = np.bitwise_or.reduce(np.left_shift(1, top.astype(np.int64)), axis=1)
         group = self.contexts.group[users].astype(np.int32)[:, None]
-        table_rows = _KIND_ROW * (sources.groups + 1) + _KIND_GROUP * group + _KIND_ANY * sources.groups
+        groups = self.contexts.speaks.shape[0]
+        table_rows = _KIND_ROW * (groups + 1) + _KIND_GROUP * group + _KIND_ANY * groups
         return Requests(
             segment=segment,
             start=start,
@@ -283,7 +305,7 @@ class Recommender:
                 np.cumsum(counts[:, _FOLLOW], dtype=np.int64) - counts[:, _FOLLOW],
                 np.minimum(size, slots + 2 * width),  # most walks end within this (see fill.py)
             ),
-            bits=sources.tickets(int(size.sum()), rng),
+            bits=sourcing.tickets(int(size.sum()), rng),
             followed=followed,
             viewer=(users, self.contexts.context[users], segment, familiar, pop.opted_in[users]),
             seed=int(rng.integers(1 << 62)),
@@ -312,11 +334,18 @@ class Recommender:
             The requests, the impressions in feed order (see ``tiktok_sim.feed.fill``
             for how each block is walked), and the tick's offer.
         """
-        rng, rec = self._rng, self.scenario.recommender
+        rng, rec, ctx = self._rng, self.scenario.recommender, self.contexts
         popular = self._popular(now)
-        offer = self.offer(open_ids, popular[0], floor)
-        sources = self._sources(offer, open_ids, self._paced_demand(open_ids, remaining, now), popular, users, slots)
-        req = self._requests(users, slots, offer, sources)
+        ids, index = self._offered(open_ids, popular[0])
+        group_slots = np.bincount(ctx.group[users], weights=slots, minlength=ctx.speaks.shape[0])
+        offset = rng.random()
+        # The offer's scoring factors and the ticket tables take no random draws: they are
+        # made on the other core while this one draws the requests.
+        beside = Background(
+            self._offer_and_sources, (ids, index, floor), open_ids, remaining, now, popular, (group_slots, offset)
+        )
+        req = self._requests(users, slots, index, ids.size)
+        offer, sources = beside.result()
         quota = np.full(offer.none + 1, np.inf)
         quota[offer.index[open_ids]] = remaining
         video = with_sentinel(offer.ids.astype(np.int64), -1)

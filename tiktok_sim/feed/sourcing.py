@@ -36,7 +36,7 @@ def ticket_counts(demand: np.ndarray, offset: float) -> np.ndarray:
     return np.diff(edges, prepend=0, axis=-1)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _fill_rows(out: np.ndarray, index: np.ndarray, counts: np.ndarray, none: int) -> None:
     """Row ``g`` of ``out``: ``counts[g, i]`` copies of each ``index[i]`` in turn, or all ``none`` if it has no counts.
 
@@ -105,9 +105,10 @@ class Sources:
     tables: np.ndarray
     groups: int
 
-    def tickets(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """(n,) uint16 random tickets: 16 random bits each, a quarter of a raw draw."""
-        return rng.bit_generator.random_raw(-(-n // 4)).view(np.uint16)[:n]
+
+def tickets(n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n,) uint16 random tickets: 16 random bits each, a quarter of a raw draw."""
+    return rng.bit_generator.random_raw(-(-n // 4)).view(np.uint16)[:n]
 
 
 def popular_weight(value: np.ndarray, stage: np.ndarray, age_min: np.ndarray, half_life: float) -> np.ndarray:
