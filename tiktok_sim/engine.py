@@ -580,6 +580,8 @@ class Engine:
             users, videos, (pop, cat), self.trends.now(self.env.now), self._device_completion
         )
         length, language_ok = x.length_s, x.language_ok
+        # The viewer figures need no reactions: they are tallied on the other core meanwhile.
+        viewers = Background(self._observe_viewers, users, topics, x.affinity, served.explored, language_ok)
         out = engagement.react(x, scenario.engagement, self._react_rng)
         self._observe_audience(users, videos, creators, served.explored, language_ok, out.completed)
         out = dataclasses.replace(out, followed=self.follows.add(users, creators, out.followed, self.env.now))
@@ -587,12 +589,11 @@ class Engine:
 
         finish = ranking.completion_factor(length, scenario.recommender.completion_length)
         signal = ranking.signal(out, scenario.recommender.signal_weights, finish)
+        slices = Background(self._count_slices, videos, req.segment[served.owner], pop.device[users], signal)
         self._count(served.pick, offer, out)
-        self._count_slices(videos, req.segment[served.owner], pop.device[users], signal)
         self._learn(users, offer.columns[:, served.pick], signal)
-        self._measure_personalization(users, topics, x.affinity)
-        top3 = ((self.pop.top_topics[users] >> topics.astype(np.int64)) & 1).astype(bool)
-        self.viewers.observe(self.env.now, users, topics, top3, served.explored, language_ok)
+        viewers.result()
+        slices.result()
         self.user_views += np.bincount(users, minlength=self.user_views.size).astype(np.int32)
         self._mark_personalized(users)
         if self._log is not None:
@@ -689,6 +690,14 @@ class Engine:
         self.signal_sum += float(signal.sum(dtype=np.float64))
         baseline = np.float32(self.signal_sum / max(int(self.totals[A["views"]]), 1))
         self.recommender.learn(users, columns, signal - baseline)
+
+    def _observe_viewers(
+        self, users: np.ndarray, topics: np.ndarray, affinity: np.ndarray, explored: np.ndarray, language_ok: np.ndarray
+    ) -> None:
+        """The tick's personalization and viewer figures (before ``user_views`` counts the tick)."""
+        self._measure_personalization(users, topics, affinity)
+        top3 = ((self.pop.top_topics[users] >> topics.astype(np.int64)) & 1).astype(bool)
+        self.viewers.observe(self.env.now, users, topics, top3, explored, language_ok)
 
     def _measure_personalization(self, users: np.ndarray, topics: np.ndarray, affinity: np.ndarray) -> None:
         """Accumulate the time-to-personalization curve and the early exploit share."""

@@ -96,7 +96,7 @@ def context_weights(
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def add_slice_counts(
     views: np.ndarray, signal: np.ndarray, videos: np.ndarray, slice_of: np.ndarray, gain: np.ndarray
 ) -> None:
