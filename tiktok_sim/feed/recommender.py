@@ -263,6 +263,7 @@ class Recommender:
         # the block does not matter, since blocks are ranked before use.
         counts = np.zeros((users.size, len(_KIND_BAND)), dtype=np.int32)
         explorers = np.flatnonzero(explore > 0)
+        estimated = Background(self._estimated_interests, users, explorers)  # no draws: on the other core
         counts[explorers, _EXPLORE_POPULAR] = rng.binomial(explore[explorers], 0.5)
         counts[:, _EXPLORE_POOL] = explore - counts[:, _EXPLORE_POPULAR]
         cold = np.flatnonzero(~pop.picked[users] & (self.user_views[users] < rec.cold_start_views))
@@ -284,13 +285,7 @@ class Recommender:
         posted = latest >= 0  # index only real videos: before any upload the offer is empty
         followed[rows[posted]] = index[latest[posted]]
 
-        n_topics = len(self.scenario.topics)
-        topics = self.affinity[users, :n_topics]  # ordered as the estimates are: exp is increasing
-        segment = np.argmax(topics, axis=1).astype(np.intp)
-        familiar = np.zeros(users.size, dtype=np.int64)  # exploring candidates there rank as regular ones
-        if explorers.size:
-            top = np.argpartition(-topics[explorers], min(3, n_topics) - 1, axis=1)[:, :3]
-            familiar[explorers] = np.bitwise_or.reduce(np.left_shift(1, top.astype(np.int64)), axis=1)
+        segment, familiar = estimated.result()
         group = self.contexts.group[users].astype(np.int32)[:, None]
         groups = self.contexts.speaks.shape[0]
         table_rows = _KIND_ROW * (groups + 1) + _KIND_GROUP * group + _KIND_ANY * groups
@@ -310,6 +305,20 @@ class Recommender:
             viewer=(users, self.contexts.context[users], segment, familiar, pop.opted_in[users]),
             seed=int(rng.integers(1 << 62)),
         )
+
+    def _estimated_interests(self, users: np.ndarray, explorers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each user's segment (estimated top topic), and a bit mask of the explorers' three highest estimates.
+
+        Exploring candidates in those topics rank as regular ones.
+        """
+        n_topics = len(self.scenario.topics)
+        topics = self.affinity[users, :n_topics]  # ordered as the estimates are: exp is increasing
+        segment = np.argmax(topics, axis=1).astype(np.intp)
+        familiar = np.zeros(users.size, dtype=np.int64)
+        if explorers.size:
+            top = np.argpartition(-topics[explorers], min(3, n_topics) - 1, axis=1)[:, :3]
+            familiar[explorers] = np.bitwise_or.reduce(np.left_shift(1, top.astype(np.int64)), axis=1)
+        return segment, familiar
 
     def serve(
         self,
