@@ -581,7 +581,7 @@ class Engine:
         )
         length, language_ok = x.length_s, x.language_ok
         # The viewer figures need no reactions: they are tallied on the other core meanwhile.
-        viewers = Background(self._observe_viewers, users, topics, x.affinity, served.explored, language_ok)
+        viewers = Background.beside(self._observe_viewers, users, topics, x.affinity, served.explored, language_ok)
         out = engagement.react(x, scenario.engagement, self._react_rng)
         self._observe_audience(users, videos, creators, served.explored, language_ok, out.completed)
         out = dataclasses.replace(out, followed=self.follows.add(users, creators, out.followed, self.env.now))
@@ -589,7 +589,7 @@ class Engine:
 
         finish = ranking.completion_factor(length, scenario.recommender.completion_length)
         signal = ranking.signal(out, scenario.recommender.signal_weights, finish)
-        slices = Background(self._count_slices, videos, req.segment[served.owner], pop.device[users], signal)
+        slices = Background.beside(self._count_slices, videos, req.segment[served.owner], pop.device[users], signal)
         self._count(served.pick, offer, out)
         self._learn(users, offer.columns[:, served.pick], signal)
         viewers.result()

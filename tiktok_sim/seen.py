@@ -137,7 +137,7 @@ class SeenFilter:
 
     def add_in_background(self, keys: np.ndarray) -> None:
         """Insert keys on another thread; the next read of :attr:`words` waits for them."""
-        self._adding = Background(_add_all, self.words, self.masks, keys.astype(np.int64))
+        self._adding = Background.beside(_add_all, self.words, self.masks, keys.astype(np.int64))
 
     def false_positive_rate(self) -> float:
         """Estimated chance an unseen key reads as seen, from the current fill."""

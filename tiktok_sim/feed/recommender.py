@@ -263,7 +263,7 @@ class Recommender:
         # the block does not matter, since blocks are ranked before use.
         counts = np.zeros((users.size, len(_KIND_BAND)), dtype=np.int32)
         explorers = np.flatnonzero(explore > 0)
-        estimated = Background(self._estimated_interests, users, explorers)  # no draws: on the other core
+        estimated = Background.beside(self._estimated_interests, users, explorers)  # no draws: on the other core
         counts[explorers, _EXPLORE_POPULAR] = rng.binomial(explore[explorers], 0.5)
         counts[:, _EXPLORE_POOL] = explore - counts[:, _EXPLORE_POPULAR]
         cold = np.flatnonzero(~pop.picked[users] & (self.user_views[users] < rec.cold_start_views))
@@ -350,7 +350,7 @@ class Recommender:
         offset = rng.random()
         # The offer's scoring factors and the ticket tables take no random draws: they are
         # made on the other core while this one draws the requests.
-        beside = Background(
+        beside = Background.beside(
             self._offer_and_sources, (ids, index, floor), open_ids, remaining, now, popular, (group_slots, offset)
         )
         req = self._requests(users, slots, index, ids.size)
