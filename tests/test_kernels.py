@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import operator
 import pickle
+import threading
 import warnings
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 
+from tiktok_sim.background import Background
 from tiktok_sim.feed import request
 from tiktok_sim.feed.context import Contexts, small_unique
 from tiktok_sim.feed.controls import ViewerControls
@@ -373,6 +377,28 @@ def test_keys_added_in_the_background_are_in_every_later_read_and_in_a_saved_cop
     copy = pickle.loads(pickle.dumps(seen))  # a checkpoint holds every key
     assert np.array_equal(copy.words, whole.words)
     assert seen.contains(keys).all() and np.array_equal(seen.words, whole.words)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_helper_runs_on_its_own_thread_only_where_the_process_may_use_two(threads: int) -> None:
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+    try:
+        ran_on: list[threading.Thread] = []
+
+        def double(x: int) -> int:
+            ran_on.append(threading.current_thread())
+            return x * 2
+
+        job = Background.beside(double, 21)
+        failed = Background.beside(operator.truediv, 1, 0)
+    finally:
+        numba.set_num_threads(before)
+    assert job.result() == 42
+    with pytest.raises(ZeroDivisionError):  # the helper's error reaches its caller
+        failed.result()
+    on_main = ran_on == [threading.current_thread()]
+    assert on_main == (numba.get_num_threads() == 1 or threads == 1)
 
 
 def test_ticket_counts_fill_the_table_and_keep_each_share_in_expectation() -> None:
