@@ -47,6 +47,21 @@ def test_quiet_prints_nothing(runner: CliRunner, tiny_file: Path) -> None:
     assert result.exit_code == 0 and result.output == ""
 
 
+def test_run_and_compare_say_they_leave_a_sweep_block_out(runner: CliRunner, tiny_file: Path, tmp_path: Path) -> None:
+    swept = tmp_path / "swept.yaml"
+    swept.write_text(tiny_file.read_text() + "sweep:\n  vary:\n    recommender.exploration: [0.05, 0.2]\n")
+    line = swept.read_text().splitlines().index("sweep:") + 1
+    note = f"note: {swept}:{line}: run leaves the sweep: block out and runs the scenario as written"
+    result = runner.invoke(main, ["run", str(swept), "--set", "run.duration=6h"])
+    assert result.exit_code == 0 and note in result.output and f"`tiktok-sim sweep {swept}`" in result.output
+    quiet = runner.invoke(main, ["run", str(swept), "--quiet", "--set", "run.duration=6h"])
+    assert quiet.exit_code == 0 and quiet.output == ""
+    plain = runner.invoke(main, ["run", str(tiny_file), "--set", "run.duration=6h"])
+    assert plain.exit_code == 0 and "sweep: block" not in plain.output
+    both = runner.invoke(main, ["compare", str(tiny_file), str(swept), "--reps", "2", "--set", "run.duration=3h"])
+    assert both.exit_code == 0 and both.output.count("compare leaves the sweep: block out") == 1
+
+
 def test_validate_ok(runner: CliRunner) -> None:
     result = runner.invoke(main, ["validate", str(SCENARIOS / "quickstart.yaml")])
     assert result.exit_code == 0 and "ok" in result.output

@@ -81,6 +81,14 @@ def test_explain_refuses_what_it_cannot_explain(saved: Path, tmp_path: Path) -> 
     assert result.exit_code == 2 and "not a run's results" in result.output and "Traceback" not in result.output
 
 
+def test_a_negative_video_id_is_named_as_such_not_as_an_unknown_option(saved: Path) -> None:
+    result = CliRunner().invoke(main, ["explain", str(saved), "3", "-1"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "-1: not an option, and no argument of this command takes a negative number" in result.output
+    typo = CliRunner().invoke(main, ["explain", str(saved), "--creatr", "x"])
+    assert typo.exit_code == 2 and "No such option '--creatr'" in typo.output  # a real option's typo stays one
+
+
 def test_explain_names_a_missing_table_of_a_run(saved: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     shutil.copytree(saved, broken)

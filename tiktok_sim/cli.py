@@ -184,6 +184,20 @@ def _load(path: Path | None, overrides: tuple[str, ...], one_of_two: bool = Fals
         _exit_with(problems)
 
 
+def _note_ignored_sweep(path: Path | None, command: str) -> None:
+    """Say that ``command`` runs the scenario itself, not the variants of the file's ``sweep:`` block."""
+    from tiktok_sim.scenario.loader import sweep_origin
+
+    where = sweep_origin(path) if path is not None else None
+    if where is not None:
+        source, line, _ = where
+        err_console.print(
+            f"note: {source}:{line}: {command} leaves the sweep: block out and runs the scenario as written; "
+            f"`tiktok-sim sweep {path}` runs the block's variants",
+            markup=False,
+        )
+
+
 def _or_exit(load: Callable[[], Any]) -> Any:
     """``load()``, or each of its scenario problems on one line and exit 2."""
     try:
@@ -378,8 +392,15 @@ def _usage_on_one_line() -> Iterator[None]:
         raise  # no arguments at all: the help is the answer
     except click.UsageError as exc:
         path = exc.ctx.command_path if exc.ctx is not None else "tiktok-sim"
-        err_console.print(f"{path}: {exc.format_message()} (see {path} --help)", markup=False)
+        message = exc.format_message()
+        if isinstance(exc, click.NoSuchOption) and _NEGATIVE.fullmatch(exc.option_name):
+            message = f"{exc.option_name}: not an option, and no argument of this command takes a negative number"
+        err_console.print(f"{path}: {message} (see {path} --help)", markup=False)
         sys.exit(exc.exit_code)
+
+
+_NEGATIVE = re.compile(r"-\d+(?:\.\d*)?")
+"""An argument click read as an unknown option but that is a negative number (``explain DIR -1``)."""
 
 
 @click.group(
@@ -450,6 +471,8 @@ def run(
 
     _needs_out(out_dir, resume, force)
     scenario = _load(scenario_file, overrides)
+    if not quiet:
+        _note_ignored_sweep(scenario_file, "run")
     need = estimate(scenario)
     if dry_run:
         if as_json:
@@ -785,6 +808,8 @@ def compare_command(
 
     _needs_out(out_dir, resume, force)
     a, b = _load(file_a, overrides, one_of_two=True), _load(file_b, overrides, one_of_two=True)
+    for path in dict.fromkeys((file_a, file_b)):
+        _note_ignored_sweep(path, "compare")
     try:
         given = seed if seed is not None else files_seed(a, b)
     except ValueError as exc:

@@ -91,6 +91,12 @@ def load_sweep(path: str | Path) -> SweepPlan | None:
     return plan(block, {key: origins.get((SWEEP_KEY, "vary", key), top) for key in block.vary})
 
 
+def sweep_origin(path: str | Path) -> Origin | None:
+    """Where the file's ``sweep:`` block starts (after ``extends:``), or None if it has none."""
+    data, origins = _resolve(Path(path))
+    return origins[(SWEEP_KEY,)] if SWEEP_KEY in data else None
+
+
 def _without(data: dict[str, Any], origins: Origins, key: str) -> dict[str, Any]:
     """``data`` without a top-level key (and that key's positions)."""
     for p in [p for p in origins if p[:1] == (key,)]:
