@@ -71,9 +71,10 @@ def estimate(scenario: Scenario) -> Estimate:
     )  # fmt: skip
     ticks = scenario.run.duration / scenario.run.tick
     # world build: 3.4-4.0 s at 1M users, 24-33 s at 10M (2026-12-01)
-    # Past 1M users the estimate tables and seen bits miss the caches more: 1.55x per impression
-    # at 10M (10M users x 3 days: 1.99 billion impressions in 2,387 s, build included, 2026-12-01).
-    slowdown = 1 + 0.55 * math.log10(max(users.count, 1e6) / 1e6)
+    # Past 1M users the estimate tables and seen bits miss the caches more: 1.14x per impression
+    # at 10M (10M users x 3 days: 1.99 billion impressions in 1,774 s, build included, 2026-12-01,
+    # with the second core sharing each tick's draw-free work).
+    slowdown = 1 + 0.14 * math.log10(max(users.count, 1e6) / 1e6)
     seconds = impressions * SECONDS_PER_IMPRESSION * slowdown + users.count * 3e-6 + ticks * SECONDS_PER_TICK
     return Estimate(impressions, videos, memory, seconds)
 
