@@ -399,7 +399,7 @@ def _usage_on_one_line() -> Iterator[None]:
         sys.exit(exc.exit_code)
 
 
-_NEGATIVE = re.compile(r"-\d+(?:\.\d*)?")
+_NEGATIVE = re.compile(r"-\d+")
 """An argument click read as an unknown option but that is a negative number (``explain DIR -1``)."""
 
 

@@ -136,7 +136,7 @@ class SeenFilter:
         _add_all(self.words, self.masks, keys.astype(np.int64))
 
     def add_in_background(self, keys: np.ndarray) -> None:
-        """Insert keys on another thread; the next read of :attr:`words` waits for them."""
+        """Insert keys beside the caller (see ``Background.beside``); the next read of :attr:`words` waits for them."""
         self._adding = Background.beside(_add_all, self.words, self.masks, keys.astype(np.int64))
 
     def false_positive_rate(self) -> float:
