@@ -34,7 +34,7 @@ def mix(h: np.uint64) -> np.uint64:
 
 
 @numba.njit(cache=True)
-def _slot(words: np.ndarray, masks: np.ndarray, key: int) -> tuple[int, np.uint64]:
+def slot(words: np.ndarray, masks: np.ndarray, key: int) -> tuple[int, np.uint64]:
     """(word index, bit mask) of ``key``."""
     h = mix(np.uint64(key) + GOLDEN)
     # The low 32 bits scaled to the table (no power-of-two rounding); the top bits pick the mask.
@@ -45,14 +45,14 @@ def _slot(words: np.ndarray, masks: np.ndarray, key: int) -> tuple[int, np.uint6
 @numba.njit(cache=True)
 def contains_one(words: np.ndarray, masks: np.ndarray, key: int) -> bool:
     """True if ``key`` may have been added; False means certainly not."""
-    index, mask = _slot(words, masks, key)
+    index, mask = slot(words, masks, key)
     return (words[index] & mask) == mask
 
 
 @numba.njit(cache=True)
 def add_one(words: np.ndarray, masks: np.ndarray, key: int) -> None:
     """Insert ``key``."""
-    index, mask = _slot(words, masks, key)
+    index, mask = slot(words, masks, key)
     words[index] |= mask
 
 

@@ -21,16 +21,19 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
-from tiktok_sim.seen import GOLDEN, contains_one, mix
+from tiktok_sim.seen import GOLDEN, mix, slot
 
 EXPLORE, REGULAR, RESERVE, INVALID = 0, 1, 2, 3
 _OFFSET_BITS = 16
 _SCORE_BITS = 22
 _SCORE_LEVELS = 1 << _SCORE_BITS
 _BAND_SHIFT = _OFFSET_BITS + _SCORE_BITS
+_RUN = 64
+"""Blocks a core ranks before it reads their seen bits at once."""
 MAX_BLOCK = 1 << _OFFSET_BITS
 """Largest candidate block: a user's slots in one tick times ``C``, far below this."""
 OFFSET_MASK = MAX_BLOCK - 1
@@ -53,6 +56,34 @@ def _bits_of(typingctx, value):  # type: ignore[no-untyped-def]
         return builder.bitcast(args[0], ir.IntType(32))
 
     return types.int32(types.float32), codegen
+
+
+@intrinsic
+def _prefetch(typingctx, array, index):  # type: ignore[no-untyped-def]
+    """Start loading ``array[index]`` into the cache, and go on without waiting for it."""
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        array_type = signature.args[0]
+        data = context.make_array(array_type)(context, builder, args[0])
+        pointer = cgutils.get_item_pointer(context, builder, array_type, data, [args[1]], wraparound=False)
+        i32, byte_pointer = ir.IntType(32), ir.IntType(8).as_pointer()
+        prefetch = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), "llvm.prefetch.p0i8"
+        )
+        # A read, kept in every cache level, of data (not instructions).
+        builder.call(prefetch, [builder.bitcast(pointer, byte_pointer), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(array, index), codegen
+
+
+@numba.njit(cache=True)
+def _prefetch_row(flat: np.ndarray, row: int, width: int) -> None:
+    """Start loading row ``row`` of a ``width``-wide table, given as ``flat``, a 64-byte cache line at a time."""
+    first = np.int64(row) * width
+    for k in range(0, width, 64 // flat.itemsize):
+        _prefetch(flat, first + k)
+    _prefetch(flat, first + width - 1)  # a row that starts mid-line ends on one more
 
 
 @numba.njit(cache=True)
@@ -240,16 +271,35 @@ def rank_blocks(
     band = np.empty(n, dtype=np.int8)
     keys = np.empty(n, dtype=np.int64)
     seen_at = np.empty(n, dtype=np.bool_)
-    # One pass per block: its entries are drawn, keyed, put in order and checked against the
-    # seen filter while they are in cache, and the viewer's values are read once.
-    for b in numba.prange(lo, hi):
-        first = start[b] - base
-        end = first + _row_sum(counts, b)
-        seen_at[first:end] = False
-        _draw_block(b, first, (counts, rows, tables, bits, base), kinds, (followed, first_follow[b], none), cand, band)
-        _key_block(b, (first, end), base + first, viewer, affinity, offer, seed, cand, band, keys)
-        sort_top(keys, first, end, ahead[b])
-        viewer_key = np.int64(users[b]) << 32
-        for j in range(first, first + ahead[b]):
-            seen_at[j] = contains_one(words, masks, viewer_key | video[cand[first + (keys[j] & OFFSET_MASK)]])
+    drawn = (counts, rows, tables, bits, base)
+    estimates = affinity.reshape(affinity.size)
+    # A core takes a run of blocks. Each block's entries are drawn, keyed and put in order while
+    # they are in cache, and the viewer's values are read once; the next viewer's estimates are
+    # fetched meanwhile. The seen filter is read last, for the whole run at once: its words are
+    # random reads from a table far larger than the cache, and independent reads overlap their waits.
+    for run in numba.prange((hi - lo + _RUN - 1) // _RUN):
+        run_lo, run_hi = lo + run * _RUN, min(lo + (run + 1) * _RUN, hi)
+        checks = 0
+        for b in range(run_lo, run_hi):
+            checks += ahead[b]
+        at = np.empty(checks, dtype=np.int64)
+        word = np.empty(checks, dtype=np.int64)
+        mask = np.empty(checks, dtype=np.uint64)
+        i = 0
+        for b in range(run_lo, run_hi):
+            if b + 1 < hi:
+                _prefetch_row(estimates, users[b + 1], affinity.shape[1])
+            first = start[b] - base
+            end = first + _row_sum(counts, b)
+            seen_at[first:end] = False
+            _draw_block(b, first, drawn, kinds, (followed, first_follow[b], none), cand, band)
+            _key_block(b, (first, end), base + first, viewer, affinity, offer, seed, cand, band, keys)
+            sort_top(keys, first, end, ahead[b])
+            viewer_key = np.int64(users[b]) << 32
+            for j in range(first, first + ahead[b]):
+                at[i] = j
+                word[i], mask[i] = slot(words, masks, viewer_key | video[cand[first + (keys[j] & OFFSET_MASK)]])
+                i += 1
+        for i in range(checks):
+            seen_at[at[i]] = (words[word[i]] & mask[i]) == mask[i]
     return cand, band, keys, seen_at
