@@ -20,7 +20,7 @@ from tiktok_sim.feed.fill import fill_slots
 from tiktok_sim.feed.offer import RATIO_CLIP, context_weights, slice_factor
 from tiktok_sim.feed.sourcing import TICKETS, group_tables, ticket_counts, ticket_table
 from tiktok_sim.model import exposure, ranking
-from tiktok_sim.model.engagement import SKIP_CEILING, Exposure, probability, react
+from tiktok_sim.model.engagement import SKIP_CEILING, Exposure, covariates, probability, react
 from tiktok_sim.scenario.schema import AbsoluteGate, Engagement, PercentileGate, Reaction, ScoreGate, Stage
 from tiktok_sim.seen import SeenFilter
 from tiktok_sim.world.catalog import ACTIONS, A
@@ -119,6 +119,68 @@ def test_finishing_a_long_video_is_harder() -> None:
     short = probability(reaction, impressions(length=8.0)).mean()
     long = probability(reaction, impressions(length=60.0)).mean()
     assert long < short - 0.3
+
+
+def react_with_arrays(x: Exposure, params: Engagement, u: np.ndarray) -> dict[str, np.ndarray]:
+    """The reactions written as numpy array code, model by model: what the compiled passes must equal."""
+    rows = lambda values, at: {k: v[at] for k, v in values.items()}  # noqa: E731
+    f = covariates(x)
+    mismatch = np.where(x.language_ok, np.float32(0.0), np.float32(params.language_mismatch))
+    p_skip = probability(params.skip, x, mismatch, f)
+    p_complete = (1 - p_skip) * probability(params.complete, x, x.complete_shift, f)
+    skipped = u[0] < p_skip
+    completed = ~skipped & (u[0] < p_skip + p_complete)
+    done, gone = np.flatnonzero(completed), np.flatnonzero(skipped)
+    replayed = np.zeros(x.quality.size, dtype=bool)
+    replayed[done] = u[0][done] < p_skip[done] + p_complete[done] * probability(params.replay, x, 0.0, rows(f, done))
+    length = np.maximum(x.length_s, np.float32(1.0))
+    early = np.minimum(np.float32(0.2), np.float32(3.0) / length)
+    ratio = early + (np.float32(1.0) - early) * np.float32(0.999) * u[1]
+    ratio[gone] = np.minimum(np.float32(2.0 * params.skip_seconds) * u[1][gone] / length[gone], np.float32(0.5))
+    swipe = np.minimum(np.float32(params.swipe_seconds) / length[done], np.float32(1.0))
+    ratio[done] = np.float32(1.0) + swipe * u[1][done]
+    again = np.flatnonzero(replayed)
+    extra = -np.log1p(-u[1][again] * np.float32(0.999)) * np.float32(params.replay_seconds) / length[again]
+    ratio[again] = np.float32(1.0) + extra
+    watched = np.minimum(ratio, np.float32(1.0))
+    decided = {name: np.zeros(x.quality.size, dtype=bool) for name in ("followed", "not_interested", "reported")}
+    decided["followed"][done] = u[6][done] < probability(params.follow, x, 0.0, rows(f, done))
+    decided["not_interested"][gone] = u[6][gone] < probability(params.not_interested, x, 0.0, rows(f, gone))
+    flag_shift = np.where(x.flagged[gone], np.float32(params.flagged_report), np.float32(0.0))
+    decided["reported"][gone] = u[7][gone] < probability(params.report, x, flag_shift, rows(f, gone))
+    watch = {
+        name: u[k] < probability(getattr(params, model), x, 0.0, f) * watched
+        for k, (name, model) in enumerate(
+            [("liked", "like"), ("commented", "comment"), ("shared", "share"), ("favorited", "favorite")], start=2
+        )
+    }
+    return {"watch_ratio": ratio, "skipped": skipped, "completed": completed, "replayed": replayed, **decided, **watch}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [Engagement(), Engagement(language_mismatch=0.0, skip_seconds=0.0, like=Reaction(base=0.5, quality=-3.0))],
+)
+def test_compiled_reactions_equal_the_array_code_to_the_bit(params: Engagement) -> None:
+    rng = np.random.default_rng(11)
+    n = 300_000  # several runs of each kernel's parallel loop, and numpy's vector loops' tails
+    x = Exposure(
+        affinity=rng.gamma(0.5, 2.0, n).astype(np.float32),
+        quality=rng.random(n, dtype=np.float32),
+        hook=rng.random(n, dtype=np.float32),
+        length_s=rng.lognormal(2.2, 0.8, n).astype(np.float32),
+        language_ok=rng.random(n) < 0.8,
+        style=rng.gamma(1.0, 1.0, n).astype(np.float32),
+        trend=rng.random(n, dtype=np.float32) * (rng.random(n) < 0.2),
+        complete_shift=rng.normal(0.0, 0.2, n).astype(np.float32),
+        flagged=rng.random(n) < 0.1,
+    )
+    u = np.random.default_rng(12).random((8, n), dtype=np.float32)
+    compiled = react(x, params, np.random.default_rng(12))
+    for name, expected in react_with_arrays(x, params, u).items():
+        got = getattr(compiled, name)
+        assert got.dtype == expected.dtype and np.array_equal(got, expected), name
+    assert compiled.replayed.any() and compiled.reported.any() and compiled.followed.any()
 
 
 def test_an_extreme_logit_gives_0_or_1_without_a_warning() -> None:

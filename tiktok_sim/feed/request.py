@@ -82,8 +82,8 @@ def _prefetch_row(flat: np.ndarray, row: int, width: int) -> None:
     """Start loading row ``row`` of a ``width``-wide table, given as ``flat``, a 64-byte cache line at a time."""
     first = np.int64(row) * width
     for k in range(0, width, 64 // flat.itemsize):
-        _prefetch(flat, first + k)
-    _prefetch(flat, first + width - 1)  # a row that starts mid-line ends on one more
+        _prefetch(flat, first + k)  # type: ignore[call-arg]
+    _prefetch(flat, first + width - 1)  # type: ignore[call-arg]  # a row starting mid-line ends on one more
 
 
 @numba.njit(cache=True)

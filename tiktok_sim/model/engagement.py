@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tiktok_sim.model import reaction_kernels as kernels
 from tiktok_sim.scenario.schema import Engagement, Reaction
 
 _AFFINITY_FLOOR = 0.01  # keeps log(affinity) finite for topics a user has no interest in
@@ -98,14 +99,20 @@ def probability(
 
 def covariates(x: Exposure) -> dict[str, np.ndarray]:
     """The centred terms every reaction shares, computed once per batch."""
-    return {
-        "quality": x.quality - np.float32(0.5),
-        "hook": x.hook - np.float32(0.5),
-        "interest": np.log(x.affinity + np.float32(_AFFINITY_FLOOR)),
-        "length": np.log2(x.length_s / np.float32(10.0)),
-        "style": np.log(x.style + np.float32(_AFFINITY_FLOOR)),
-        "trend": x.trend,
-    }
+    return dict(zip(kernels.TERMS, covariate_rows(x), strict=True))
+
+
+def covariate_rows(x: Exposure) -> np.ndarray:
+    """(terms, n) float32: the centred terms in the kernels' order (``kernels.TERMS``)."""
+    rows = np.empty((len(kernels.TERMS), x.quality.size), dtype=np.float32)
+    quality, hook, interest, length, style, trend = rows
+    np.subtract(x.quality, np.float32(0.5), out=quality)
+    np.subtract(x.hook, np.float32(0.5), out=hook)
+    np.log(np.add(x.affinity, np.float32(_AFFINITY_FLOOR), out=interest), out=interest)
+    np.log2(np.divide(x.length_s, np.float32(10.0), out=length), out=length)
+    np.log(np.add(x.style, np.float32(_AFFINITY_FLOOR), out=style), out=style)
+    trend[:] = x.trend
+    return rows
 
 
 SKIP_CEILING = 0.5
@@ -150,60 +157,56 @@ _DECIDED = tuple(name for name in Outcomes.__dataclass_fields__ if name != "watc
 
 
 def _react_rows(x: Exposure, params: Engagement, u: np.ndarray) -> dict[str, np.ndarray]:
-    """The outcomes of some impressions, given their (8, n) uniforms; the hides are drawn by the caller."""
+    """The outcomes of some impressions, given their (8, n) uniforms; the hides are drawn by the caller.
+
+    One uniform decides the watch chain by conditional inversion: skip, else complete, else
+    replay. A skip watches a few seconds whatever the length, so skips of short videos watch a
+    larger share (KuaiRec's first quartile); it swipes before the middle. The feed loops a
+    finished video: a finisher swipes a few seconds into the next loop, and a replay watches on
+    for an exponential number of seconds, so short videos loop most (KuaiRec). Following needs a
+    completion and "not interested" a skip: exclusive, so they share a uniform.
+    """
     n = x.affinity.size
-    f = covariates(x)
-    mismatch = np.where(x.language_ok, np.float32(0.0), np.float32(params.language_mismatch))
-    # One uniform decides the watch chain by conditional inversion: skip, else complete, else replay.
-    p_skip = probability(params.skip, x, mismatch, f)
-    p_complete = (1 - p_skip) * probability(params.complete, x, x.complete_shift, f)
-    skipped = u[0] < p_skip
-    completed = ~skipped & (u[0] < p_skip + p_complete)
-    # Replays, follows and "not interested" only concern completions or skips: compute them there.
-    done, gone = np.flatnonzero(completed), np.flatnonzero(skipped)
-    f_done, f_gone = _rows(f, done), _rows(f, gone)
-    replayed = np.zeros(n, dtype=bool)
-    p_replay = p_complete[done] * probability(params.replay, x, features=f_done)
-    replayed[done] = u[0][done] < p_skip[done] + p_replay
-
-    length = np.maximum(x.length_s, np.float32(1.0))
-    early = np.minimum(np.float32(0.2), np.float32(3.0) / length)
-    ratio = early + (np.float32(1.0) - early) * np.float32(0.999) * u[1]  # partial watch
-    # A skip watches a few seconds whatever the length, so skips of short videos watch a larger
-    # share (KuaiRec's first quartile); it swipes before the middle.
-    share = np.float32(2.0 * params.skip_seconds) * u[1][gone] / length[gone]
-    ratio[gone] = np.minimum(share, np.float32(SKIP_CEILING))
-    # The feed loops a finished video: a finisher swipes a few seconds into the next loop, and a
-    # replay watches on for an exponential number of seconds, so short videos loop most (KuaiRec).
-    swipe = np.minimum(np.float32(params.swipe_seconds) / length[done], np.float32(1.0))
-    ratio[done] = np.float32(1.0) + swipe * u[1][done]
-    again = np.flatnonzero(replayed)
-    extra = -np.log1p(-u[1][again] * np.float32(0.999)) * np.float32(params.replay_seconds) / length[again]
+    e = np.empty((len(kernels.MODELS), n), dtype=np.float32)
+    shifts = (np.float32(params.language_mismatch), np.float32(params.flagged_report))
+    kernels.logits(
+        covariate_rows(x),
+        (x.language_ok, x.complete_shift, x.flagged, np.array(shifts, dtype=np.float32)),
+        _model(params),
+        e,
+    )
+    with np.errstate(over="ignore"):  # a logit below -88 overflows to inf, whose reciprocal is the right 0
+        np.exp(e, out=e)
+    ratio = np.empty(n, dtype=np.float32)
+    decided = np.empty((len(_KERNEL_DECIDED), n), dtype=bool)
+    seconds = np.array([2.0 * params.skip_seconds, params.swipe_seconds, params.replay_seconds], dtype=np.float32)
+    kernels.decide(e, u, x.length_s, seconds, ratio, decided)
+    out = dict(zip(_KERNEL_DECIDED, decided, strict=True))
+    again = np.flatnonzero(out["replayed"])
+    length = np.maximum(x.length_s[again], np.float32(1.0))
+    extra = -np.log1p(-u[1][again] * np.float32(0.999)) * seconds[2] / length
     ratio[again] = np.float32(1.0) + extra
-
-    watched = np.minimum(ratio, np.float32(1.0))
-    # Following needs a completion and "not interested" a skip: exclusive, so they share u[6].
-    followed = np.zeros(n, dtype=bool)
-    followed[done] = u[6][done] < probability(params.follow, x, features=f_done)
-    not_interested = np.zeros(n, dtype=bool)
-    not_interested[gone] = u[6][gone] < probability(params.not_interested, x, features=f_gone)
-    reported = np.zeros(n, dtype=bool)
-    flag_shift = np.where(x.flagged[gone], np.float32(params.flagged_report), np.float32(0.0))
-    reported[gone] = u[7][gone] < probability(params.report, x, flag_shift, f_gone)
-    return {
-        "watch_ratio": ratio,
-        "skipped": skipped,
-        "completed": completed,
-        "replayed": replayed,
-        "liked": u[2] < probability(params.like, x, features=f) * watched,
-        "commented": u[3] < probability(params.comment, x, features=f) * watched,
-        "shared": u[4] < probability(params.share, x, features=f) * watched,
-        "favorited": u[5] < probability(params.favorite, x, features=f) * watched,
-        "followed": followed,
-        "not_interested": not_interested,
-        "reported": reported,
-    }
+    return {"watch_ratio": ratio, **out}
 
 
-def _rows(features: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
-    return {name: np.take(values, rows) for name, values in features.items()}
+def _model(params: Engagement) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each model's base logit, coefficients and which coefficients are used, in the kernels' order."""
+    reactions = [getattr(params, name) for name in kernels.MODELS]
+    bases = [min(max(r.base, 1e-9), 1 - 1e-9) for r in reactions]
+    coefficients = np.array([[getattr(r, t) for t in kernels.TERMS] for r in reactions])
+    base = np.array([np.log(b / (1 - b)) for b in bases], dtype=np.float32)
+    return base, coefficients.astype(np.float32), coefficients != 0
+
+
+_KERNEL_DECIDED = (
+    "skipped",
+    "completed",
+    "replayed",
+    "followed",
+    "not_interested",
+    "reported",
+    "liked",
+    "commented",
+    "shared",
+    "favorited",
+)
