@@ -20,7 +20,8 @@ from tiktok_sim.feed.fill import fill_slots
 from tiktok_sim.feed.offer import RATIO_CLIP, context_weights, slice_factor
 from tiktok_sim.feed.sourcing import TICKETS, group_tables, ticket_counts, ticket_table
 from tiktok_sim.model import exposure, ranking
-from tiktok_sim.model.engagement import SKIP_CEILING, Exposure, covariates, probability, react
+from tiktok_sim.model.engagement import Exposure, covariates, probability, react
+from tiktok_sim.model.reaction_kernels import SKIP_CEILING
 from tiktok_sim.scenario.schema import AbsoluteGate, Engagement, PercentileGate, Reaction, ScoreGate, Stage
 from tiktok_sim.seen import SeenFilter
 from tiktok_sim.world.catalog import ACTIONS, A

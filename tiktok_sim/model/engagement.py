@@ -83,8 +83,7 @@ def probability(
             (possibly for a subset of ``x``'s rows: they decide the size of the result).
     """
     f = covariates(x) if features is None else features
-    base = min(max(reaction.base, 1e-9), 1 - 1e-9)
-    z = np.full(f["quality"].size, np.log(base / (1 - base)), dtype=np.float32)
+    z = np.full(f["quality"].size, base_logit(reaction), dtype=np.float32)
     z += shift
     for name in ("quality", "hook", "interest", "length", "style", "trend"):
         coefficient = getattr(reaction, name)
@@ -95,6 +94,12 @@ def probability(
         np.exp(z, out=z)
     z += np.float32(1.0)
     return np.reciprocal(z, out=z)
+
+
+def base_logit(reaction: Reaction) -> float:
+    """The logit of the reaction's base probability, kept finite at 0 and 1."""
+    base = min(max(reaction.base, 1e-9), 1 - 1e-9)
+    return float(np.log(base / (1 - base)))
 
 
 def covariates(x: Exposure) -> dict[str, np.ndarray]:
@@ -114,9 +119,6 @@ def covariate_rows(x: Exposure) -> np.ndarray:
     trend[:] = x.trend
     return rows
 
-
-SKIP_CEILING = 0.5
-"""Most of a video a skip watches: past the middle, leaving is a partial watch."""
 
 CHUNK = 1 << 20
 """Impressions reacted to at once. A national tick holds millions: whole, its temporaries
@@ -178,13 +180,14 @@ def _react_rows(x: Exposure, params: Engagement, u: np.ndarray) -> dict[str, np.
     with np.errstate(over="ignore"):  # a logit below -88 overflows to inf, whose reciprocal is the right 0
         np.exp(e, out=e)
     ratio = np.empty(n, dtype=np.float32)
-    decided = np.empty((len(_KERNEL_DECIDED), n), dtype=bool)
-    seconds = np.array([2.0 * params.skip_seconds, params.swipe_seconds, params.replay_seconds], dtype=np.float32)
+    decided = np.empty((len(kernels.DECIDED), n), dtype=bool)
+    seconds = np.array([2.0 * params.skip_seconds, params.swipe_seconds], dtype=np.float32)
     kernels.decide(e, u, x.length_s, seconds, ratio, decided)
-    out = dict(zip(_KERNEL_DECIDED, decided, strict=True))
+    out = dict(zip(kernels.DECIDED, decided, strict=True))
+    # A replay's extra seconds need numpy's log1p (see the kernels' module).
     again = np.flatnonzero(out["replayed"])
     length = np.maximum(x.length_s[again], np.float32(1.0))
-    extra = -np.log1p(-u[1][again] * np.float32(0.999)) * seconds[2] / length
+    extra = -np.log1p(-u[1][again] * np.float32(0.999)) * np.float32(params.replay_seconds) / length
     ratio[again] = np.float32(1.0) + extra
     return {"watch_ratio": ratio, **out}
 
@@ -192,21 +195,6 @@ def _react_rows(x: Exposure, params: Engagement, u: np.ndarray) -> dict[str, np.
 def _model(params: Engagement) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each model's base logit, coefficients and which coefficients are used, in the kernels' order."""
     reactions = [getattr(params, name) for name in kernels.MODELS]
-    bases = [min(max(r.base, 1e-9), 1 - 1e-9) for r in reactions]
     coefficients = np.array([[getattr(r, t) for t in kernels.TERMS] for r in reactions])
-    base = np.array([np.log(b / (1 - b)) for b in bases], dtype=np.float32)
+    base = np.array([base_logit(r) for r in reactions], dtype=np.float32)
     return base, coefficients.astype(np.float32), coefficients != 0
-
-
-_KERNEL_DECIDED = (
-    "skipped",
-    "completed",
-    "replayed",
-    "followed",
-    "not_interested",
-    "reported",
-    "liked",
-    "commented",
-    "shared",
-    "favorited",
-)

@@ -6,9 +6,9 @@ watch and the decisions on subsets), on one core. Here :func:`logits` writes eve
 negated logit in one parallel pass, numpy takes the ``exp`` of them all in one call, and
 :func:`decide` draws the watch and the decisions in another parallel pass.
 
-``exp`` and ``log`` stay numpy's: its vectorised float32 versions differ from the C
-library's (which compiled code calls) in the last bit of many values, and a probability
-one bit off may flip a decision. The rest is float32 arithmetic done in numpy's order, so
+``exp``, ``log``, ``log2`` and ``log1p`` stay numpy's: its vectorised float32 versions differ
+from the C library's (which compiled code calls) in the last bit of many values, and a
+probability one bit off may flip a decision. The rest is float32 arithmetic done in numpy's order, so
 the results are the same to the bit.
 """
 
@@ -24,6 +24,14 @@ SKIP, COMPLETE, REPLAY, FOLLOW, NOT_INTERESTED, REPORT, LIKE, COMMENT, SHARE, FA
 MODELS = ("skip", "complete", "replay", "follow", "not_interested", "report", "like", "comment", "share", "favorite")
 TERMS = ("quality", "hook", "interest", "length", "style", "trend")
 """A model's covariates, in the order numpy added them."""
+
+DECIDED = (
+    "skipped", "completed", "replayed", "followed", "not_interested", "reported", "liked", "commented", "shared",
+    "favorited",
+)  # fmt: skip
+"""Rows of :func:`decide`'s decisions."""
+SKIP_CEILING = 0.5
+"""Most of a video a skip watches: past the middle, leaving is a partial watch."""
 
 _RUN = 4096
 """Impressions a core takes at a time."""
@@ -96,14 +104,13 @@ def decide(
         exp_logits: (models, n) float32 ``exp`` of :func:`logits`' output.
         u: (8, n) float32 uniforms.
         length_s: (n,) float32 seconds.
-        seconds: (3,) float32 twice the mean seconds of a skip, the seconds a finisher swipes
-            after, and the mean seconds a replay watches on.
+        seconds: (2,) float32 twice the mean seconds of a skip, and the seconds of the next loop a
+            finisher watches before swiping on.
         watch_ratio: (n,) float32, written; a replay's extra seconds are left to the caller (see
             :func:`tiktok_sim.model.engagement.react`), which needs numpy's ``log1p``.
-        decided: (10, n) bool, written: skipped, completed, replayed, followed, not interested,
-            reported, liked, commented, shared, favorited.
+        decided: (10, n) bool, written: the decisions named in :data:`DECIDED`, in its order.
     """
-    skip_twice, swipe_seconds, _ = seconds
+    skip_twice, swipe_seconds = seconds
     one = np.float32(1.0)
     e_skip, e_complete, e_replay = exp_logits[SKIP], exp_logits[COMPLETE], exp_logits[REPLAY]
     e_follow, e_mark, e_report = exp_logits[FOLLOW], exp_logits[NOT_INTERESTED], exp_logits[REPORT]
@@ -121,7 +128,7 @@ def decide(
         length = max(length_s[i], one)
         watch = watches[i]
         if skipped:
-            ratio = min(skip_twice * watch / length, np.float32(0.5))
+            ratio = min(skip_twice * watch / length, np.float32(SKIP_CEILING))
         elif completed:
             ratio = one + min(swipe_seconds / length, one) * watch
         else:
