@@ -21,10 +21,10 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
 from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
+from tiktok_sim.prefetch import prefetch_row
 from tiktok_sim.seen import GOLDEN, mix, slot
 
 EXPLORE, REGULAR, RESERVE, INVALID = 0, 1, 2, 3
@@ -56,34 +56,6 @@ def _bits_of(typingctx, value):  # type: ignore[no-untyped-def]
         return builder.bitcast(args[0], ir.IntType(32))
 
     return types.int32(types.float32), codegen
-
-
-@intrinsic
-def _prefetch(typingctx, array, index):  # type: ignore[no-untyped-def]
-    """Start loading ``array[index]`` into the cache, and go on without waiting for it."""
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        array_type = signature.args[0]
-        data = context.make_array(array_type)(context, builder, args[0])
-        pointer = cgutils.get_item_pointer(context, builder, array_type, data, [args[1]], wraparound=False)
-        i32, byte_pointer = ir.IntType(32), ir.IntType(8).as_pointer()
-        prefetch = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), "llvm.prefetch.p0i8"
-        )
-        # A read, kept in every cache level, of data (not instructions).
-        builder.call(prefetch, [builder.bitcast(pointer, byte_pointer), i32(0), i32(3), i32(1)])
-        return context.get_dummy_value()
-
-    return types.void(array, index), codegen
-
-
-@numba.njit(cache=True)
-def _prefetch_row(flat: np.ndarray, row: int, width: int) -> None:
-    """Start loading row ``row`` of a ``width``-wide table, given as ``flat``, a 64-byte cache line at a time."""
-    first = np.int64(row) * width
-    for k in range(0, width, 64 // flat.itemsize):
-        _prefetch(flat, first + k)  # type: ignore[call-arg]
-    _prefetch(flat, first + width - 1)  # type: ignore[call-arg]  # a row starting mid-line ends on one more
 
 
 @numba.njit(cache=True)
@@ -288,7 +260,7 @@ def rank_blocks(
         i = 0
         for b in range(run_lo, run_hi):
             if b + 1 < hi:
-                _prefetch_row(estimates, users[b + 1], affinity.shape[1])
+                prefetch_row(estimates, users[b + 1], affinity.shape[1])
             first = start[b] - base
             end = first + _row_sum(counts, b)
             seen_at[first:end] = False

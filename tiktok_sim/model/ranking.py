@@ -21,6 +21,7 @@ import numpy as np
 
 from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
 from tiktok_sim.model.engagement import Outcomes
+from tiktok_sim.prefetch import prefetch_row
 from tiktok_sim.scenario.schema import Signal
 from tiktok_sim.world.catalog import A
 
@@ -125,7 +126,10 @@ def _update(
     scratch: np.ndarray,
 ) -> None:
     bound = np.float32(ESTIMATE_BOUND)
+    rows, width = affinity.reshape(affinity.size), affinity.shape[1]
     for g in numba.prange(first.size - 1):
+        if g + 2 < first.size - 1:  # the viewer after next: their row is far outside the caches
+            prefetch_row(rows, users[first[g + 2]], width)
         u = users[first[g]]
         total = scratch[numba.get_thread_id()]  # NaN: a column this viewer's steps have not touched
         for i in range(first[g], first[g + 1]):

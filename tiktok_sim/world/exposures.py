@@ -13,6 +13,7 @@ import numpy as np
 
 from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
 from tiktok_sim.model.engagement import Exposure
+from tiktok_sim.prefetch import AHEAD, prefetch, prefetch_row
 from tiktok_sim.world.catalog import Catalog
 from tiktok_sim.world.population import Population
 
@@ -85,7 +86,13 @@ def _gather(
     language_ok = np.empty(n, dtype=np.bool_)
     out_trend = np.zeros(n, dtype=np.float32)
     flagged = np.empty(n, dtype=np.bool_)
+    interest_rows, taste_rows = interest.reshape(interest.size), taste.reshape(taste.size)
     for i in numba.prange(n):
+        ahead = i + AHEAD
+        if ahead < n and users[ahead] != users[ahead - 1]:  # a viewer's rows, fetched ahead of their impressions
+            prefetch_row(interest_rows, users[ahead], interest.shape[1])
+            prefetch_row(taste_rows, users[ahead], styles)
+            prefetch(langmask, users[ahead])  # type: ignore[call-arg]
         u, v = users[i], videos[i]
         t, s = topic[v], sound[v]
         out_topic[i], out_sound[i], out_creator[i] = t, s, creator[v]
