@@ -43,10 +43,16 @@ def slot(words: np.ndarray, masks: np.ndarray, key: int) -> tuple[int, np.uint64
 
 
 @numba.njit(cache=True)
+def covers(word: np.uint64, mask: np.uint64) -> bool:
+    """True if the filter's ``word`` holds every bit of a key's ``mask`` (see :func:`slot`)."""
+    return (word & mask) == mask
+
+
+@numba.njit(cache=True)
 def contains_one(words: np.ndarray, masks: np.ndarray, key: int) -> bool:
     """True if ``key`` may have been added; False means certainly not."""
     index, mask = slot(words, masks, key)
-    return (words[index] & mask) == mask
+    return covers(words[index], mask)
 
 
 @numba.njit(cache=True)

@@ -25,7 +25,7 @@ from numba.extending import intrinsic
 
 from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
 from tiktok_sim.prefetch import prefetch_row
-from tiktok_sim.seen import GOLDEN, mix, slot
+from tiktok_sim.seen import GOLDEN, covers, mix, slot
 
 EXPLORE, REGULAR, RESERVE, INVALID = 0, 1, 2, 3
 _OFFSET_BITS = 16
@@ -273,5 +273,5 @@ def rank_blocks(
                 word[i], mask[i] = slot(words, masks, viewer_key | video[cand[first + (keys[j] & OFFSET_MASK)]])
                 i += 1
         for i in range(checks):
-            seen_at[at[i]] = (words[word[i]] & mask[i]) == mask[i]
+            seen_at[at[i]] = covers(words[word[i]], mask[i])
     return cand, band, keys, seen_at

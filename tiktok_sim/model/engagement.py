@@ -85,7 +85,7 @@ def probability(
     f = covariates(x) if features is None else features
     z = np.full(f["quality"].size, base_logit(reaction), dtype=np.float32)
     z += shift
-    for name in ("quality", "hook", "interest", "length", "style", "trend"):
+    for name in kernels.TERMS:
         coefficient = getattr(reaction, name)
         if coefficient:
             z += np.float32(coefficient) * f[name]
