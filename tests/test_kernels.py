@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 import pickle
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import numba
 import numpy as np
 import pytest
 
-from tiktok_sim.background import Background
+from tiktok_sim.background import Background, InTurn
 from tiktok_sim.feed import request
 from tiktok_sim.feed.context import Contexts, small_unique
 from tiktok_sim.feed.controls import ViewerControls
@@ -462,6 +463,38 @@ def test_a_helper_runs_on_its_own_thread_only_where_the_process_may_use_two(thre
         failed.result()
     on_main = ran_on == [threading.current_thread()]
     assert on_main == (numba.get_num_threads() == 1 or threads == 1)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_results_handed_out_in_turn_come_in_order_from_both_threads_and_stop_at_an_error(threads: int) -> None:
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+    try:
+        ran_on: set[threading.Thread] = set()
+
+        def square(i: int) -> int:
+            ran_on.add(threading.current_thread())
+            time.sleep(0.002 * (i % 3))  # uneven calls, so the threads finish out of order
+            return i * i
+
+        assert list(InTurn(square, 40)) == [i * i for i in range(40)]
+        two_threads = numba.get_num_threads() > 1
+        assert (len(ran_on) == 2) == two_threads
+        computed: list[int] = []
+
+        def fails_at_5(i: int) -> int:
+            computed.append(i)
+            if i == 5:
+                raise ValueError(i)
+            return i
+
+        taken = []
+        with pytest.raises(ValueError):  # raised to the caller at its turn, after the results before it
+            for result in InTurn(fails_at_5, 1000):
+                taken.append(result)
+        assert taken == [0, 1, 2, 3, 4] and len(computed) < 1000  # the helper stopped too
+    finally:
+        numba.set_num_threads(before)
 
 
 def test_ticket_counts_fill_the_table_and_keep_each_share_in_expectation() -> None:

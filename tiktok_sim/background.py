@@ -7,12 +7,16 @@ viewers' estimated interests, the viewer figures and slice counts while the reac
 drawn, and adding the tick's picks to the seen filter. The world's follow graph is built
 beside the rest of its population the same way. Only kernels that do not run in parallel
 themselves go here: numba's default threading layer cannot run two parallel kernels at once.
+:class:`InTurn` shares a sequence of such calls between the caller and a helper: the feed's
+ranking, span by span, ahead of the walk that serves each span.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numba
@@ -54,3 +58,72 @@ class Background:
         if self._error is not None:
             raise self._error
         return self._value
+
+
+class InTurn:
+    """``function(0)``, ``function(1)``, ... ``function(count - 1)``, handed out in turn.
+
+    Two threads compute them: a helper, and the caller itself whenever the next result is not
+    ready yet, so both cores work while the caller uses each result as soon as it comes.
+    ``function`` must release the GIL (a compiled ``nogil`` kernel) for the threads to overlap,
+    and its calls must not depend on each other. Where the process may use one core, the
+    caller computes each result when it needs it.
+    """
+
+    def __init__(self, function: Callable[[int], Any], count: int) -> None:
+        self._function = function
+        self._count = count
+        self._results: list[Any] = [None] * count
+        self._done = [threading.Event() for _ in range(count)]
+        self._claims = itertools.count()  # next() on it is atomic under the GIL
+        self._error: BaseException | None = None
+        self._helper: threading.Thread | None = None
+        if count > 1 and numba.get_num_threads() > 1:
+            self._helper = threading.Thread(target=self._work, daemon=True)
+            self._helper.start()
+
+    def _compute_next(self) -> bool:
+        """Compute the first result nobody has claimed; False when none is left."""
+        i = next(self._claims)
+        if i >= self._count:
+            return False
+        try:
+            if self._error is not None:  # once one call failed, the later ones are not made
+                raise self._error
+            self._results[i] = self._function(i)
+        except BaseException as error:  # raised to the caller at its turn
+            self._error = self._error or error
+            self._results[i] = _Failed(error)
+        finally:
+            self._done[i].set()
+        return True
+
+    def _work(self) -> None:
+        while self._compute_next():
+            pass
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            for i in range(self._count):
+                while not self._done[i].is_set() and self._compute_next():
+                    pass
+                self._done[i].wait()
+                result, self._results[i] = self._results[i], None
+                if isinstance(result, _Failed):
+                    raise result.error
+                yield result
+        finally:
+            self._error = self._error or _Stopped()  # a caller that stopped early stops the helper
+            if self._helper is not None:
+                self._helper.join()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Failed:
+    """A call that raised ``error``."""
+
+    error: BaseException
+
+
+class _Stopped(Exception):
+    """The caller stopped taking results."""

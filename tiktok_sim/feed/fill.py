@@ -29,7 +29,7 @@ _MORE = 8
 """Entries a walk puts in order at a time once it is past those ranking ordered."""
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def fill_slots(
     order: np.ndarray,
     blocks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],

@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from tiktok_sim.background import Background
+from tiktok_sim.background import Background, InTurn
 from tiktok_sim.feed import request, sourcing
 from tiktok_sim.feed.context import build_contexts
 from tiktok_sim.feed.controls import ViewerControls
@@ -365,8 +365,12 @@ class Recommender:
         first = int(rng.integers(max(users.size, 1)))  # a random first block each tick
         rules = self.controls.rules()
         ahead = req.blocks[4]
-        for lo, hi, order in _spans(req.size, first):
-            cand, band, keys, seen_at = request.rank_blocks(
+        spans = _spans(req.size, first)
+        words, masks = self.seen.words, self.seen.masks
+
+        def rank(i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+            lo, hi, _ = spans[i]
+            return request.rank_blocks(
                 req.blocks,
                 (lo, hi),
                 (_KIND_BAND, _FOLLOW),
@@ -377,15 +381,18 @@ class Recommender:
                 self.affinity,
                 (offer.columns, offer.weight, similar, offer.sensitive),
                 req.seed,
-                (video, self.seen.words, self.seen.masks),
+                (video, words, masks),
             )
+
+        # Spans are ranked on both cores, ahead of the walk, which serves each in turn.
+        for (lo, hi, order), (cand, band, keys, seen_at) in zip(spans, InTurn(rank, len(spans)), strict=True):
             filled = fill_slots(
                 order,
                 (users[lo:hi], slots[lo:hi], req.start[lo:hi] - req.start[lo], req.size[lo:hi], ahead[lo:hi]),
                 (keys, band, cand, seen_at),
                 (video, offer.creator, offer.sound),
                 quota,
-                (self.seen.words, self.seen.masks),
+                (words, masks),
                 (self.controls.last_creator, self.controls.last_sound),
                 rules,
                 rec.not_interested_damping,
@@ -403,25 +410,28 @@ class Recommender:
 
 SPAN_ENTRIES = 1 << 21
 """Most candidates ranked at once: their arrays stay under glibc's 32 MB mmap threshold."""
+SPANS = 8
+"""A tick is cut into about this many spans, so that one core can rank while the other serves."""
+FEWEST_ENTRIES = 1 << 12
+"""Fewest candidates worth a span of their own: each span costs two kernel calls."""
 
 
 def _spans(size: np.ndarray, first: int) -> list[tuple[int, int, np.ndarray]]:
     """Spans of blocks ``(lo, hi)`` with their blocks' serving order (from 0 = block ``lo``).
 
-    Blocks are served from block ``first`` round to ``first - 1``. A tick whose entries fit
-    in ``SPAN_ENTRIES`` is one span, ranked at once and served in that order. A larger one
-    is split, in serving order, into consecutive spans of at most ``SPAN_ENTRIES`` entries
-    (or one block), each served in block order: same results either way.
+    Blocks are served from block ``first`` round to ``first - 1``, cut in that order into
+    consecutive spans of about a ``SPANS``-th of the tick's entries (at least
+    ``FEWEST_ENTRIES``, at most ``SPAN_ENTRIES``, and at least one block), each served in
+    block order. How a tick is cut does not change its results.
     """
     if not size.size:
         return []
-    if int(size.sum()) <= SPAN_ENTRIES:
-        return [(0, size.size, np.roll(np.arange(size.size), -first))]
+    entries = min(SPAN_ENTRIES, max(FEWEST_ENTRIES, int(size.sum()) // SPANS))
     ends = np.concatenate([[0], np.cumsum(size)])
     spans = []
     for lo, stop in ((first, size.size), (0, first)):
         while lo < stop:
-            hi = int(np.searchsorted(ends, ends[lo] + SPAN_ENTRIES, side="right")) - 1
+            hi = int(np.searchsorted(ends, ends[lo] + entries, side="right")) - 1
             hi = min(max(hi, lo + 1), stop)
             spans.append((lo, hi, np.arange(hi - lo)))
             lo = hi

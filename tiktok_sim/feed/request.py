@@ -181,7 +181,7 @@ def _key_block(
         keys[p] = (np.int64(bd) << _BAND_SHIFT) | (rank << _OFFSET_BITS) | (p - first)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
 def rank_blocks(
     blocks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     span: tuple[int, int],
@@ -199,17 +199,16 @@ def rank_blocks(
 
     The arrays start at the span's first entry. Each block's keys start with its first
     ``ahead`` keys in order (see :func:`sort_top`), and the seen bits tell, for those
-    places only, whether the viewer saw the entry's video before: read here, where the
-    cores share the filter's cache misses, not in the feed's sequential walk. A tick is
-    ranked a span of blocks at a time, so that no array is as long as all of a large
-    tick's candidates.
+    places only, whether the viewer saw the entry's video before: read here, ahead of the
+    feed's sequential walk, on whichever core ranks the span.
 
     score = exp(estimated affinity for the topic, sound and hashtag) x the video's expected
     action value x its weak-signal factors for the viewer's context x the similar-users
     factor for the viewer's segment. Only the user's estimates are a large table.
 
-    Every block is computed on its own, so the work is shared between the machine's cores
-    and the result does not depend on how many there are.
+    Every block is computed on its own, so the result does not depend on how a tick is cut
+    into spans. The kernel runs on one core and releases the GIL: the feed ranks spans on
+    both cores, ahead of its walk (see ``tiktok_sim.background.InTurn``).
 
     Args:
         blocks: (A,) start of each block, (A, kinds) how many draws of each kind it holds
@@ -237,19 +236,17 @@ def rank_blocks(
     lo, hi = span
     base = start[lo] if hi > lo else 0
     n = start[hi - 1] + _row_sum(counts, hi - 1) - base if hi > lo else 0
-    # No array expression here: numba would make each one a parallel region of its own,
-    # and every region costs about 0.1 ms to start, which small worlds feel every tick.
     cand = np.empty(n, dtype=np.int32)
     band = np.empty(n, dtype=np.int8)
     keys = np.empty(n, dtype=np.int64)
     seen_at = np.empty(n, dtype=np.bool_)
     drawn = (counts, rows, tables, bits, base)
     estimates = affinity.reshape(affinity.size)
-    # A core takes a run of blocks. Each block's entries are drawn, keyed and put in order while
+    # A run of blocks at a time: each block's entries are drawn, keyed and put in order while
     # they are in cache, and the viewer's values are read once; the next viewer's estimates are
     # fetched meanwhile. The seen filter is read last, for the whole run at once: its words are
     # random reads from a table far larger than the cache, and independent reads overlap their waits.
-    for run in numba.prange((hi - lo + _RUN - 1) // _RUN):
+    for run in range((hi - lo + _RUN - 1) // _RUN):
         run_lo, run_hi = lo + run * _RUN, min(lo + (run + 1) * _RUN, hi)
         checks = 0
         for b in range(run_lo, run_hi):
