@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -426,14 +426,14 @@ def test_a_signal_while_the_files_are_written_leaves_nothing(
     tiny_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pytest_signals: None
 ) -> None:
     out = tmp_path / "out"
-    write = output.write_text
+    write = output.write_hashed
 
-    def interrupted_third_file(path: Path, text: str) -> None:
+    def interrupted_third_file(path: Path, chunks: Iterable[str]) -> str:
         if len(list(path.parent.iterdir())) == 2:
             os.kill(os.getpid(), signal.SIGTERM)
-        write(path, text)
+        return write(path, chunks)
 
-    monkeypatch.setattr(output, "write_text", interrupted_third_file)
+    monkeypatch.setattr(output, "write_hashed", interrupted_third_file)
     code, output_text = invoke("run", str(tiny_file), *SHORT, "--out", str(out))
     assert code == 130 and output_text.startswith("interrupted: no results were written")
     assert list(tmp_path.iterdir()) == []

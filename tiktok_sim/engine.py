@@ -178,7 +178,7 @@ class Engine:
             (self.pop, self.cre, self.catalog, self.follows),
             self.creator_latest,
             self.user_views,
-            int(expected_impressions(scenario) * 1.2) + 1024,
+            int(expected_impressions(scenario)) + 1024,  # the seen filter's rate is for this many
             self._feed_rng,
         )
         contexts = self.recommender.contexts

@@ -9,7 +9,7 @@ import io
 import json
 import os
 import platform
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,37 +54,37 @@ def write_outputs(
 ) -> list[Path]:
     """Write every output file into ``out_dir`` as one set; return their paths.
 
-    All files are rendered in memory and written into a temporary directory beside
-    ``out_dir``, which then takes its place with SIGINT and SIGTERM held back: an error or
-    interruption leaves either the previous complete set or the new one, never a mix.
-    ``out_dir`` must be absent or empty, unless ``mode`` is :attr:`Mode.REPLACE` (see
-    :func:`~tiktok_sim.outdir.claim`). ``manifest.json`` records each file's SHA-256 for
-    ``tiktok-sim check``.
+    The files are written into a temporary directory beside ``out_dir``, which then takes
+    its place with SIGINT and SIGTERM held back: an error or interruption leaves either the
+    previous complete set or the new one, never a mix. ``out_dir`` must be absent or empty,
+    unless ``mode`` is :attr:`Mode.REPLACE` (see :func:`~tiktok_sim.outdir.claim`).
+    ``manifest.json`` records each file's SHA-256 for ``tiktok-sim check``. Tables are
+    rendered and written a slice of rows at a time: a national world's tables would
+    otherwise take gigabytes as Python strings.
     """
-    files = {
-        "summary.json": summary_json(result),
-        "videos.csv": to_csv(result.videos, VIDEO_COLUMNS),
-        "creators.csv": to_csv(result.creators_table, CREATOR_COLUMNS),
-        "reach.csv": to_csv(result.reach, REACH_COLUMNS),
-        "stages.csv": to_csv(_stage_columns(result.stages), STAGE_COLUMNS),
-        "gates.csv": to_csv(_gate_columns(result.gates), GATE_COLUMNS),
-        "audience.csv": to_csv(result.audience or AudienceLog([]).table(), AUDIENCE_COLUMNS),
+    files: dict[str, Callable[[], Iterable[str]]] = {
+        "summary.json": lambda: [summary_json(result)],
+        "videos.csv": lambda: csv_chunks(result.videos, VIDEO_COLUMNS),
+        "creators.csv": lambda: csv_chunks(result.creators_table, CREATOR_COLUMNS),
+        "reach.csv": lambda: csv_chunks(result.reach, REACH_COLUMNS),
+        "stages.csv": lambda: csv_chunks(_stage_columns(result.stages), STAGE_COLUMNS),
+        "gates.csv": lambda: csv_chunks(_gate_columns(result.gates), GATE_COLUMNS),
+        "audience.csv": lambda: csv_chunks(result.audience or AudienceLog([]).table(), AUDIENCE_COLUMNS),
     }
-    files["manifest.json"] = manifest_json(result, files, argv)
     with staged(Path(out_dir), mode, whole=True) as stage:
-        for name, text in files.items():
-            write_text(stage / name, text)
-    return [Path(out_dir) / name for name in files]
+        digests = {name: write_hashed(stage / name, chunks()) for name, chunks in files.items()}
+        write_hashed(stage / "manifest.json", [manifest_json(result, digests, argv)])
+    return [Path(out_dir) / name for name in [*files, "manifest.json"]]
 
 
-def manifest_json(result: RunResult, files: dict[str, str], argv: list[str] | None) -> str:
-    """Versions, seed, scenario hash and the SHA-256 of every other output file."""
+def manifest_json(result: RunResult, digests: dict[str, str], argv: list[str] | None) -> str:
+    """Versions, seed, scenario hash and the SHA-256 of every other output file (``digests``)."""
     manifest = {
         **versions(),
         "seed": result.seed,
         "scenario_sha256": scenario_sha256(result.scenario),
         "argv": list(argv or []),
-        "files": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in files.items()},
+        "files": digests,
     }
     return json.dumps(manifest, indent=2) + "\n"
 
@@ -137,15 +137,39 @@ def write_text(path: Path, text: str | Iterable[str]) -> None:
         handle.writelines([text] if isinstance(text, str) else text)
 
 
-def to_csv(columns: Mapping[str, np.ndarray], order: tuple[str, ...] | None) -> str:
-    """Render column arrays as CSV text (floats to 6 significant digits)."""
+def write_hashed(path: Path, chunks: Iterable[str]) -> str:
+    """Write ``chunks`` to ``path`` as UTF-8, one after another; return the file's SHA-256."""
+    digest = hashlib.sha256()
+    with path.open("wb") as handle:
+        for chunk in chunks:
+            data = chunk.encode()
+            digest.update(data)
+            handle.write(data)
+    return digest.hexdigest()
+
+
+CSV_ROWS = 1 << 16
+"""Rows of a table rendered at a time."""
+
+
+def csv_chunks(columns: Mapping[str, np.ndarray], order: tuple[str, ...] | None) -> Iterator[str]:
+    """Column arrays as CSV text (floats to 6 significant digits): the header, then ``CSV_ROWS`` rows at a time."""
     names = list(order) if order else list(columns)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(names)
-    cols = [_format(np.asarray(columns[n])) for n in names] if columns else []
-    writer.writerows(zip(*cols, strict=True))
-    return buffer.getvalue()
+    arrays = [np.asarray(columns[n]) for n in names] if columns else []
+    rows = len(arrays[0]) if arrays else 0
+    for lo in [None, *range(0, rows, CSV_ROWS)]:  # None: the header
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        if lo is None:
+            writer.writerow(names)
+        else:
+            writer.writerows(zip(*(_format(a[lo : lo + CSV_ROWS]) for a in arrays), strict=True))
+        yield buffer.getvalue()
+
+
+def to_csv(columns: Mapping[str, np.ndarray], order: tuple[str, ...] | None) -> str:
+    """Column arrays as one CSV text (see :func:`csv_chunks`)."""
+    return "".join(csv_chunks(columns, order))
 
 
 def _format(values: np.ndarray) -> list[Any]:

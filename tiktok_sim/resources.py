@@ -11,6 +11,7 @@ import psutil
 
 from tiktok_sim.engine import expected_impressions, expected_videos, local_hour
 from tiktok_sim.scenario.schema import Scenario
+from tiktok_sim.seen import words_for
 
 BASE_BYTES = 280e6  # interpreter, libraries and compiled kernels, and the freed tick memory kept for reuse
 SECONDS_PER_IMPRESSION = 1 / 1.3e6  # 1M users x 3 days on a 2-core machine (2026-12-01)
@@ -55,7 +56,7 @@ def estimate(scenario: Scenario) -> Estimate:
     # true interests and style tastes; the exp of the estimates; "not interested" ring; last shown; the rest
     # (contexts, session rates, views, follow offsets, marks: about 20 small per-user arrays)
     per_user = topics * 4 + scenario.videos.styles * 4 + columns * 4 + ring * 8 + 8 + 100
-    seen_words = impressions * 1.2 * 16 / 64
+    seen_words = words_for(int(impressions) + 1024)
     follow_mean = creators.followers.median * math.exp(creators.followers.sigma**2 / 2)
     edges = creators.count * min(follow_mean, users.count / 2) + sum(f.followers for f in scenario.featured)
     slices = topics + len(users.devices)

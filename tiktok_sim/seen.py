@@ -2,8 +2,10 @@
 
 Each (user, video) pair sets ``k`` bits inside one 64-bit word, so a lookup costs one
 random memory access. There are no false negatives, so no user ever sees a video twice;
-a false positive hides an unseen video from one user, at a rate reported after the run
-(about 0.1-0.5% when sized at 16 bits per expected impression, k = 6).
+a false positive hides an unseen video from one user, at a rate reported after the run.
+The filter is sized so that once it holds every expected impression that rate is
+``FALSE_POSITIVE_RATE`` (0.5%, at about 15 bits per impression with k = 6); it is lower
+earlier in the run.
 
 The per-key functions are compiled, so the feed can test and set keys one pick at a time.
 A tick's picks are added on another thread, while the engine tallies the tick: every read
@@ -11,6 +13,8 @@ of the words waits for that.
 """
 
 from __future__ import annotations
+
+import math
 
 import numba
 import numpy as np
@@ -85,6 +89,35 @@ def _mask_table(hashes: int) -> np.ndarray:
     return np.bitwise_or.reduce(np.uint64(1) << bits, axis=1)
 
 
+FALSE_POSITIVE_RATE = 0.005
+"""The seen filter's false-positive rate once it holds every expected impression."""
+
+
+def full_false_positive_rate(bits_per_key: float, hashes: int) -> float:
+    """The false-positive rate of a filter of ``bits_per_key`` bits per key once it holds them all.
+
+    A word holds a Poisson number ``L`` of keys (mean ``64 / bits_per_key``), each a random
+    ``hashes``-subset of its 64 bits. An unseen key passes when all of its bits are set: by
+    inclusion-exclusion over which ``j`` of them are still clear, each clear after ``L``
+    keys with chance ``(C(64 - j, k) / C(64, k)) ** L``.
+    """
+    load = 64.0 / bits_per_key
+    keys = np.arange(int(load * 4) + 64)
+    chance = np.exp(keys * math.log(load) - load - np.array([math.lgamma(n + 1.0) for n in keys]))
+    k = hashes
+    passing = sum((-1) ** j * math.comb(k, j) * (math.comb(64 - j, k) / math.comb(64, k)) ** keys for j in range(k + 1))
+    return float(chance @ passing)
+
+
+def words_for(capacity: int, false_positive: float = FALSE_POSITIVE_RATE, hashes: int = 6) -> int:
+    """64-bit words a filter of ``capacity`` keys needs for ``false_positive`` once full."""
+    low, high = 1.0, 1024.0  # bits per key; the rate falls as they grow
+    for _ in range(50):
+        middle = (low + high) / 2
+        low, high = (low, middle) if full_false_positive_rate(middle, hashes) <= false_positive else (middle, high)
+    return max(1, math.ceil(capacity * high / 64))
+
+
 class SeenFilter:
     """Set membership for int64 (user, video) keys, O(expected impressions) bits.
 
@@ -93,17 +126,17 @@ class SeenFilter:
         masks: the bit patterns keys map to.
     """
 
-    def __init__(self, capacity: int, bits_per_item: int = 16, hashes: int = 6) -> None:
+    def __init__(self, capacity: int, false_positive: float = FALSE_POSITIVE_RATE, hashes: int = 6) -> None:
         """Size the filter for ``capacity`` insertions.
 
         Args:
             capacity: expected number of distinct keys.
-            bits_per_item: memory per key; 16 gives well under 1% false positives.
+            false_positive: the false-positive rate once ``capacity`` keys are in.
             hashes: distinct bits set per key within its 64-bit word.
         """
         if not 1 <= hashes <= 16:
             raise ValueError(f"hashes must be in 1..16, found {hashes}")
-        words = max(1, -(-capacity * bits_per_item // 64))
+        words = words_for(capacity, false_positive, hashes)
         if words >= 1 << 32:
             raise ValueError(f"capacity must need fewer than 2**32 words, found {words:,}")
         self._words = np.zeros(words, dtype=np.uint64)
@@ -146,6 +179,14 @@ class SeenFilter:
         self._adding = Background.beside(_add_all, self.words, self.masks, keys.astype(np.int64))
 
     def false_positive_rate(self) -> float:
-        """Estimated chance an unseen key reads as seen, from the current fill."""
-        fill = float(np.bitwise_count(self.words).sum()) / (64 * self.words.size)
-        return fill**self._hashes
+        """The chance an unseen key reads as seen now: its word holds all of its ``k`` bits.
+
+        A key's ``k`` bits are a random ``k``-subset of its word's 64, so a word with ``c``
+        bits set passes it with chance C(c, k) / C(64, k), averaged over the words. (The
+        fill of the whole filter to the ``k``-th power underestimates this: fuller words
+        pass more keys than emptier ones lose.)
+        """
+        words_with = np.bincount(np.bitwise_count(self.words), minlength=65)
+        set_bits = np.arange(65)
+        passing = np.array([math.comb(int(c), self._hashes) for c in set_bits], dtype=np.float64)
+        return float(words_with @ passing) / (self.words.size * math.comb(64, self._hashes))
