@@ -724,13 +724,21 @@ class Engine:
 
     # ------------------------------------------------------------------ collected by metrics
 
-    def reach_log(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(video, hour since upload, views) int32 rows: a video's views in that hour, in one or more rows."""
+    def reach_log(self, videos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(video, hour since upload, views) int32 rows of ``videos``: their views in that hour, in one or more rows.
+
+        Each part of the log is filtered before the parts are joined: a large world's whole
+        log, copied, would take gigabytes.
+        """
         if not self._reach:
             empty = np.empty(0, dtype=np.int32)
             return empty, empty, empty
-        parts = zip(*self._reach, strict=True)
-        return tuple(np.concatenate(p) for p in parts)  # type: ignore[return-value]
+        parts = []
+        for video, hour, views in self._reach:
+            keep = np.isin(video, videos)
+            parts.append((video[keep], hour[keep], views[keep]))
+        video, hour, views = (np.concatenate(column) for column in zip(*parts, strict=True))
+        return video, hour, views
 
     def stage_log(self) -> dict[str, np.ndarray]:
         """Every stage evaluation, as columns."""

@@ -151,13 +151,11 @@ def collect(engine: Engine) -> RunResult:
 
 def _reach_table(engine: Engine, videos: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Cumulative views per hour since upload, for featured creators' videos and the top 100."""
-    vid, hour, views = engine.reach_log()
     featured = np.flatnonzero(engine.cre.featured[videos["creator_id"]])
     top = np.argsort(-videos["views"], kind="stable")[:REACH_TOP]
     chosen = np.union1d(featured, top).astype(np.int64)
     chosen = chosen[videos["views"][chosen] > 0]
-    keep = np.isin(vid, chosen)
-    vid, hour, views = vid[keep], hour[keep], views[keep]
+    vid, hour, views = engine.reach_log(chosen)
     out_v, out_h, out_c = [], [], []
     for v in chosen:
         mine = vid == v

@@ -142,8 +142,8 @@ class Catalog:
         self._n = 0
         self._capacity = 0
         self._wide: dict[str, tuple[int, type, int | float]] = {
-            "total": (len(ACTIONS), np.int64, 0),
-            "stage_counts": (len(ACTIONS), np.int64, 0),
+            "total": (len(ACTIONS), np.int32, 0),  # a video's counts stay far below 2**31
+            "stage_counts": (len(ACTIONS), np.int32, 0),
             "hashtags": (hashtags_per_video, np.int32, -1),
             "segment_views": (segments, np.float32, 0.0),
             "segment_signal": (segments, np.float32, 0.0),
