@@ -589,13 +589,17 @@ class Engine:
 
         finish = ranking.completion_factor(length, scenario.recommender.completion_length)
         signal = ranking.signal(out, scenario.recommender.signal_weights, finish)
-        slices = Background.beside(self._count_slices, videos, req.segment[served.owner], pop.device[users], signal)
+        # Learning and the slice counts touch only the estimates and the slice tables, which
+        # nothing reads until the next tick's feed: the other core does them while this one
+        # counts the impressions and runs the ladder.
+        learned = Background.beside(
+            self._learn_and_count_slices,
+            (users, offer.columns[:, served.pick], self._gain(signal)),
+            (videos, req.segment[served.owner], pop.device[users], signal),
+        )
         self._count(served.pick, offer, out)
-        self._learn(users, offer.columns[:, served.pick], signal)
-        viewers.result()
-        slices.result()
+        viewers.result()  # it reads the views before this tick's
         self.user_views += np.bincount(users, minlength=self.user_views.size).astype(np.int32)
-        self._mark_personalized(users)
         if self._log is not None:
             self._log.append((users, videos, self.env.now))
 
@@ -605,6 +609,8 @@ class Engine:
         done = (counts[:, A["views"]] >= self._pools[stage]) | self._early_stops.failing(stage, counts)
         if done.any():
             self._evaluate(open_ids[done])
+        learned.result()
+        self._mark_personalized(users)
 
     def _observe_audience(
         self,
@@ -685,11 +691,21 @@ class Engine:
         zero = np.zeros((1, len(ACTIONS)), dtype=np.int64)
         return float(ranking.video_value(zero, np.zeros(1), prior, 1.0, rec.signal_weights, np.ones(1))[0])
 
-    def _learn(self, users: np.ndarray, columns: np.ndarray, signal: np.ndarray) -> None:
-        """Let the system learn from what the viewers did, relative to the platform's average signal."""
+    def _gain(self, signal: np.ndarray) -> np.ndarray:
+        """What the system learns from each impression: its signal relative to the platform's average.
+
+        The average counts this tick's impressions, before ``_count`` adds them to the totals.
+        """
         self.signal_sum += float(signal.sum(dtype=np.float64))
-        baseline = np.float32(self.signal_sum / max(int(self.totals[A["views"]]), 1))
-        self.recommender.learn(users, columns, signal - baseline)
+        views = int(self.totals[A["views"]]) + signal.size
+        return signal - np.float32(self.signal_sum / max(views, 1))
+
+    def _learn_and_count_slices(
+        self, learn: tuple[np.ndarray, np.ndarray, np.ndarray], slices: tuple[np.ndarray, ...]
+    ) -> None:
+        """Move the viewers' estimates (``learn``: users, estimate columns, gain) and count the audience slices."""
+        self.recommender.learn(*learn)
+        self._count_slices(*slices)
 
     def _observe_viewers(
         self, users: np.ndarray, topics: np.ndarray, affinity: np.ndarray, explored: np.ndarray, language_ok: np.ndarray

@@ -101,7 +101,7 @@ def update_affinity(
     Only the exp of the estimates is stored, since that is what ranking reads: one
     (users, columns) table instead of two. Each touched cell's steps are summed, added to
     the log of the cell, clipped, and the exp stored back: only the cells the tick touched.
-    Viewers are independent, so the cores share them.
+    One core does it, without the GIL: the engine runs it beside the tick's counting.
 
     Args:
         affinity: (n_users, n_columns) float32 exp of the log-affinity estimates.
@@ -111,27 +111,24 @@ def update_affinity(
         learning_rate: step size.
     """
     first = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True])
-    threads = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
-    scratch = np.full((threads, affinity.shape[1]), np.nan, dtype=np.float32)
-    _update(affinity, users, first, columns, np.float32(learning_rate) * gain, scratch)
+    _update(affinity, users, first, columns, np.float32(learning_rate) * gain)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
 def _update(
     affinity: np.ndarray,
     users: np.ndarray,
     first: np.ndarray,
     columns: np.ndarray,
     step: np.ndarray,
-    scratch: np.ndarray,
 ) -> None:
     bound = np.float32(ESTIMATE_BOUND)
     rows, width = affinity.reshape(affinity.size), affinity.shape[1]
-    for g in numba.prange(first.size - 1):
+    total = np.full(width, np.nan, dtype=np.float32)  # NaN: a column this viewer's steps have not touched
+    for g in range(first.size - 1):
         if g + 2 < first.size - 1:  # the viewer after next: their row is far outside the caches
             prefetch_row(rows, users[first[g + 2]], width)
         u = users[first[g]]
-        total = scratch[numba.get_thread_id()]  # NaN: a column this viewer's steps have not touched
         for i in range(first[g], first[g + 1]):
             for k in range(columns.shape[0]):
                 c = columns[k, i]
