@@ -586,6 +586,15 @@ def test_slice_factor_is_bounded_and_shrinks_quiet_slices_toward_the_video() -> 
     assert log[0, 1] < 0 < log[1, 1]  # the slice that delighted is favoured, the other not
 
 
+def test_each_viewers_top_estimate_is_read_in_place_and_ties_go_to_the_first_as_argmax() -> None:
+    rng = np.random.default_rng(5)
+    affinity = rng.choice(np.array([0.5, 1.0, 2.0], np.float32), size=(500, 9))  # many ties
+    users = rng.integers(0, 500, 2000)
+    top = ranking.top_estimates(affinity, users, 6)  # the first 6 columns only (the topics)
+    assert top.tolist() == np.argmax(affinity[users, :6], axis=1).tolist()
+    assert ranking.top_estimates(np.ones((2, 6), np.float32), np.array([1]), 6).tolist() == [0]
+
+
 def test_learning_adds_every_step_to_the_log_affinity_and_clips() -> None:
     affinity = np.ones((3, 4), dtype=np.float32)
     affinity[2, 1] = np.exp(np.float32(4.5))

@@ -312,11 +312,12 @@ class Recommender:
         Exploring candidates in those topics rank as regular ones.
         """
         n_topics = len(self.scenario.topics)
-        topics = self.affinity[users, :n_topics]  # ordered as the estimates are: exp is increasing
-        segment = np.argmax(topics, axis=1).astype(np.intp)
+        # The stored exp of the estimates is ordered as the estimates are: exp is increasing.
+        segment = ranking.top_estimates(self.affinity, users, n_topics)
         familiar = np.zeros(users.size, dtype=np.int64)
         if explorers.size:
-            top = np.argpartition(-topics[explorers], min(3, n_topics) - 1, axis=1)[:, :3]
+            topics = self.affinity[users[explorers], :n_topics]
+            top = np.argpartition(-topics, min(3, n_topics) - 1, axis=1)[:, :3]
             familiar[explorers] = np.bitwise_or.reduce(np.left_shift(1, top.astype(np.int64)), axis=1)
         return segment, familiar
 

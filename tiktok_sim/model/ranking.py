@@ -21,7 +21,7 @@ import numpy as np
 
 from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
 from tiktok_sim.model.engagement import Outcomes
-from tiktok_sim.prefetch import prefetch_row
+from tiktok_sim.prefetch import AHEAD, prefetch_row
 from tiktok_sim.scenario.schema import Signal
 from tiktok_sim.world.catalog import A
 
@@ -87,6 +87,26 @@ def video_value(
             term = weights[name] * (counts[:, col] + prior[col] * prior_views)
             value = value + (term * finish if name == "completion" else term)
     return np.maximum(value / denom, 1e-3).astype(np.float32)
+
+
+@numba.njit(cache=True, nogil=True)
+def top_estimates(affinity: np.ndarray, users: np.ndarray, columns: int) -> np.ndarray:
+    """(n,) each user's highest of their first ``columns`` estimates; the first of a tie, as ``np.argmax``.
+
+    Read in place, row by row (no (users, columns) copy), the rows a few users ahead fetched meanwhile.
+    """
+    out = np.empty(users.size, dtype=np.intp)
+    rows = affinity.reshape(affinity.size)
+    for i in range(users.size):
+        if i + AHEAD < users.size:
+            prefetch_row(rows, users[i + AHEAD], affinity.shape[1])
+        row = affinity[users[i]]
+        best = 0
+        for c in range(1, columns):
+            if row[c] > row[best]:
+                best = c
+        out[i] = best
+    return out
 
 
 def update_affinity(
