@@ -594,8 +594,8 @@ class Engine:
         # counts the impressions and runs the ladder.
         learned = Background.beside(
             self._learn_and_count_slices,
-            (users, offer.columns[:, served.pick], self._gain(signal)),
-            (videos, req.segment[served.owner], pop.device[users], signal),
+            (users, (offer.columns, served.pick), self._gain(signal)),
+            (videos, (req.segment, served.owner), (pop.device, users), signal),
         )
         self._count(served.pick, offer, out)
         viewers.result()  # it reads the views before this tick's
@@ -700,12 +700,18 @@ class Engine:
         views = int(self.totals[A["views"]]) + signal.size
         return signal - np.float32(self.signal_sum / max(views, 1))
 
-    def _learn_and_count_slices(
-        self, learn: tuple[np.ndarray, np.ndarray, np.ndarray], slices: tuple[np.ndarray, ...]
-    ) -> None:
-        """Move the viewers' estimates (``learn``: users, estimate columns, gain) and count the audience slices."""
+    def _learn_and_count_slices(self, learn: tuple[Any, ...], slices: tuple[Any, ...]) -> None:
+        """Move the viewers' estimates and count the audience slices, on the other core.
+
+        Args:
+            learn: users, (the offer's estimate columns, each impression's offer index), gain.
+            slices: videos, (each request's segment, each impression's request), (each user's
+                device, each impression's user), signal: the per-impression columns are
+                gathered here, not on the caller's core.
+        """
         self.recommender.learn(*learn)
-        self._count_slices(*slices)
+        videos, (segment, owner), (device, users), signal = slices
+        self._count_slices(videos, segment[owner], device[users], signal)
 
     def _observe_viewers(
         self, users: np.ndarray, topics: np.ndarray, affinity: np.ndarray, explored: np.ndarray, language_ok: np.ndarray

@@ -115,9 +115,12 @@ class Recommender:
         self.controls = ViewerControls(n_users, self.cre.count, scenario.videos.sounds)
         self.seen = SeenFilter(capacity)
 
-    def learn(self, users: np.ndarray, columns: np.ndarray, gain: np.ndarray) -> None:
-        """Move the viewers' topic, sound and hashtag estimates (``columns``, (3, n)) by each impression's gain."""
-        ranking.update_affinity(self.affinity, users, columns, gain, self.scenario.recommender.learning_rate)
+    def learn(self, users: np.ndarray, shown: tuple[np.ndarray, np.ndarray], gain: np.ndarray) -> None:
+        """Move the viewers' topic, sound and hashtag estimates by each impression's gain.
+
+        ``shown``: the offer's (3, m) estimate columns and each impression's offer index.
+        """
+        ranking.update_affinity(self.affinity, users, shown, gain, self.scenario.recommender.learning_rate)
 
     def topic_estimates(self, users: np.ndarray) -> np.ndarray:
         """(n, topics) float32 log-affinity estimates of ``users`` for each topic."""

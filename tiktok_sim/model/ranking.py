@@ -112,7 +112,7 @@ def top_estimates(affinity: np.ndarray, users: np.ndarray, columns: int) -> np.n
 def update_affinity(
     affinity: np.ndarray,
     users: np.ndarray,
-    columns: np.ndarray,
+    shown: tuple[np.ndarray, np.ndarray],
     gain: np.ndarray,
     learning_rate: float,
 ) -> None:
@@ -126,12 +126,13 @@ def update_affinity(
     Args:
         affinity: (n_users, n_columns) float32 exp of the log-affinity estimates.
         users: (n,) viewer of each impression, grouped (each user's impressions together).
-        columns: (k, n) the estimate columns each impression's video touches (topic, sound, hashtag).
+        shown: (k, m) the estimate columns each offered video touches (topic, sound, hashtag),
+            and (n,) each impression's offer index: read in place, not gathered per impression.
         gain: (n,) float32 signal minus the platform's average signal.
         learning_rate: step size.
     """
     first = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True])
-    _update(affinity, users, first, columns, np.float32(learning_rate) * gain)
+    _update(affinity, users, first, shown, np.float32(learning_rate) * gain)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -139,9 +140,10 @@ def _update(
     affinity: np.ndarray,
     users: np.ndarray,
     first: np.ndarray,
-    columns: np.ndarray,
+    shown: tuple[np.ndarray, np.ndarray],
     step: np.ndarray,
 ) -> None:
+    columns, pick = shown
     bound = np.float32(ESTIMATE_BOUND)
     rows, width = affinity.reshape(affinity.size), affinity.shape[1]
     total = np.full(width, np.nan, dtype=np.float32)  # NaN: a column this viewer's steps have not touched
@@ -151,11 +153,11 @@ def _update(
         u = users[first[g]]
         for i in range(first[g], first[g + 1]):
             for k in range(columns.shape[0]):
-                c = columns[k, i]
+                c = columns[k, pick[i]]
                 total[c] = step[i] if np.isnan(total[c]) else total[c] + step[i]
         for i in range(first[g], first[g + 1]):
             for k in range(columns.shape[0]):
-                c = columns[k, i]
+                c = columns[k, pick[i]]
                 if not np.isnan(total[c]):
                     value = min(max(np.log(affinity[u, c]) + total[c], -bound), bound)
                     affinity[u, c] = np.exp(value)
