@@ -576,13 +576,15 @@ class Engine:
             return
         users, videos = served.user, served.video
         cat, pop, scenario = self.catalog, self.pop, self.scenario
+        # The reactions' uniforms are their stream's first draws: the other core makes them meanwhile.
+        drawn = Background.beside(engagement.uniforms, users.size, self._react_rng)
         topics, sounds, creators, x = gather(
             users, videos, (pop, cat), self.trends.now(self.env.now), self._device_completion
         )
         length, language_ok = x.length_s, x.language_ok
         # The viewer figures need no reactions: they are tallied on the other core meanwhile.
         viewers = Background.beside(self._observe_viewers, users, topics, x.affinity, served.explored, language_ok)
-        out = engagement.react(x, scenario.engagement, self._react_rng)
+        out = engagement.react(x, scenario.engagement, self._react_rng, drawn.result())
         self._observe_audience(users, videos, creators, served.explored, language_ok, out.completed)
         out = dataclasses.replace(out, followed=self.follows.add(users, creators, out.followed, self.env.now))
         self.recommender.controls.record(users, creators, sounds, out.not_interested, out.hid_creator, out.hid_sound)

@@ -125,7 +125,12 @@ CHUNK = 1 << 20
 would be hundreds of MB, faulted in afresh every tick; a chunk's are a few MB, reused."""
 
 
-def react(x: Exposure, params: Engagement, rng: np.random.Generator) -> Outcomes:
+def uniforms(n: int, rng: np.random.Generator) -> np.ndarray:
+    """The (8, n) float32 uniforms that decide ``n`` impressions' watch and reactions (see :func:`react`)."""
+    return rng.random((8, n), dtype=np.float32)
+
+
+def react(x: Exposure, params: Engagement, rng: np.random.Generator, u: np.ndarray | None = None) -> Outcomes:
     """Draw every impression's watch and reactions.
 
     The watch is an early skip (a few seconds), a partial watch, a completion
@@ -133,11 +138,12 @@ def react(x: Exposure, params: Engagement, rng: np.random.Generator) -> Outcomes
     watched; follows need a completion; "not interested" and reports need a skip, and a
     "not interested" may also hide the creator or the sound.
 
-    The uniforms are drawn for all impressions at once, and the hides after every chunk,
-    so the results do not depend on the chunk size.
+    The uniforms are drawn for all impressions at once (``u``: already drawn from ``rng`` by
+    :func:`uniforms`, or drawn here), and the hides after every chunk, so the results do not
+    depend on the chunk size.
     """
     n = x.affinity.size
-    u = rng.random((8, n), dtype=np.float32)
+    u = uniforms(n, rng) if u is None else u
     out = Outcomes(
         watch_ratio=np.empty(n, dtype=np.float32),
         **{name: np.zeros(n, dtype=bool) for name in _DECIDED},
