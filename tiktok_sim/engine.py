@@ -189,8 +189,6 @@ class Engine:
         self._diurnal = diurnal / diurnal.sum()
         self._rates_hour: np.ndarray | None = None
         self._rates: tuple[np.ndarray, np.ndarray] = (np.empty(0), np.empty(0))
-        # The next tick's active users, drawn on the other core once this tick's feed is served.
-        self._next_active: Background | tuple[np.ndarray, np.ndarray] | None = None
         self._pools = np.array([s.pool for s in scenario.ladder], dtype=np.int64)
         self._early_stops = exposure.EarlyStops(scenario.ladder)
         self._history = exposure.ScoreHistory()
@@ -225,8 +223,6 @@ class Engine:
         for transient in ("env", "_progress"):
             state.pop(transient)
         state["checkpoint_to"], state["now_min"] = None, self.env.now
-        if isinstance(self._next_active, Background):  # a thread cannot be saved; its result can
-            state["_next_active"] = self._next_active.result()
         return state
 
     def resume(self, progress: Progress | None = None) -> Engine:
@@ -542,27 +538,9 @@ class Engine:
     # ------------------------------------------------------------------ feed tick
 
     def _active_users(self) -> tuple[np.ndarray, np.ndarray]:
-        """Users active this tick (ascending) and their feed slots, if not drawn already."""
-        drawn, self._next_active = self._next_active, None
-        if drawn is None:
-            return self._draw_active(self.env.now)
-        return drawn.result() if isinstance(drawn, Background) else drawn
-
-    def _draw_next_active(self) -> None:
-        """Draw the next tick's active users on the other core, if there is a next tick.
-
-        They are the feed stream's next draws after this tick's feed, whatever happens in
-        between, so drawing them early changes nothing: the rest of the tick draws from other
-        streams.
-        """
-        tick, now = self.scenario.run.tick, self.env.now
-        if now + tick <= self.scenario.run.duration + 1e-9:  # as ``_feed`` decides (``now``: this tick's end)
-            self._next_active = Background.beside(self._draw_active, now + tick)
-
-    def _draw_active(self, now: float) -> tuple[np.ndarray, np.ndarray]:
-        """Users active in the tick that ends at minute ``now`` (ascending), and their feed slots."""
+        """Users active this tick (ascending) and their feed slots."""
         tick, pop, rng = self.scenario.run.tick, self.pop, self._feed_rng
-        mid = now - tick / 2.0
+        mid = self.env.now - tick / 2.0
         hour = local_hour(mid, pop.region_offset_min)
         if self._rates_hour is None or not np.array_equal(hour, self._rates_hour):
             # Session rates only change with each region's local hour: several ticks reuse them.
@@ -593,7 +571,6 @@ class Engine:
         open_ids, remaining = self._open()
         floor = max(VALUE_FLOOR, self.signal_sum / max(int(self.totals[A["views"]]), 1))
         req, served, offer = self.recommender.serve(users, slots, open_ids, remaining, self.env.now, floor)
-        self._draw_next_active()
         self.unfilled += int(slots.sum()) - served.user.size
         if not served.video.size:
             return
