@@ -600,7 +600,7 @@ def test_learning_adds_every_step_to_the_log_affinity_and_clips() -> None:
     affinity[2, 1] = np.exp(np.float32(4.5))
     users = np.array([0, 0, 2])  # grouped by user; user 0 touches column 1 twice
     columns = np.array([[1, 1, 1], [3, 2, 0]])
-    shown = (columns[:, [2, 0, 1]].copy(), np.array([1, 2, 0]))  # per offer index, and each impression's
+    shown = (columns[:, [2, 0, 1]].copy(), np.array([1, 2, 0]))  # columns by offer index; each impression's index
     ranking.update_affinity(affinity, users, shown, np.array([1.0, 2.0, 3.0], np.float32), 0.5)
     expected = np.zeros((3, 4), dtype=np.float32)
     expected[0, [1, 3, 2]] = [1.5, 0.5, 1.0]

@@ -594,9 +594,10 @@ class Engine:
         # Learning and the slice counts touch only the estimates and the slice tables, which
         # nothing reads until the next tick's feed: the other core does them while this one
         # counts the impressions and runs the ladder.
+        gain = self._gain(signal)  # adds the tick's signal to the platform's sum
         learned = Background.beside(
             self._learn_and_count_slices,
-            (users, (offer.columns, served.pick), self._gain(signal)),
+            (users, (offer.columns, served.pick), gain),
             (videos, (req.segment, served.owner), (pop.device, users), signal),
         )
         self._count(served.pick, offer, out)

@@ -194,8 +194,9 @@ class SeenFilter:
         pass more keys than emptier ones lose.)
         """
         words_with = np.zeros(65, dtype=np.int64)
-        for lo in range(0, self.words.size, 1 << 22):  # in slices: a national filter's counts as int64 take GBs
-            words_with += np.bincount(np.bitwise_count(self.words[lo : lo + (1 << 22)]), minlength=65)
+        step = 1 << 22  # words counted at a time: a national filter's counts as int64 would take GBs
+        for lo in range(0, self.words.size, step):
+            words_with += np.bincount(np.bitwise_count(self.words[lo : lo + step]), minlength=65)
         set_bits = np.arange(65)
         passing = np.array([math.comb(int(c), self._hashes) for c in set_bits], dtype=np.float64)
         return float(words_with @ passing) / (self.words.size * math.comb(64, self._hashes))
