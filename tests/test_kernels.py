@@ -18,6 +18,7 @@ from tiktok_sim.feed import request
 from tiktok_sim.feed.context import Contexts, small_unique
 from tiktok_sim.feed.controls import ViewerControls
 from tiktok_sim.feed.fill import fill_slots
+from tiktok_sim.feed.follows import FollowGraph
 from tiktok_sim.feed.offer import RATIO_CLIP, context_weights, slice_factor
 from tiktok_sim.feed.sourcing import TICKETS, group_tables, ticket_counts, ticket_table
 from tiktok_sim.model import exposure, ranking
@@ -691,3 +692,22 @@ def test_small_unique_answers_as_np_unique_does(values: np.ndarray) -> None:
     expected, expected_inverse = np.unique(values, return_inverse=True)
     assert uniques.dtype == expected.dtype and np.array_equal(uniques, expected)
     assert np.array_equal(inverse, expected_inverse.reshape(-1))
+
+
+@pytest.mark.parametrize("room", [True, False])
+def test_merging_follows_in_place_gives_the_graph_a_fresh_insert_would(room: bool) -> None:
+    # A random graph over 50 users x 7 creators, merged hourly three times; without room, it grows.
+    rng = np.random.default_rng(11)
+    users, creators = 50, 7
+    keys = np.unique(rng.integers(0, users * creators, 120))
+    graph = FollowGraph(keys, users, creators)
+    if not room:
+        graph._edges = graph.keys.copy()
+    expected = keys.copy()
+    for hour in range(1, 4):
+        fresh = np.setdiff1d(np.unique(rng.integers(0, users * creators, 40)), expected)
+        wants = np.ones(fresh.size, dtype=bool)
+        graph.add(fresh // creators, fresh % creators, wants, now=60.0 * hour)
+        expected = np.union1d(expected, fresh)
+        np.testing.assert_array_equal(graph.keys, expected)
+        np.testing.assert_array_equal(graph.start, np.searchsorted(expected, np.arange(users + 1) * creators))

@@ -52,12 +52,17 @@ class Background:
             self._error = error
 
     def result(self) -> Any:
-        """The call's return value, once it has finished; its exception is raised here."""
+        """The call's return value, once it has finished; its exception is raised here.
+
+        The value is handed over, not kept: a tick's arrays die as soon as their user is done
+        with them, not when the tick ends. Ask once.
+        """
         if self._thread is not None:
             self._thread.join()
         if self._error is not None:
             raise self._error
-        return self._value
+        value, self._value = self._value, None
+        return value
 
 
 class InTurn:

@@ -175,15 +175,18 @@ class SeenFilter:
 
     def contains(self, keys: np.ndarray) -> np.ndarray:
         """(n,) bool: True if the key may have been added; False means certainly not."""
-        return _contains_all(self.words, self.masks, keys.astype(np.int64))
+        return _contains_all(self.words, self.masks, keys.astype(np.int64, copy=False))
 
     def add(self, keys: np.ndarray) -> None:
         """Insert keys (duplicates allowed)."""
-        _add_all(self.words, self.masks, keys.astype(np.int64))
+        _add_all(self.words, self.masks, keys.astype(np.int64, copy=False))
 
     def add_in_background(self, keys: np.ndarray) -> None:
-        """Insert keys beside the caller (see ``Background.beside``); the next read of :attr:`words` waits for them."""
-        self._adding = Background.beside(_add_all, self.words, self.masks, keys.astype(np.int64))
+        """Insert keys beside the caller (see ``Background.beside``); the next read of :attr:`words` waits for them.
+
+        ``keys`` is read, not copied: the caller must not change it.
+        """
+        self._adding = Background.beside(_add_all, self.words, self.masks, keys.astype(np.int64, copy=False))
 
     def false_positive_rate(self) -> float:
         """The chance an unseen key reads as seen now: its word holds all of its ``k`` bits.

@@ -332,7 +332,7 @@ class Recommender:
         remaining: np.ndarray,
         now: float,
         floor: float,
-    ) -> tuple[Requests, Served, Offer]:
+    ) -> tuple[np.ndarray, Served, Offer]:
         """Fill each request's slots with its best unseen, in-quota videos the viewer did not rule out.
 
         Args:
@@ -344,8 +344,9 @@ class Recommender:
             floor: the smallest rate the audience-slice factors consider.
 
         Returns:
-            The requests, the impressions in feed order (see ``tiktok_sim.feed.fill``
-            for how each block is walked), and the tick's offer.
+            Each request's segment (the viewer's estimated top topic), the impressions in feed
+            order (see ``tiktok_sim.feed.fill`` for how each block is walked), and the tick's
+            offer. The rest of the requests (a few bytes per candidate) is freed here.
         """
         rng, rec, ctx = self._rng, self.scenario.recommender, self.contexts
         popular = self._popular(now)
@@ -409,7 +410,7 @@ class Recommender:
         owner, pick = np.repeat(np.arange(users.size), slots)[taken], pick[taken]
         self.seen.add_in_background((users[owner] << 32) | video[pick])
         served = Served(user=users[owner], owner=owner, pick=pick, video=video[pick], explored=explored[taken])
-        return req, served, offer
+        return req.segment, served, offer
 
 
 SPAN_ENTRIES = 1 << 21

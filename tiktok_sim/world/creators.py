@@ -197,7 +197,7 @@ def _keys_by_user(users: np.ndarray, owner: np.ndarray, n_users: int, n_creators
         if kept == 0 or keys[i] != keys[kept - 1]:
             keys[kept] = keys[i]
             kept += 1
-    return keys[:kept].copy()
+    return keys[:kept]  # the follow graph copies them into its own room
 
 
 def _search_in_order(cdf: np.ndarray, values: np.ndarray) -> np.ndarray:
