@@ -26,8 +26,7 @@ class FollowGraph:
         # The graph is the first ``_count`` keys; the rest is room for the run's new edges, so the
         # hourly merge never copies the graph in the middle of a tick.
         self._count = keys.size
-        self._edges = np.empty(keys.size + keys.size // ROOM + 1024, dtype=np.int64)
-        self._edges[: keys.size] = keys
+        self._edges = _with_room(keys, keys.size)
         self._users, self._creators = users, creators
         # keys[start[u]:start[u + 1]] are user u's edges (keys sort by user first)
         self.start = np.searchsorted(keys, np.arange(users + 1, dtype=np.int64) * creators)
@@ -80,13 +79,18 @@ class FollowGraph:
         """
         fresh, count = self._pending, self._count + self._pending.size
         if count > self._edges.size:  # past the room made at the start: grow it once more
-            grown = np.empty(count + count // ROOM, dtype=np.int64)
-            grown[: self._count] = self.keys
-            self._edges = grown
+            self._edges = _with_room(self.keys, count)
         _merge_in_place(self._edges, self._count, fresh, self.start, self._creators)
         self._count = count
         self._pending = np.empty(0, dtype=np.int64)
         self._next_merge = now + MERGE_MINUTES
+
+
+def _with_room(keys: np.ndarray, count: int) -> np.ndarray:
+    """``keys`` first in an int64 array with room for ``count`` keys, an eighth more and 1,024 (small graphs)."""
+    edges = np.empty(count + count // ROOM + 1024, dtype=np.int64)
+    edges[: keys.size] = keys
+    return edges
 
 
 @numba.njit(cache=True)
