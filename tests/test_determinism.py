@@ -9,7 +9,7 @@ import numba
 import numpy as np
 from pytest import MonkeyPatch
 
-from tiktok_sim import engine, simulate
+from tiktok_sim import engine, run_logs, simulate
 from tiktok_sim.feed import recommender
 from tiktok_sim.model import engagement
 from tiktok_sim.output import summary_json
@@ -65,9 +65,9 @@ def test_a_tick_ranked_in_spans_gives_the_results_of_one_span(tiny: Scenario, mo
 
 
 def test_merging_the_reach_log_keeps_the_reach_curves(tiny: Scenario, monkeypatch: MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "REACH_MERGE_TICKS", 10**9)
+    monkeypatch.setattr(run_logs, "REACH_MERGE_TICKS", 10**9)
     apart = simulate(tiny, seed=5)
-    monkeypatch.setattr(engine, "REACH_MERGE_TICKS", 3)
+    monkeypatch.setattr(run_logs, "REACH_MERGE_TICKS", 3)
     merged = simulate(tiny, seed=5)
     assert apart.reach.keys() == merged.reach.keys() and apart.reach["video_id"].size > 100
     assert all((apart.reach[k] == merged.reach[k]).all() for k in apart.reach)

@@ -34,6 +34,7 @@ from tiktok_sim.results import (
     WATCH_BIN_WIDTH,
     WATCH_BINS,
 )
+from tiktok_sim.run_logs import ColumnLog, ReachLog
 from tiktok_sim.scenario.schema import Scenario
 from tiktok_sim.world import (
     ACTIONS,
@@ -55,7 +56,6 @@ Progress = Callable[[float, float], None]
 """Called after each feed tick with (simulated minutes done, total)."""
 
 VALUE_FLOOR = 1e-3  # smallest expected value per impression: keeps ratios finite
-REACH_MERGE_TICKS = 32  # ticks of reach rows kept as they came before being merged by video and hour
 
 
 def expected_impressions(scenario: Scenario) -> float:
@@ -203,10 +203,10 @@ class Engine:
         self.early_count = np.zeros(PERSONALIZATION_BUCKETS)
         self.exploit_hits = 0
         self.exploit_total = 0
-        self._reach: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self._reach_merged = 0  # parts of the reach log already merged (one row per video and hour)
-        self._stage_rows: list[dict[str, np.ndarray]] = []
-        self._gate_rows: list[dict[str, np.ndarray]] = []
+        self._reach = ReachLog()
+        self._stages = ColumnLog()
+        self._gates = ColumnLog()
+        self._batches = 0  # stage evaluations so far: each batch of videos judged together has its number
         self.audience = AudienceLog([r.name for r in scenario.users.regions])
         self._log: list[tuple[np.ndarray, np.ndarray, float]] | None = [] if record_impressions else None
 
@@ -491,8 +491,9 @@ class Engine:
             short = counts[:, A["views"]] < self._pools[stage]
             # Judged before its window ended on a short pool: only an early stop does that.
             early = short & (now < cat.stage_deadline_min[batch])
-            batch_index = np.full(batch.size, len(self._stage_rows))
-            self._stage_rows.append(
+            batch_index = np.full(batch.size, self._batches)
+            self._batches += 1
+            self._stages.append(
                 {
                     "video_id": batch,
                     "stage": np.full(batch.size, stage),
@@ -513,7 +514,7 @@ class Engine:
                 }
             )
             k = verdict.checks.size
-            self._gate_rows.append(
+            self._gates.append(
                 {
                     "video_id": np.repeat(batch, k),
                     "stage": np.full(batch.size * k, stage),
@@ -655,28 +656,12 @@ class Engine:
         self.watch_hist += np.bincount(bins, minlength=WATCH_BINS)
         self.watch_sum += float(out.watch_ratio.sum(dtype=np.float64))
         hour = np.floor((self.env.now - cat.upload_min[uniq]) / 60.0).astype(np.int64)
-        # Compact copies: a column view would keep the whole (shown, actions) table alive every tick.
-        self._reach.append((uniq.astype(np.int32), hour.astype(np.int32), agg[:, A["views"]].astype(np.int32)))
-        if len(self._reach) - self._reach_merged >= REACH_MERGE_TICKS:
-            self._merge_reach()
+        self._reach.add(uniq, hour, agg[:, A["views"]])
         rec = self.scenario.recommender
         cat.value[uniq] = ranking.video_value(
             cat.total[uniq], cat.watch_sum[uniq], self._prior(), rec.prior_views, rec.signal_weights,
             ranking.completion_factor(cat.length_s[uniq], rec.completion_length),
         )  # fmt: skip
-
-    def _merge_reach(self) -> None:
-        """Merge the reach rows since the last merge into one row per video and hour since upload.
-
-        Only hourly sums are ever read, and a video is shown in up to an hour's ticks of the
-        same hour: merging keeps the log several times smaller, at the same curves.
-        """
-        video, hour, views = (np.concatenate(p) for p in zip(*self._reach[self._reach_merged :], strict=True))
-        keys, row = np.unique((video.astype(np.int64) << 32) | hour, return_inverse=True)
-        total = np.bincount(row, weights=views, minlength=keys.size)  # whole numbers, exact in float64
-        merged = ((keys >> 32).astype(np.int32), (keys & 0xFFFFFFFF).astype(np.int32), total.astype(np.int32))
-        self._reach[self._reach_merged :] = [merged]
-        self._reach_merged += 1
 
     def _count_slices(self, videos: np.ndarray, segment: np.ndarray, device: np.ndarray, signal: np.ndarray) -> None:
         """Views and positive signal per video and audience slice (the viewer's segment, device)."""
@@ -751,28 +736,16 @@ class Engine:
     # ------------------------------------------------------------------ collected by metrics
 
     def reach_log(self, videos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(video, hour since upload, views) int32 rows of ``videos``: their views in that hour, in one or more rows.
-
-        Each part of the log is filtered before the parts are joined: a large world's whole
-        log, copied, would take gigabytes.
-        """
-        if not self._reach:
-            empty = np.empty(0, dtype=np.int32)
-            return empty, empty, empty
-        parts = []
-        for video, hour, views in self._reach:
-            keep = np.isin(video, videos)
-            parts.append((video[keep], hour[keep], views[keep]))
-        video, hour, views = (np.concatenate(column) for column in zip(*parts, strict=True))
-        return video, hour, views
+        """(video, hour since upload, views) int32 rows of ``videos``: their views in that hour, in one or more rows."""
+        return self._reach.rows_of(videos)
 
     def stage_log(self) -> dict[str, np.ndarray]:
         """Every stage evaluation, as columns."""
-        return _stacked(self._stage_rows)
+        return self._stages.columns()
 
     def gate_log(self) -> dict[str, np.ndarray]:
         """Every gate check of every stage evaluation, as columns: its value and threshold."""
-        return _stacked(self._gate_rows)
+        return self._gates.columns()
 
     def impressions_log(self) -> dict[str, np.ndarray] | None:
         """Every impression, if recorded."""
@@ -784,8 +757,3 @@ class Engine:
             "video": np.concatenate([v for _, v, _ in self._log]) if users else np.empty(0, dtype=np.int64),
             "minute": np.concatenate([np.full(u.size, t) for u, _, t in self._log]) if users else np.empty(0),
         }
-
-
-def _stacked(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Batches of columns, one table; empty when there were none."""
-    return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]} if parts else {}
