@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 from pytest import MonkeyPatch
 
@@ -23,10 +25,14 @@ def test_a_column_log_holds_what_concatenating_its_batches_gives() -> None:
         batches.append(batch)
     columns = log.columns()
     assert log.rows == sum(b["value"].size for b in batches) > run_logs._FIRST_ROWS
+    restored = pickle.loads(pickle.dumps(log))  # as a checkpoint saves it: the rows, not the room
+    assert log.batches == restored.batches == len(batches)
     for name in batches[0]:
         expected = np.concatenate([b[name] for b in batches])
         assert columns[name].dtype == expected.dtype
         assert np.array_equal(columns[name], expected)
+        assert np.array_equal(restored.columns()[name], expected)
+    assert len(pickle.dumps(log)) < sum(b.nbytes for b in log._buffers.values())
 
 
 def test_a_merged_reach_log_keeps_each_video_and_hour_total(monkeypatch: MonkeyPatch) -> None:

@@ -206,7 +206,6 @@ class Engine:
         self._reach = ReachLog()
         self._stages = ColumnLog()
         self._gates = ColumnLog()
-        self._batches = 0  # stage evaluations so far: each batch of videos judged together has its number
         self.audience = AudienceLog([r.name for r in scenario.users.regions])
         self._log: list[tuple[np.ndarray, np.ndarray, float]] | None = [] if record_impressions else None
 
@@ -491,8 +490,7 @@ class Engine:
             short = counts[:, A["views"]] < self._pools[stage]
             # Judged before its window ended on a short pool: only an early stop does that.
             early = short & (now < cat.stage_deadline_min[batch])
-            batch_index = np.full(batch.size, self._batches)
-            self._batches += 1
+            batch_index = np.full(batch.size, self._stages.batches)  # each batch judged together has its number
             self._stages.append(
                 {
                     "video_id": batch,

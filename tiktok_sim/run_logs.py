@@ -21,6 +21,11 @@ class ColumnLog:
     def __init__(self) -> None:
         self._buffers: dict[str, np.ndarray] = {}
         self.rows = 0
+        self.batches = 0  # appends so far
+
+    def __getstate__(self) -> dict[str, object]:
+        """What a checkpoint saves: the rows, not the buffers' unused room."""
+        return {"_buffers": self.columns(), "rows": self.rows, "batches": self.batches}
 
     def append(self, batch: dict[str, np.ndarray]) -> None:
         """Add one batch of rows: every column the same length, and the same columns every time."""
@@ -35,6 +40,7 @@ class ColumnLog:
                 buffer = self._buffers[name] = grown
             buffer[self.rows : self.rows + n] = values
         self.rows += n
+        self.batches += 1
 
     def truncate(self, rows: int) -> None:
         """Keep only the first ``rows`` rows."""
