@@ -92,9 +92,10 @@ def _bench_ticks(scenario: Scenario) -> None:
     rows: list[tuple[int, int, int, int, int]] = []
     serve = Recommender.serve
 
-    def measured(self: Recommender, users: np.ndarray, *args: Any) -> Any:
-        req, served, offer = serve(self, users, *args)
-        rows.append((users.size, served.video.size, offer.ids.size, args[1].size, np.unique(served.video).size))
+    def measured(self: Recommender, tick: Any, requests: tuple[np.ndarray, np.ndarray], open_ids: np.ndarray,
+                 *args: Any) -> Any:  # fmt: skip
+        req, served, offer = serve(self, tick, requests, open_ids, *args)
+        rows.append((requests[0].size, served.video.size, offer.ids.size, open_ids.size, np.unique(served.video).size))
         return req, served, offer
 
     Recommender.serve = measured  # type: ignore[method-assign,assignment]  # instrumentation of this process only

@@ -11,6 +11,7 @@ kernels are in ``tiktok_sim.model``.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -25,7 +26,7 @@ from tiktok_sim.audience import AudienceLog
 from tiktok_sim.background import Background
 from tiktok_sim.feed.follows import FollowGraph
 from tiktok_sim.feed.offer import Offer, add_slice_counts
-from tiktok_sim.feed.recommender import Recommender
+from tiktok_sim.feed.recommender import Recommender, TickOffer
 from tiktok_sim.feed.viewers import ViewerStats
 from tiktok_sim.model import engagement, exposure, ranking
 from tiktok_sim.results import (
@@ -56,6 +57,10 @@ Progress = Callable[[float, float], None]
 """Called after each feed tick with (simulated minutes done, total)."""
 
 VALUE_FLOOR = 1e-3  # smallest expected value per impression: keeps ratios finite
+TICK_PART_SLOTS = 1 << 21
+"""Most feed slots served at once. A larger tick (worlds of several million users) is served in
+parts of consecutive users, one after another, so its temporaries (some 250 bytes a slot) stay
+near half a GB however large the world; a tick this size or smaller is served whole."""
 
 
 def expected_impressions(scenario: Scenario) -> float:
@@ -78,6 +83,17 @@ def expected_videos(scenario: Scenario) -> float:
 def local_hour(minute: float | np.ndarray, offset_min: np.ndarray) -> np.ndarray:
     """(n,) int64 local hour (0-23) at UTC ``minute`` in regions ``offset_min`` minutes ahead of UTC."""
     return (np.floor((minute + offset_min) / 60.0) % 24).astype(np.int64)
+
+
+def tick_parts(slots: np.ndarray, most: int) -> list[slice]:
+    """Consecutive runs of requests with about equal slots, each about ``most`` or fewer; one run if they fit."""
+    total = int(slots.sum())
+    parts = -(-total // most)
+    if parts <= 1:
+        return [slice(0, slots.size)]
+    ends = np.searchsorted(np.cumsum(slots), np.arange(1, parts) * (total / parts)).tolist()
+    bounds = [0, *ends, slots.size]
+    return [slice(lo, hi) for lo, hi in itertools.pairwise(bounds) if lo < hi]
 
 
 def _zero_truncated_poisson(lam: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -569,7 +585,18 @@ class Engine:
         users, slots = self._active_users()
         open_ids, remaining = self._open()
         floor = max(VALUE_FLOOR, self.signal_sum / max(int(self.totals[A["views"]]), 1))
-        segment, served, offer = self.recommender.serve(users, slots, open_ids, remaining, self.env.now, floor)
+        tick = self.recommender.open_tick((users, slots), open_ids, remaining, self.env.now, floor)
+        for i, part in enumerate(tick_parts(slots, TICK_PART_SLOTS)):
+            if i:  # the parts before took quota and closed pools
+                open_ids, remaining = self._open()
+            self._serve(tick, (users[part], slots[part]), open_ids, remaining)
+
+    def _serve(
+        self, tick: TickOffer, requests: tuple[np.ndarray, np.ndarray], open_ids: np.ndarray, remaining: np.ndarray
+    ) -> None:
+        """Serve ``requests`` (ascending users, their slots) from the tick's offer; react, learn, count, climb."""
+        segment, served, offer = self.recommender.serve(tick, requests, open_ids, remaining)
+        slots = requests[1]
         self.unfilled += int(slots.sum()) - served.user.size
         if not served.video.size:
             return

@@ -76,6 +76,30 @@ class Served:
     explored: np.ndarray
 
 
+@dataclasses.dataclass
+class TickOffer:
+    """What the parts of one tick share: the videos offered, and the offer and ticket tables being made.
+
+    Attributes:
+        ids: (m,) offered videos, ascending.
+        index: (videos,) offer index of every video (``ids.size`` if not offered).
+        open_ids: (n,) the videos open when the tick began.
+        making: the offer and its ticket tables, on the other core.
+    """
+
+    ids: np.ndarray
+    index: np.ndarray
+    open_ids: np.ndarray
+    making: Background
+    _made: tuple[Offer, sourcing.Sources] | None = None
+
+    def made(self) -> tuple[Offer, sourcing.Sources]:
+        """The offer and its ticket tables, once made."""
+        if self._made is None:
+            self._made = self.making.result()
+        return self._made
+
+
 class Recommender:
     """The system's state and its feed: estimates, the seen filter, viewer controls, requests."""
 
@@ -324,50 +348,72 @@ class Recommender:
             familiar[explorers] = np.bitwise_or.reduce(np.left_shift(1, top.astype(np.int64)), axis=1)
         return segment, familiar
 
-    def serve(
+    def open_tick(
         self,
-        users: np.ndarray,
-        slots: np.ndarray,
+        requests: tuple[np.ndarray, np.ndarray],
         open_ids: np.ndarray,
         remaining: np.ndarray,
         now: float,
         floor: float,
-    ) -> tuple[np.ndarray, Served, Offer]:
-        """Fill each request's slots with its best unseen, in-quota videos the viewer did not rule out.
+    ) -> TickOffer:
+        """Begin a tick: the videos it offers, with the offer and its ticket tables made on the other core.
 
         Args:
-            users: (A,) ascending active users.
-            slots: (A,) their slots this tick.
+            requests: (A,) the tick's active users and (A,) their slots: each language
+                group's share of the slots sizes its ticket tables.
             open_ids: (n,) videos in an open pool.
             remaining: (n,) impressions each may still take.
             now: the simulated minute.
             floor: the smallest rate the audience-slice factors consider.
+        """
+        users, slots = requests
+        ctx = self.contexts
+        popular = self._popular(now)
+        ids, index = self._offered(open_ids, popular[0])
+        group_slots = np.bincount(ctx.group[users], weights=slots, minlength=ctx.speaks.shape[0])
+        offset = self._rng.random()
+        # The offer's scoring factors and the ticket tables take no random draws: they are
+        # made on the other core while this one draws the first requests.
+        making = Background.beside(
+            self._offer_and_sources, (ids, index, floor), open_ids, remaining, now, popular, (group_slots, offset)
+        )
+        return TickOffer(ids=ids, index=index, open_ids=open_ids, making=making)
+
+    def serve(
+        self,
+        tick: TickOffer,
+        requests: tuple[np.ndarray, np.ndarray],
+        open_ids: np.ndarray,
+        remaining: np.ndarray,
+    ) -> tuple[np.ndarray, Served, Offer]:
+        """Fill each request's slots with its best unseen, in-quota videos the viewer did not rule out.
+
+        Args:
+            tick: the tick's offer (see :meth:`open_tick`).
+            requests: (A,) ascending active users and (A,) their slots: the whole tick, or
+                one of its parts.
+            open_ids: (n,) videos in an open pool now.
+            remaining: (n,) impressions each may still take: a part after the first sees
+                what the earlier parts took.
 
         Returns:
             Each request's segment (the viewer's estimated top topic), the impressions in feed
             order (see ``tiktok_sim.feed.fill`` for how each block is walked), and the tick's
             offer. The rest of the requests (a few bytes per candidate) is freed here.
         """
-        rng, rec, ctx = self._rng, self.scenario.recommender, self.contexts
-        popular = self._popular(now)
-        ids, index = self._offered(open_ids, popular[0])
-        group_slots = np.bincount(ctx.group[users], weights=slots, minlength=ctx.speaks.shape[0])
-        offset = rng.random()
-        # The offer's scoring factors and the ticket tables take no random draws: they are
-        # made on the other core while this one draws the requests.
-        beside = Background.beside(
-            self._offer_and_sources, (ids, index, floor), open_ids, remaining, now, popular, (group_slots, offset)
-        )
-        req = self._requests(users, slots, index, ids.size)
-        offer, sources = beside.result()
+        users, slots = requests
+        rng, rec = self._rng, self.scenario.recommender
+        req = self._requests(users, slots, tick.index, tick.ids.size)
+        offer, sources = tick.made()
         quota = np.full(offer.none + 1, np.inf)
+        quota[offer.index[tick.open_ids]] = 0  # closed since the tick began: the tables still hold them
         quota[offer.index[open_ids]] = remaining
         video = with_sentinel(offer.ids.astype(np.int64), -1)
         similar = offer.similar if offer.similar is not None else np.empty((0, offer.none + 1), dtype=np.float32)
         slot_start = np.cumsum(slots) - slots
         pick = np.full(int(slots.sum()), -1, dtype=np.int64)  # offer index filling each slot, block by block
         explored = np.zeros(pick.size, dtype=bool)
-        first = int(rng.integers(max(users.size, 1)))  # a random first block each tick
+        first = int(rng.integers(max(users.size, 1)))  # a random first block each tick (or part)
         rules = self.controls.rules()
         ahead = req.blocks[4]
         spans = _spans(req.size, first)
