@@ -586,20 +586,35 @@ class Engine:
         open_ids, remaining = self._open()
         floor = max(VALUE_FLOOR, self.signal_sum / max(int(self.totals[A["views"]]), 1))
         tick = self.recommender.open_tick((users, slots), open_ids, remaining, self.env.now, floor)
+        reported: list[np.ndarray] = []
+        learning = None
         for i, part in enumerate(tick_parts(slots, TICK_PART_SLOTS)):
-            if i:  # the parts before took quota and closed pools
+            if i:  # the parts before learned and took quota
+                self._settle(learning)
                 open_ids, remaining = self._open()
-            self._serve(tick, (users[part], slots[part]), open_ids, remaining)
+            learning = self._serve(tick, (users[part], slots[part]), open_ids, remaining, reported)
+        # The ladder runs once a tick, after all of its parts, as it would after the tick served whole.
+        self._send_back_to_review(np.unique(np.concatenate(reported)) if reported else np.empty(0, dtype=np.int64))
+        self._climb()
+        self._settle(learning)
 
     def _serve(
-        self, tick: TickOffer, requests: tuple[np.ndarray, np.ndarray], open_ids: np.ndarray, remaining: np.ndarray
-    ) -> None:
-        """Serve ``requests`` (ascending users, their slots) from the tick's offer; react, learn, count, climb."""
+        self,
+        tick: TickOffer,
+        requests: tuple[np.ndarray, np.ndarray],
+        open_ids: np.ndarray,
+        remaining: np.ndarray,
+        reported: list[np.ndarray],
+    ) -> tuple[Background, np.ndarray] | None:
+        """Serve ``requests`` (ascending users, their slots) from the tick's offer, react and count.
+
+        Appends the videos reported to ``reported``, and returns the learning still running
+        on the other core, with the viewers it learns from (see :meth:`_settle`).
+        """
         segment, served, offer = self.recommender.serve(tick, requests, open_ids, remaining)
-        slots = requests[1]
-        self.unfilled += int(slots.sum()) - served.user.size
+        self.unfilled += int(requests[1].sum()) - served.user.size
         if not served.video.size:
-            return
+            return None
         users, videos = served.user, served.video
         cat, pop, scenario = self.catalog, self.pop, self.scenario
         # The reactions' uniforms are their stream's first draws: the other core makes them meanwhile.
@@ -633,14 +648,24 @@ class Engine:
         if self._log is not None:
             self._log.append((users, videos, self.env.now))
 
-        self._send_back_to_review(np.unique(videos[out.reported]))
+        reported.append(videos[out.reported])
+        return learned, users
+
+    def _climb(self) -> None:
+        """Evaluate the open videos whose pool is full and those clearly failing (see ``EarlyStops``)."""
+        cat = self.catalog
         open_ids = np.flatnonzero(cat.status[: len(cat)] == Status.OPEN)
         stage, counts = cat.stage[open_ids], cat.stage_counts[open_ids]
         done = (counts[:, A["views"]] >= self._pools[stage]) | self._early_stops.failing(stage, counts)
         if done.any():
             self._evaluate(open_ids[done])
-        learned.result()
-        self._mark_personalized(users)
+
+    def _settle(self, learning: tuple[Background, np.ndarray] | None) -> None:
+        """Wait for a part's learning, then note the viewers it personalized."""
+        if learning is not None:
+            learned, users = learning
+            learned.result()
+            self._mark_personalized(users)
 
     def _observe_audience(
         self,
