@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from tiktok_sim import simulate
+from tiktok_sim import engine, simulate
 from tiktok_sim.results import RunResult
 from tiktok_sim.scenario import Scenario, load_scenario
 
@@ -48,3 +48,14 @@ def tiny(tiny_file: Path) -> Scenario:
 @pytest.fixture(scope="session")
 def tiny_result(tiny: Scenario) -> RunResult:
     return simulate(tiny, record_impressions=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_in_parts(tiny: Scenario) -> RunResult:
+    """The tiny world with every tick served in parts of about 400 slots, as the largest worlds' ticks are."""
+    whole = engine.TICK_PART_SLOTS
+    engine.TICK_PART_SLOTS = 400  # the tiny world's ticks hold up to about 3,000 slots
+    try:
+        return simulate(tiny, record_impressions=True)
+    finally:
+        engine.TICK_PART_SLOTS = whole

@@ -17,31 +17,42 @@ from tiktok_sim.scenario import Scenario
 from tiktok_sim.scenario.schema import AbsoluteGate, ScoreGate
 from tiktok_sim.world.catalog import ACTIONS
 
-
-def test_views_are_conserved(tiny_result: RunResult) -> None:
-    log = tiny_result.impressions_log
-    assert log is not None and tiny_result.impressions > 10_000
-    assert tiny_result.videos["views"].sum() == tiny_result.impressions == log["video"].size
-    per_video = np.bincount(log["video"], minlength=tiny_result.n_videos)
-    assert (per_video == tiny_result.videos["views"]).all()
+# The tiny run, and the same world with its ticks served in parts (as the largest worlds' are).
+IN_PARTS_TOO = pytest.mark.parametrize("run", ["tiny_result", "tiny_in_parts"])
 
 
-def test_no_user_sees_a_video_twice(tiny_result: RunResult) -> None:
-    log = tiny_result.impressions_log
+@IN_PARTS_TOO
+def test_views_are_conserved(run: str, request: pytest.FixtureRequest) -> None:
+    result: RunResult = request.getfixturevalue(run)
+    log = result.impressions_log
+    assert log is not None and result.impressions > 10_000
+    assert result.videos["views"].sum() == result.impressions == log["video"].size
+    per_video = np.bincount(log["video"], minlength=result.n_videos)
+    assert (per_video == result.videos["views"]).all()
+
+
+@IN_PARTS_TOO
+def test_no_user_sees_a_video_twice(run: str, request: pytest.FixtureRequest) -> None:
+    result: RunResult = request.getfixturevalue(run)
+    log = result.impressions_log
     assert log is not None
-    keys = log["user"] * tiny_result.n_videos + log["video"]
+    keys = log["user"] * result.n_videos + log["video"]
     assert np.unique(keys).size == keys.size
 
 
-def test_no_view_before_review_ends(tiny_result: RunResult) -> None:
-    log = tiny_result.impressions_log
+@IN_PARTS_TOO
+def test_no_view_before_review_ends(run: str, request: pytest.FixtureRequest) -> None:
+    result: RunResult = request.getfixturevalue(run)
+    log = result.impressions_log
     assert log is not None
-    eligible = tiny_result.videos["eligible_min"][log["video"]]
+    eligible = result.videos["eligible_min"][log["video"]]
     assert (log["minute"] >= eligible).all()
 
 
-def test_every_promotion_met_its_gates(tiny_result: RunResult) -> None:
-    stages, ladder = tiny_result.stages, tiny_result.scenario.ladder
+@IN_PARTS_TOO
+def test_every_promotion_met_its_gates(run: str, request: pytest.FixtureRequest) -> None:
+    result: RunResult = request.getfixturevalue(run)
+    stages, ladder = result.stages, result.scenario.ladder
     passed = np.flatnonzero(stages["passed"])
     assert passed.size > 0
     for i in passed:
@@ -61,8 +72,10 @@ def test_every_promotion_met_its_gates(tiny_result: RunResult) -> None:
                 assert sum(w * rates[k] for k, w in gate.weights.items()) >= gate.min
 
 
-def test_each_stage_serves_at_most_its_pool(tiny_result: RunResult) -> None:
-    stages, pools = tiny_result.stages, [s.pool for s in tiny_result.scenario.ladder]
+@IN_PARTS_TOO
+def test_each_stage_serves_at_most_its_pool(run: str, request: pytest.FixtureRequest) -> None:
+    result: RunResult = request.getfixturevalue(run)
+    stages, pools = result.stages, [s.pool for s in result.scenario.ladder]
     assert (stages["views"] <= np.array(pools)[stages["stage"]]).all()
 
 

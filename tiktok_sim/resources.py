@@ -9,14 +9,14 @@ from dataclasses import dataclass
 import numpy as np
 import psutil
 
-from tiktok_sim.engine import expected_impressions, expected_videos, local_hour
+from tiktok_sim.engine import TICK_PART_SLOTS, expected_impressions, expected_videos, local_hour
 from tiktok_sim.scenario.schema import Scenario
 from tiktok_sim.seen import words_for
 
 BASE_BYTES = 280e6  # interpreter, libraries and compiled kernels, and the freed tick memory kept for reuse
 SECONDS_PER_IMPRESSION = 1 / 1.3e6  # 1M users x 3 days on a 2-core machine (2026-12-01)
 SECONDS_PER_TICK = 0.015  # a tick's fixed cost (offer, tables, pools) whatever its size: it dominates small worlds
-TICK_BYTES_PER_SLOT = 200  # a tick's temporaries (candidates, reactions) per slot of the busiest tick, as kept
+TICK_BYTES_PER_SLOT = 200  # a tick's temporaries (candidates, reactions) per slot of the busiest tick or part, as kept
 # by the allocator. Fitted to peak RSS from 100k users x 3 days to 10M x 6 hours (2026-12-01).
 
 
@@ -63,7 +63,7 @@ def estimate(scenario: Scenario) -> Estimate:
     # two counter rows, views and signal per audience slice, hashtags, the other columns
     per_video = 2 * 10 * 8 + slices * 2 * 4 + scenario.videos.hashtags_per_video * 4 + 200
     per_day = impressions / (scenario.run.duration / 1440.0)
-    tick_bytes = per_day * busiest_tick_share(scenario) * TICK_BYTES_PER_SLOT
+    tick_bytes = min(per_day * busiest_tick_share(scenario), TICK_PART_SLOTS) * TICK_BYTES_PER_SLOT  # served in parts
     reach_bytes = videos * (scenario.run.duration / scenario.run.tick) * 0.1 * 24  # ~10% of videos shown per tick
 
     memory = (
