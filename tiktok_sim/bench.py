@@ -86,7 +86,7 @@ def _bench_scale(scenario_file: str, overrides: tuple[str, ...]) -> None:
 
 
 def _bench_ticks(scenario: Scenario) -> None:
-    """Mean, p95 and max per feed tick of what a sharded run would exchange (see docs/scaling.md)."""
+    """Mean, p95 and max per feed tick (or part of one) of what a sharded run would exchange (see docs/scaling.md)."""
     from tiktok_sim.feed.recommender import Recommender
 
     rows: list[tuple[int, int, int, int, int]] = []
