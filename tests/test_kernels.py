@@ -424,6 +424,9 @@ def test_seen_filter_has_no_false_negatives_and_few_false_positives() -> None:
     assert rate == pytest.approx(FALSE_POSITIVE_RATE, rel=0.15)
     assert seen.false_positive_rate() == pytest.approx(rate, rel=0.15)
     assert seen.nbytes < 200_000 * 15 / 8  # about 14.6 bits per key, not 16
+    held, final = seen.nbytes, seen.false_positive_rate()
+    seen.release()  # at the run's end: the summary still reports them
+    assert seen.words.size == 0 and (seen.nbytes, seen.false_positive_rate()) == (held, final)
 
 
 def test_a_filter_sized_for_a_lower_rate_takes_more_bits_and_reaches_that_rate() -> None:

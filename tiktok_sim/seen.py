@@ -150,6 +150,7 @@ class SeenFilter:
         self.masks = _mask_table(hashes)
         self._hashes = hashes
         self._adding: Background | None = None
+        self._released: tuple[float, int] | None = None  # the rate and size when the bits were freed
 
     def _settle(self) -> None:
         """Wait for keys still being added on another thread."""
@@ -170,8 +171,13 @@ class SeenFilter:
 
     @property
     def nbytes(self) -> int:
-        """Memory held."""
-        return int(self._words.nbytes)
+        """Memory held (until :meth:`release`)."""
+        return self._released[1] if self._released is not None else int(self._words.nbytes)
+
+    def release(self) -> None:
+        """Free the bits once nothing will be added or looked up; the rate and size stay readable."""
+        self._released = (self.false_positive_rate(), self.nbytes)
+        self._words = np.empty(0, dtype=np.uint64)
 
     def contains(self, keys: np.ndarray) -> np.ndarray:
         """(n,) bool: True if the key may have been added; False means certainly not."""
@@ -196,6 +202,8 @@ class SeenFilter:
         fill of the whole filter to the ``k``-th power underestimates this: fuller words
         pass more keys than emptier ones lose.)
         """
+        if self._released is not None:
+            return self._released[0]
         words_with = np.zeros(65, dtype=np.int64)
         step = 1 << 22  # words counted at a time: a national filter's counts as int64 would take GBs
         for lo in range(0, self.words.size, step):

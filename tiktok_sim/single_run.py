@@ -51,6 +51,7 @@ def simulate(
         else:
             engine.checkpoint_to = checkpoint_to  # a saved engine keeps no folder of its own
             engine.resume(progress)
+        engine.recommender.release()
         result = collect(engine)
     if checkpoint_to is not None:
         checkpoint.clear(checkpoint_to)
