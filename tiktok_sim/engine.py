@@ -593,9 +593,9 @@ class Engine:
                 self._settle(learning)
                 open_ids, remaining = self._open()
             learning = self._serve(tick, (users[part], slots[part]), open_ids, remaining, reported)
-        # The ladder runs once a tick, after all of its parts, as it would after the tick served whole.
-        self._send_back_to_review(np.unique(np.concatenate(reported)) if reported else np.empty(0, dtype=np.int64))
-        self._climb()
+        if reported:  # the ladder runs once a tick, after all of its parts, as after the tick served whole
+            self._send_back_to_review(np.unique(np.concatenate(reported)))
+            self._climb()
         self._settle(learning)
 
     def _serve(
