@@ -415,7 +415,8 @@ class Recommender:
         req = self._requests(users, slots, tick.index, tick.ids.size)
         offer, sources = tick.made()
         quota = np.full(offer.none + 1, np.inf)
-        quota[offer.index[tick.open_ids]] = 0  # closed since the tick began: the tables still hold them
+        if open_ids is not tick.open_ids:  # a later part: pools closed since the tick began are still in the tables
+            quota[offer.index[tick.open_ids]] = 0
         quota[offer.index[open_ids]] = remaining
         video = with_sentinel(offer.ids.astype(np.int64), -1)
         similar = offer.similar if offer.similar is not None else np.empty((0, offer.none + 1), dtype=np.float32)
