@@ -224,7 +224,7 @@ def rank(blocks: list[list[tuple[int, int]]], value: np.ndarray, rng_seed: int =
             np.zeros(n, dtype=np.int64),
             np.ones(n, dtype=bool),
         ),
-        np.ones((1, 1), dtype=np.float32),
+        np.zeros((1, 1), dtype=np.int16),  # one viewer, every estimate neutral
         (np.zeros((3, m), dtype=np.intp), value[None, :], np.empty((0, m), dtype=np.float32), np.zeros(m, dtype=bool)),
         rng_seed,
         (np.arange(m, dtype=np.int64), *_no_views()),
@@ -592,16 +592,16 @@ def test_slice_factor_is_bounded_and_shrinks_quiet_slices_toward_the_video() -> 
 
 def test_each_viewers_top_estimate_is_read_in_place_and_ties_go_to_the_first_as_argmax() -> None:
     rng = np.random.default_rng(5)
-    affinity = rng.choice(np.array([0.5, 1.0, 2.0], np.float32), size=(500, 9))  # many ties
+    affinity = rng.choice(np.array([-300, 0, 300], np.int16), size=(500, 9))  # many ties
     users = rng.integers(0, 500, 2000)
     top = ranking.top_estimates(affinity, users, 6)  # the first 6 columns only (the topics)
     assert top.tolist() == np.argmax(affinity[users, :6], axis=1).tolist()
-    assert ranking.top_estimates(np.ones((2, 6), np.float32), np.array([1]), 6).tolist() == [0]
+    assert ranking.top_estimates(np.zeros((2, 6), np.int16), np.array([1]), 6).tolist() == [0]
 
 
 def test_learning_adds_every_step_to_the_log_affinity_and_clips() -> None:
-    affinity = np.ones((3, 4), dtype=np.float32)
-    affinity[2, 1] = np.exp(np.float32(4.5))
+    affinity = np.zeros((3, 4), dtype=np.int16)
+    affinity[2, 1] = ranking.estimate_levels(4.5)
     users = np.array([0, 0, 2])  # grouped by user; user 0 touches column 1 twice
     columns = np.array([[1, 1, 1], [3, 2, 0]])
     shown = (columns[:, [2, 0, 1]].copy(), np.array([1, 2, 0]))  # columns by offer index; each impression's index
@@ -609,8 +609,21 @@ def test_learning_adds_every_step_to_the_log_affinity_and_clips() -> None:
     expected = np.zeros((3, 4), dtype=np.float32)
     expected[0, [1, 3, 2]] = [1.5, 0.5, 1.0]
     expected[2, [1, 0]] = [ranking.ESTIMATE_BOUND, 1.5]  # 4.5 + 1.5 is clipped to the bound
-    np.testing.assert_allclose(np.log(affinity), expected, atol=1e-6)
-    assert affinity[1].tolist() == [1.0] * 4  # a viewer with no impression is untouched
+    # within half a level of the exact sum (0.5 * 5 / 32767)
+    np.testing.assert_allclose(ranking.log_estimates(affinity), expected, atol=8e-5)
+    assert affinity[1].tolist() == [0] * 4  # a viewer with no impression is untouched
+
+
+def test_an_estimates_level_round_trips_within_half_a_step_and_its_exp_is_tabled() -> None:
+    log = np.linspace(-6.0, 6.0, 10_001)
+    levels = ranking.estimate_levels(log)
+    assert levels.dtype == np.int16
+    clipped = np.clip(log, -ranking.ESTIMATE_BOUND, ranking.ESTIMATE_BOUND)
+    step = ranking.ESTIMATE_BOUND / ranking.ESTIMATE_LEVELS
+    assert np.abs(ranking.log_estimates(levels) - clipped).max() <= step / 2 + 1e-6
+    exp = ranking.EXP_OF_LEVEL[levels.astype(np.int64) + ranking.ESTIMATE_LEVELS]
+    np.testing.assert_allclose(exp, np.exp(ranking.log_estimates(levels)), rtol=1e-6)
+    assert ranking.EXP_OF_LEVEL[ranking.ESTIMATE_LEVELS] == 1.0  # level 0 is neutral
 
 
 def test_the_kernel_cache_folder_changes_with_any_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

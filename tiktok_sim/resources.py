@@ -53,9 +53,9 @@ def estimate(scenario: Scenario) -> Estimate:
 
     rec, ring = scenario.recommender, 2
     columns = topics + rec.sound_buckets + rec.hashtag_buckets
-    # true interests and style tastes; the exp of the estimates; "not interested" ring; last shown; the rest
+    # true interests and style tastes; the estimates (int16 levels); "not interested" ring; last shown; the rest
     # (contexts, session rates, views, follow offsets, marks: about 20 small per-user arrays)
-    per_user = topics * 4 + scenario.videos.styles * 4 + columns * 4 + ring * 8 + 8 + 100
+    per_user = topics * 4 + scenario.videos.styles * 4 + columns * 2 + ring * 8 + 8 + 100
     seen_words = words_for(int(impressions) + 1024)
     follow_mean = creators.followers.median * math.exp(creators.followers.sigma**2 / 2)
     edges = creators.count * min(follow_mean, users.count / 2) + sum(f.followers for f in scenario.featured)

@@ -131,10 +131,10 @@ class Recommender:
         # Estimates: topics, then hashed sound buckets, then hashed hashtag buckets.
         self._sound_column = n_topics
         self._hashtag_column = n_topics + rec.sound_buckets
-        # exp of the estimates (1 = neutral): what ranking reads, so the only copy kept
-        self.affinity = np.ones((n_users, n_topics + rec.sound_buckets + rec.hashtag_buckets), dtype=np.float32)
+        # int16 levels of the estimates (0 = neutral; see ranking.ESTIMATE_LEVELS)
+        self.affinity = np.zeros((n_users, n_topics + rec.sound_buckets + rec.hashtag_buckets), dtype=np.int16)
         rows = np.flatnonzero(self.pop.picked)
-        self.affinity[rows[:, None], self.pop.picked_topics[rows]] = np.float32(rec.picked_prior)
+        self.affinity[rows[:, None], self.pop.picked_topics[rows]] = ranking.estimate_levels(np.log(rec.picked_prior))
         self.contexts = build_contexts(self.pop)
         self.controls = ViewerControls(n_users, self.cre.count, scenario.videos.sounds)
         self.seen = SeenFilter(capacity)
@@ -153,11 +153,11 @@ class Recommender:
         otherwise peak.
         """
         self.seen.release()
-        self.affinity = np.empty((0, self.affinity.shape[1]), dtype=np.float32)
+        self.affinity = np.empty((0, self.affinity.shape[1]), dtype=self.affinity.dtype)
 
     def topic_estimates(self, users: np.ndarray) -> np.ndarray:
         """(n, topics) float32 log-affinity estimates of ``users`` for each topic."""
-        return np.log(self.affinity[users, : len(self.scenario.topics)])
+        return ranking.log_estimates(self.affinity[users, : len(self.scenario.topics)])
 
     def _popular(self, now: float) -> tuple[np.ndarray, np.ndarray]:
         """The most popular eligible videos and their pull: high on the ladder or high in value, fading with age.
@@ -348,7 +348,7 @@ class Recommender:
         Exploring candidates in those topics rank as regular ones.
         """
         n_topics = len(self.scenario.topics)
-        # The stored exp of the estimates is ordered as the estimates are: exp is increasing.
+        # The stored levels are ordered as the estimates are.
         segment = ranking.top_estimates(self.affinity, users, n_topics)
         familiar = np.zeros(users.size, dtype=np.int64)
         if explorers.size:

@@ -24,6 +24,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from tiktok_sim import compiled  # noqa: F401  (kernel settings, before any kernel is defined)
+from tiktok_sim.model.ranking import ESTIMATE_LEVELS, EXP_OF_LEVEL
 from tiktok_sim.prefetch import prefetch_row
 from tiktok_sim.seen import GOLDEN, covers, mix, slot
 
@@ -162,7 +163,11 @@ def _key_block(
     weights = weight[context[b]]
     for p in range(first, end):
         c = cand[p]
-        score = affinity[u, columns[0, c]] * affinity[u, columns[1, c]] * affinity[u, columns[2, c]]
+        score = (
+            EXP_OF_LEVEL[affinity[u, columns[0, c]] + ESTIMATE_LEVELS]
+            * EXP_OF_LEVEL[affinity[u, columns[1, c]] + ESTIMATE_LEVELS]
+            * EXP_OF_LEVEL[affinity[u, columns[2, c]] + ESTIMATE_LEVELS]
+        )
         score *= weights[c]
         if similar.shape[0]:
             score *= similar[group, c]
@@ -222,7 +227,7 @@ def rank_blocks(
             block order; the sentinel keeps the ticket drawn.
         viewer: (A,) user, context, segment, bit mask of the estimated top topics
             (exploring candidates there rank as regular ones) and sensitive-content opt-in.
-        affinity: (users, estimates) float32 exp of the system's estimates.
+        affinity: (users, estimates) int16 levels of the system's estimates (see ``ranking.ESTIMATE_LEVELS``).
         offer: (3, m) estimate columns, (contexts, m) weight, (segments, m) similar-users
             factor (no rows when off) and (m,) sensitivity of each offer index; the last
             index, m - 1, is the sentinel for no candidate.

@@ -3,7 +3,7 @@
 The recommender never reads true interests. It sees outcomes only, and keeps:
 
 * a per-user log-affinity estimate for each topic, and for hashed buckets of sounds and
-  hashtags (0 = neutral), stored as its exp (1 = neutral) in one (users, columns) table;
+  hashtags (0 = neutral), stored as an int16 level in one (users, columns) table;
 * per-video action rates, shrunk toward the platform average by ``prior_views``.
 
 A completion counts ``(seconds / 10) ** completion_length`` times its weight, so finishing
@@ -38,6 +38,24 @@ SIGNAL_SOURCES: dict[Signal, tuple[str, str]] = {
 """Signal name -> (counter column, outcome field). ``watch`` uses the watch ratio."""
 
 ESTIMATE_BOUND = 5.0  # log-affinity estimates stay within +-5 so one user cannot saturate ranking
+ESTIMATE_LEVELS = 32767
+"""A log-affinity estimate is kept as an int16 level, ``level / ESTIMATE_LEVELS * ESTIMATE_BOUND``: steps of
+0.00015, far below a view's step (``learning_rate`` x gain), in half the memory of a float32 (1 GB less at
+10M users)."""
+_LEVELS_PER_UNIT = ESTIMATE_LEVELS / ESTIMATE_BOUND
+EXP_OF_LEVEL = np.exp(np.arange(-ESTIMATE_LEVELS, ESTIMATE_LEVELS + 1) / _LEVELS_PER_UNIT).astype(np.float32)
+"""exp of each level's estimate, at index ``level + ESTIMATE_LEVELS``: what ranking multiplies (256 KB)."""
+
+
+def estimate_levels(log_estimates: np.ndarray | float) -> np.ndarray:
+    """int16 levels of log-affinity estimates, clipped to the bound."""
+    clipped = np.clip(np.asarray(log_estimates, dtype=np.float64), -ESTIMATE_BOUND, ESTIMATE_BOUND)
+    return np.rint(clipped * _LEVELS_PER_UNIT).astype(np.int16)
+
+
+def log_estimates(levels: np.ndarray) -> np.ndarray:
+    """float32 log-affinity estimates of int16 levels."""
+    return (levels / np.float32(_LEVELS_PER_UNIT)).astype(np.float32)
 
 
 def completion_factor(length_s: np.ndarray, exponent: float) -> np.ndarray:
@@ -118,13 +136,12 @@ def update_affinity(
 ) -> None:
     """Move each viewer's log-affinity estimates by ``learning_rate * gain`` (in place, duplicates add).
 
-    Only the exp of the estimates is stored, since that is what ranking reads: one
-    (users, columns) table instead of two. Each touched cell's steps are summed, added to
-    the log of the cell, clipped, and the exp stored back: only the cells the tick touched.
+    Each touched cell's steps are summed, added to the cell's estimate, clipped, and stored
+    back as the nearest level: only the cells the tick touched.
     One core does it, without the GIL: the engine runs it beside the tick's counting.
 
     Args:
-        affinity: (n_users, n_columns) float32 exp of the log-affinity estimates.
+        affinity: (n_users, n_columns) int16 levels of the log-affinity estimates.
         users: (n,) viewer of each impression, grouped (each user's impressions together).
         shown: (k, m) the estimate columns each offered video touches (topic, sound, hashtag),
             and (n,) each impression's offer index: read in place, not gathered per impression.
@@ -144,7 +161,7 @@ def _update(
     step: np.ndarray,
 ) -> None:
     columns, pick = shown
-    bound = np.float32(ESTIMATE_BOUND)
+    per_unit = np.float32(_LEVELS_PER_UNIT)
     rows, width = affinity.reshape(affinity.size), affinity.shape[1]
     total = np.full(width, np.nan, dtype=np.float32)  # NaN: a column this viewer's steps have not touched
     for g in range(first.size - 1):
@@ -159,6 +176,6 @@ def _update(
             for k in range(columns.shape[0]):
                 c = columns[k, pick[i]]
                 if not np.isnan(total[c]):
-                    value = min(max(np.log(affinity[u, c]) + total[c], -bound), bound)
-                    affinity[u, c] = np.exp(value)
+                    level = min(max(affinity[u, c] + total[c] * per_unit, -ESTIMATE_LEVELS), ESTIMATE_LEVELS)
+                    affinity[u, c] = np.int16(np.floor(level + np.float32(0.5)))
                     total[c] = np.nan
